@@ -1,0 +1,88 @@
+// swift-tools-version: 6.1
+//
+// Layering (data flows one way: sensors → core → actuators):
+//   ECMOCore      pure Swift: units, samples, control laws, lifecycle. No I/O, no clock.
+//   ECMOHAL       protocols and value types for lines, I²C, PWM, clock, watchdog.
+//   ECMOBoard     board files (Board/*.yaml): parsed and strictly validated.
+//   ECMODrivers   device drivers written against ECMOHAL (ABP2, ADS1115, pump, tach...).
+//   ECMOMockBoard in-memory board below the HAL with register-level device models.
+//   ECMOSim       the circuit physics that drives the mock board's devices.
+//   ECMORuntime   the loop: read → update → write, output guard, telemetry, run record.
+//   ECMOLinux     libgpiod / i2c-dev / sysfs PWM / watchdog. The only module touching /dev.
+//   ecmo-rig      the command-line program.
+//
+// The Linux hardware module needs libgpiod's headers. It is added only when they
+// are present (Linux with `libgpiod-dev`), so a laptop without them still builds
+// and runs the simulation. `ECMO_LINUX_BACKEND=0|1` overrides the detection.
+import PackageDescription
+import Foundation
+
+let environment = ProcessInfo.processInfo.environment
+let gpiodHeaderFound = ["/usr/include/gpiod.h", "/usr/local/include/gpiod.h"]
+    .contains { FileManager.default.fileExists(atPath: $0) }
+#if os(Linux)
+let buildLinuxBackend = environment["ECMO_LINUX_BACKEND"].map { $0 == "1" } ?? gpiodHeaderFound
+#else
+let buildLinuxBackend = false
+#endif
+
+var targets: [Target] = [
+    .target(name: "ECMOCore"),
+    .target(name: "ECMOHAL", dependencies: ["ECMOCore"]),
+    .target(name: "ECMOBoard", dependencies: ["ECMOCore", .product(name: "Yams", package: "Yams")]),
+    .target(name: "ECMODrivers", dependencies: ["ECMOCore", "ECMOHAL"]),
+    .target(name: "ECMOMockBoard", dependencies: ["ECMOCore", "ECMOHAL"]),
+    .target(name: "ECMOSim", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOMockBoard"]),
+    .target(name: "ECMORuntime", dependencies: [
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers",
+        .product(name: "Atomics", package: "swift-atomics"),
+    ]),
+    .executableTarget(name: "ecmo-rig", dependencies: [
+        "ECMOCore", "ECMOBoard", "ECMORuntime", "ECMOSim",
+        .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+    ]),
+    .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+    .testTarget(name: "ECMOCoreTests", dependencies: ["ECMOCore"]),
+    .testTarget(name: "ECMOBoardTests", dependencies: ["ECMOBoard"]),
+    .testTarget(name: "ECMODriversTests", dependencies: ["ECMODrivers", "ECMOMockBoard", "ECMOHAL"]),
+    .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMOHAL"]),
+    .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
+    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter"]),
+]
+
+if buildLinuxBackend {
+    targets += [
+        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "CGPIOD"]),
+        .testTarget(name: "ECMOLinuxTests", dependencies: ["ECMOLinux"]),
+    ]
+} else {
+    // Without libgpiod the target still exists, but holds only what needs no library,
+    // so `ecmo-rig` names one module everywhere.
+    targets += [
+        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL"],
+                exclude: ["GPIOD"], swiftSettings: [.define("ECMO_NO_GPIOD")]),
+    ]
+}
+
+let package = Package(
+    name: "ecmo-rig",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ecmo-rig", targets: ["ecmo-rig"]),
+        .library(name: "ECMOCore", targets: ["ECMOCore"]),
+        .library(name: "ECMORuntime", targets: ["ECMORuntime"]),
+        .library(name: "ECMOSim", targets: ["ECMOSim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: targets
+)

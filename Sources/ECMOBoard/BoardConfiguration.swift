@@ -1,0 +1,277 @@
+import ECMOCore
+
+/// A board: which hardware plays each role, and how. Loaded from one file in `Board/`
+/// (see `BoardLoader`) and validated before anything runs: the application names roles,
+/// the board maps them to buses, chips, lines and addresses.
+public struct BoardConfiguration: Sendable, Equatable {
+    /// Where it was loaded from (for messages).
+    public var sourceFile: String
+    public var name: String
+    public var description: String
+    public var kind: BoardKind
+    public var realtime: RealtimeRequirement
+    public var loopPeriod: Duration
+    public var watchdog: WatchdogConfiguration
+
+    public var i2cBuses: [String: I2CBusConfiguration]
+    public var gpioChips: [String: GPIOChipConfiguration]
+    public var pwmChips: [String: PWMChipConfiguration]
+    /// I²C devices by id.
+    public var devices: [String: I2CDeviceConfiguration]
+    public var sensors: [SensorRole: SensorConfiguration]
+    public var inputs: [InputRole: InputLineConfiguration]
+    public var outputs: [ActuatorRole: OutputLineConfiguration]
+    public var pump: PumpConfiguration
+    public var syringe: SyringeDriveConfiguration?
+
+    public init(sourceFile: String, name: String, description: String, kind: BoardKind, realtime: RealtimeRequirement,
+                loopPeriod: Duration, watchdog: WatchdogConfiguration, i2cBuses: [String: I2CBusConfiguration],
+                gpioChips: [String: GPIOChipConfiguration], pwmChips: [String: PWMChipConfiguration],
+                devices: [String: I2CDeviceConfiguration], sensors: [SensorRole: SensorConfiguration],
+                inputs: [InputRole: InputLineConfiguration], outputs: [ActuatorRole: OutputLineConfiguration],
+                pump: PumpConfiguration, syringe: SyringeDriveConfiguration?) {
+        self.sourceFile = sourceFile
+        self.name = name
+        self.description = description
+        self.kind = kind
+        self.realtime = realtime
+        self.loopPeriod = loopPeriod
+        self.watchdog = watchdog
+        self.i2cBuses = i2cBuses
+        self.gpioChips = gpioChips
+        self.pwmChips = pwmChips
+        self.devices = devices
+        self.sensors = sensors
+        self.inputs = inputs
+        self.outputs = outputs
+        self.pump = pump
+        self.syringe = syringe
+    }
+
+    /// Roles every board must map: the loop cannot run, or cannot be made safe, without them.
+    public static let requiredSensors: [SensorRole] = [.drainPressure, .preOxygenatorPressure, .postOxygenatorPressure, .flow]
+    public static let requiredInputs: [InputRole] = [.pumpTachometer, .airDetector, .emergencyStop, .syringeEndEmpty, .syringeEndFull]
+    public static let requiredOutputs: [ActuatorRole] = [.pumpEnable, .syringeStep, .syringeDirection, .syringeEnable, .clamp, .buzzer]
+}
+
+/// A simulated board runs on the mock board and the circuit simulator; a rig board on
+/// real hardware through the Linux backend. Chosen explicitly, never as a fallback.
+public enum BoardKind: String, Sendable, Equatable, CaseIterable {
+    case simulated
+    case rig
+}
+
+/// Whether the loop must get real-time scheduling to start.
+public enum RealtimeRequirement: String, Sendable, Equatable, CaseIterable {
+    /// Refuse to start without SCHED_FIFO and locked memory (a rig with blood in it).
+    case required
+    /// Warn once and run as an ordinary thread (a laptop simulation).
+    case optional
+}
+
+public struct WatchdogConfiguration: Sendable, Equatable {
+    /// `/dev/watchdog` on a rig, `sim` on a simulated board.
+    public var device: String
+    public var timeout: Duration
+    public init(device: String, timeout: Duration) {
+        self.device = device
+        self.timeout = timeout
+    }
+}
+
+public struct I2CBusConfiguration: Sendable, Equatable {
+    /// `/dev/i2c-1` on a rig, `sim` on a simulated board.
+    public var path: String
+    public init(path: String) { self.path = path }
+}
+
+public struct GPIOChipConfiguration: Sendable, Equatable {
+    /// The chip's label (`pinctrl-bcm2711`, `pinctrl-rp1`): found by label, not by number,
+    /// because `/dev/gpiochipN` numbering changes between kernels (Pi 5).
+    public var label: String
+    /// Number of lines, for range checks of line offsets.
+    public var lineCount: Int
+    public init(label: String, lineCount: Int) {
+        self.label = label
+        self.lineCount = lineCount
+    }
+}
+
+public struct PWMChipConfiguration: Sendable, Equatable {
+    /// `/sys/class/pwm/pwmchip0` on a rig, `sim` on a simulated board.
+    public var path: String
+    public var channelCount: Int
+    public init(path: String, channelCount: Int) {
+        self.path = path
+        self.channelCount = channelCount
+    }
+}
+
+/// Which driver talks to an I²C device, with its device-level settings.
+public enum I2CDriver: Sendable, Equatable {
+    /// Honeywell ABP2 digital pressure sensor: its calibrated range and transfer function.
+    case abp2(pressureMin: Pressure, pressureMax: Pressure, transferFunction: ABP2TransferFunction)
+    /// TI ADS1115 16-bit ADC: programmable full-scale range and data rate.
+    case ads1115(fullScale: Voltage, dataRate: Int)
+}
+
+/// ABP2 output transfer functions: counts at the range ends, as a fraction of 2²⁴.
+public enum ABP2TransferFunction: String, Sendable, Equatable, CaseIterable {
+    /// 10 % to 90 % of 2²⁴.
+    case a = "A"
+    /// 2.5 % to 22.5 % of 2²⁴.
+    case b = "B"
+}
+
+public struct I2CDeviceConfiguration: Sendable, Equatable {
+    public var id: String
+    public var bus: String
+    public var address: UInt8
+    public var driver: I2CDriver
+    public init(id: String, bus: String, address: UInt8, driver: I2CDriver) {
+        self.id = id
+        self.bus = bus
+        self.address = address
+        self.driver = driver
+    }
+}
+
+/// A sensor role bound to a device (and a channel, for a multiplexed ADC).
+public struct SensorConfiguration: Sendable, Equatable {
+    public var role: SensorRole
+    public var device: String
+    /// ADC input (0...3 for the ADS1115, single-ended); `nil` for single-channel devices.
+    public var channel: Int?
+    /// Analog scaling for ADC channels: value = (volts − offset) × scale, in the role's
+    /// canonical unit (mmHg, L/min). `nil` for digital sensors.
+    public var analog: AnalogCalibration?
+    /// Older samples are stale and never controlled on.
+    public var maxAge: Duration
+    public init(role: SensorRole, device: String, channel: Int?, analog: AnalogCalibration?, maxAge: Duration) {
+        self.role = role
+        self.device = device
+        self.channel = channel
+        self.analog = analog
+        self.maxAge = maxAge
+    }
+}
+
+public struct AnalogCalibration: Sendable, Equatable {
+    public var offset: Voltage
+    /// Canonical units of the role per volt.
+    public var unitsPerVolt: Double
+    public init(offset: Voltage, unitsPerVolt: Double) {
+        self.offset = offset
+        self.unitsPerVolt = unitsPerVolt
+    }
+    public func convert(_ v: Voltage) -> Double { (v - offset).volts * unitsPerVolt }
+    public func volts(for value: Double) -> Voltage { Voltage(volts: value / unitsPerVolt) + offset }
+}
+
+public enum LineBias: String, Sendable, Equatable, CaseIterable {
+    case none = "none"
+    case pullUp = "pull_up"
+    case pullDown = "pull_down"
+}
+
+public struct InputLineConfiguration: Sendable, Equatable {
+    public var role: InputRole
+    public var chip: String
+    public var line: Int
+    public var activeLow: Bool
+    public var bias: LineBias
+    public var edge: EdgeSetting
+    /// Tachometer only: pulses per pump revolution.
+    public var pulsesPerRevolution: Int?
+    /// Contact debounce (kernel debounce where supported).
+    public var debounce: Duration
+    public init(role: InputRole, chip: String, line: Int, activeLow: Bool, bias: LineBias, edge: EdgeSetting,
+                pulsesPerRevolution: Int?, debounce: Duration) {
+        self.role = role
+        self.chip = chip
+        self.line = line
+        self.activeLow = activeLow
+        self.bias = bias
+        self.edge = edge
+        self.pulsesPerRevolution = pulsesPerRevolution
+        self.debounce = debounce
+    }
+}
+
+public enum EdgeSetting: String, Sendable, Equatable, CaseIterable {
+    case none, rising, falling, both
+}
+
+/// A digital output: where it is, and what it must fall back to.
+public struct OutputLineConfiguration: Sendable, Equatable {
+    public var role: ActuatorRole
+    public var chip: String
+    public var line: Int
+    public var activeLow: Bool
+    /// Logical value at boot, on shutdown, in fault, and whenever commands stop.
+    public var safeValue: Bool
+    /// If the controller has not commanded the output for this long, the output guard
+    /// puts it to `safeValue` by itself (Klipper's max command age).
+    public var maxCommandAge: Duration
+    public init(role: ActuatorRole, chip: String, line: Int, activeLow: Bool, safeValue: Bool, maxCommandAge: Duration) {
+        self.role = role
+        self.chip = chip
+        self.line = line
+        self.activeLow = activeLow
+        self.safeValue = safeValue
+        self.maxCommandAge = maxCommandAge
+    }
+}
+
+/// The pump's speed channel: a hardware PWM into the BLDC controller's speed input.
+public struct PumpConfiguration: Sendable, Equatable {
+    public var pwmChip: String
+    public var channel: Int
+    public var period: Duration
+    /// Linear speed ↔ duty calibration of the motor controller: duty = dutyAtZero +
+    /// rpm × (dutyAtMax − dutyAtZero) / rpmAtMaxDuty.
+    public var dutyAtZero: Double
+    public var dutyAtMax: Double
+    public var rpmAtMaxDuty: PumpSpeed
+    public var limits: PumpLimits
+    /// Speed commanded at boot, on shutdown, in fault and when commands stop.
+    public var safeSpeed: PumpSpeed
+    public var maxCommandAge: Duration
+    public init(pwmChip: String, channel: Int, period: Duration, dutyAtZero: Double, dutyAtMax: Double,
+                rpmAtMaxDuty: PumpSpeed, limits: PumpLimits, safeSpeed: PumpSpeed, maxCommandAge: Duration) {
+        self.pwmChip = pwmChip
+        self.channel = channel
+        self.period = period
+        self.dutyAtZero = dutyAtZero
+        self.dutyAtMax = dutyAtMax
+        self.rpmAtMaxDuty = rpmAtMaxDuty
+        self.limits = limits
+        self.safeSpeed = safeSpeed
+        self.maxCommandAge = maxCommandAge
+    }
+
+    /// Duty cycle for a speed, clamped to the calibrated span.
+    public func duty(for speed: PumpSpeed) -> Double {
+        let f = max(0, min(1, speed.rpm / rpmAtMaxDuty.rpm))
+        return dutyAtZero + f * (dutyAtMax - dutyAtZero)
+    }
+    /// Speed a duty cycle asks for (inverse of `duty(for:)`).
+    public func speed(for duty: Double) -> PumpSpeed {
+        let f = (duty - dutyAtZero) / (dutyAtMax - dutyAtZero)
+        return PumpSpeed(rpm: max(0, min(1, f)) * rpmAtMaxDuty.rpm)
+    }
+}
+
+/// The syringe's mechanics (step/dir stepper on a lead screw).
+public struct SyringeDriveConfiguration: Sendable, Equatable {
+    public var stepsPerRevolution: Int
+    public var microsteps: Int
+    public var leadScrewPitchMillimeters: Double
+    public var maxStepRateHz: Double
+    public init(stepsPerRevolution: Int, microsteps: Int, leadScrewPitchMillimeters: Double, maxStepRateHz: Double) {
+        self.stepsPerRevolution = stepsPerRevolution
+        self.microsteps = microsteps
+        self.leadScrewPitchMillimeters = leadScrewPitchMillimeters
+        self.maxStepRateHz = maxStepRateHz
+    }
+}

@@ -1,0 +1,100 @@
+/// The hardware lifecycle of ros2_control: the rig may only command actuators when
+/// `active`; `inactive` reads sensors so the operator can check them before starting;
+/// `fault` holds every output at its safe value until the cause is cleared.
+public enum LifecycleState: UInt8, Sendable, BitwiseCopyable, Codable, CustomStringConvertible {
+    case unconfigured = 0
+    case inactive = 1
+    case active = 2
+    case fault = 3
+
+    public var description: String {
+        switch self {
+        case .unconfigured: "unconfigured"
+        case .inactive: "inactive"
+        case .active: "active"
+        case .fault: "fault"
+        }
+    }
+    /// Whether actuator commands other than safe values may leave the controller.
+    public var commandsAllowed: Bool { self == .active }
+    /// Whether sensors are read in this state.
+    public var readsSensors: Bool { self != .unconfigured }
+}
+
+/// Why the rig entered `fault`. A small closed set so it fits in a telemetry frame.
+public enum FaultReason: UInt8, Sendable, BitwiseCopyable, Codable, CustomStringConvertible {
+    case none = 0
+    case emergencyStop = 1
+    case airInLine = 2
+    case sensorInvalid = 3
+    case hardwareError = 4
+    case loopOverrun = 5
+    case watchdog = 6
+    case operatorRequest = 7
+
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .emergencyStop: "emergency stop"
+        case .airInLine: "air in line"
+        case .sensorInvalid: "sensor invalid"
+        case .hardwareError: "hardware error"
+        case .loopOverrun: "loop overrun"
+        case .watchdog: "watchdog"
+        case .operatorRequest: "operator request"
+        }
+    }
+}
+
+public enum LifecycleEvent: Sendable, Equatable {
+    case configure
+    case activate
+    case deactivate
+    case fault(FaultReason)
+    /// Operator clears a fault after its cause is gone; the rig returns to `inactive`,
+    /// never straight to `active` (a restart is an explicit second step).
+    case clearFault
+    case shutdown
+}
+
+/// A refused transition, with the state it was refused in.
+public struct LifecycleTransitionError: Error, Equatable, CustomStringConvertible {
+    public let state: LifecycleState
+    public let event: LifecycleEvent
+    public var description: String { "lifecycle: cannot \(event) while \(state)" }
+}
+
+/// The lifecycle state machine. Pure: the caller records transitions.
+public struct Lifecycle: Sendable {
+    public private(set) var state: LifecycleState = .unconfigured
+    public private(set) var faultReason: FaultReason = .none
+
+    public init() {}
+
+    /// Applies `event`; returns the previous state, or throws if the transition is not allowed.
+    @discardableResult
+    public mutating func handle(_ event: LifecycleEvent) throws(LifecycleTransitionError) -> LifecycleState {
+        let previous = state
+        switch (state, event) {
+        case (.unconfigured, .configure):
+            state = .inactive
+        case (.inactive, .activate):
+            state = .active
+        case (.active, .deactivate):
+            state = .inactive
+        case (.inactive, .fault(let r)), (.active, .fault(let r)):
+            state = .fault
+            faultReason = r
+        case (.fault, .fault):
+            break // already safe; keep the first cause
+        case (.fault, .clearFault):
+            state = .inactive
+            faultReason = .none
+        case (_, .shutdown):
+            state = .unconfigured
+        default:
+            throw LifecycleTransitionError(state: state, event: event)
+        }
+        return previous
+    }
+}

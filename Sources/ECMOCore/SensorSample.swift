@@ -1,0 +1,69 @@
+/// Why a sample cannot be trusted. The controller never acts on anything but `.valid`.
+public enum SampleStatus: UInt8, Sendable, BitwiseCopyable, Codable {
+    /// Read and plausible, and fresh at the time it was taken.
+    case valid = 0
+    /// Never read yet (start-up).
+    case missing = 1
+    /// The device did not answer, or answered with an error status.
+    case readError = 2
+    /// The device reported a diagnostic (saturation, memory fault, out of range).
+    case deviceFault = 3
+    /// Too old: the last good value is older than the role's maximum age.
+    case stale = 4
+}
+
+/// One reading of one sensor, with when it was taken, where it came from and how many
+/// reads have failed so far (PX4's `SensorBaro`: timestamp, device id, error count).
+public struct SensorSample<Value: Sendable & BitwiseCopyable>: Sendable, BitwiseCopyable {
+    public var value: Value
+    /// When the device measured it (not when the loop copied it).
+    public var timestamp: Instant
+    public var source: SensorRole
+    /// Cumulative failed reads of this device since start.
+    public var errorCount: UInt32
+    public var status: SampleStatus
+
+    public init(value: Value, timestamp: Instant, source: SensorRole, errorCount: UInt32 = 0, status: SampleStatus = .valid) {
+        self.value = value
+        self.timestamp = timestamp
+        self.source = source
+        self.errorCount = errorCount
+        self.status = status
+    }
+
+    public var isValid: Bool { status == .valid }
+
+    /// The value, only if the sample is valid and not older than `maxAge` at `now`.
+    public func value(at now: Instant, maxAge: Duration) -> Value? {
+        guard status == .valid, now - timestamp <= maxAge else { return nil }
+        return value
+    }
+}
+
+/// Everything the loop reads in one tick, by role. Plain values so that a tick copies
+/// it without allocating.
+public struct SensorFrame: Sendable, BitwiseCopyable {
+    public var drainPressure: SensorSample<Pressure>
+    public var preOxygenatorPressure: SensorSample<Pressure>
+    public var postOxygenatorPressure: SensorSample<Pressure>
+    public var flow: SensorSample<Flow>
+    public var pumpSpeed: SensorSample<PumpSpeed>
+    public var emergencyStop: Bool
+    public var airDetected: Bool
+
+    public init(at time: Instant = .origin) {
+        drainPressure = .init(value: .zero, timestamp: time, source: .drainPressure, status: .missing)
+        preOxygenatorPressure = .init(value: .zero, timestamp: time, source: .preOxygenatorPressure, status: .missing)
+        postOxygenatorPressure = .init(value: .zero, timestamp: time, source: .postOxygenatorPressure, status: .missing)
+        flow = .init(value: .zero, timestamp: time, source: .flow, status: .missing)
+        pumpSpeed = .init(value: .zero, timestamp: time, source: .pumpTachometer, status: .missing)
+        emergencyStop = false
+        airDetected = false
+    }
+
+    /// ΔP across the oxygenator, when both sides are valid.
+    public var oxygenatorPressureDrop: Pressure? {
+        guard preOxygenatorPressure.isValid, postOxygenatorPressure.isValid else { return nil }
+        return preOxygenatorPressure.value - postOxygenatorPressure.value
+    }
+}
