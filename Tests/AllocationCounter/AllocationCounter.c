@@ -1,1 +1,36 @@
 #include "AllocationCounter.h"
+#include <stddef.h>
+
+#if defined(__linux__) && defined(__GLIBC__)
+#include <errno.h>
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+static __thread int counting = 0;
+static __thread uint64_t count = 0;
+
+bool ecmo_alloc_counter_available(void) { return true; }
+void ecmo_alloc_counter_start(void) { count = 0; counting = 1; }
+uint64_t ecmo_alloc_counter_stop(void) { counting = 0; return count; }
+
+void *malloc(size_t n) { if (counting) count++; return __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { if (counting) count++; return __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { if (counting) count++; return __libc_realloc(p, n); }
+void free(void *p) { __libc_free(p); }
+void *memalign(size_t al, size_t n) { if (counting) count++; return __libc_memalign(al, n); }
+void *aligned_alloc(size_t al, size_t n) { if (counting) count++; return __libc_memalign(al, n); }
+int posix_memalign(void **out, size_t al, size_t n) {
+    if (counting) count++;
+    void *p = __libc_memalign(al, n);
+    if (p == NULL) return ENOMEM;
+    *out = p;
+    return 0;
+}
+#else
+bool ecmo_alloc_counter_available(void) { return false; }
+void ecmo_alloc_counter_start(void) {}
+uint64_t ecmo_alloc_counter_stop(void) { return 0; }
+#endif

@@ -1,0 +1,113 @@
+import ECMOCore
+import ECMOHAL
+import ECMODrivers
+
+/// Where an actuator's value goes.
+public enum ActuatorSink {
+    case digital(any DigitalOutput)
+    case pumpSpeed(PumpSpeedOutput)
+}
+
+/// Klipper's output guard, below the controller: every actuator has a safe value and a
+/// maximum command age from the board file. An output the controller stops commanding
+/// falls back to its safe value by itself; boot and shutdown put every output safe.
+/// Whatever the controller does, nothing reaches the hardware except through here.
+///
+/// Values are `Double`s on the wire of this type only (rpm for the pump, 0/1 for lines);
+/// the typed commands come from the controller.
+public final class OutputGuard {
+    public struct Channel {
+        public let role: ActuatorRole
+        public let safeValue: Double
+        public let maxCommandAge: Duration
+        let sink: ActuatorSink
+        public fileprivate(set) var commanded: Double
+        public fileprivate(set) var lastCommandAt: Instant?
+        /// What was last written successfully (NaN: nothing yet, or the last write failed).
+        public fileprivate(set) var written: Double = .nan
+        public fileprivate(set) var writeErrors: UInt32 = 0
+        public fileprivate(set) var lastError: HALError?
+        /// Outputs that went safe because their command aged out.
+        public fileprivate(set) var expiries: UInt32 = 0
+        fileprivate var expired = true
+    }
+
+    /// Indexed by `ActuatorRole.index`; `nil` where the board has no such actuator.
+    public private(set) var channels: [Channel?]
+    /// Set while a safe state is forced (fault, E-stop, shutdown): commands are ignored.
+    public private(set) var forcedSafe = false
+    public private(set) var totalWriteErrors: UInt64 = 0
+
+    public init() {
+        channels = Array(repeating: nil, count: ActuatorRole.count)
+    }
+
+    /// Adds an actuator and writes its safe value at once (boot default).
+    public func add(_ role: ActuatorRole, sink: ActuatorSink, safeValue: Double, maxCommandAge: Duration) {
+        channels[role.index] = Channel(role: role, safeValue: safeValue, maxCommandAge: maxCommandAge,
+                                       sink: sink, commanded: safeValue, lastCommandAt: nil)
+        write(role.index, safeValue)
+    }
+
+    /// Records a command for `role`; written at the next `enforce`.
+    @inline(__always)
+    public func command(_ role: ActuatorRole, _ value: Double, now: Instant) {
+        let i = role.index
+        guard channels[i] != nil, !forcedSafe else { return }
+        channels[i]!.commanded = value
+        channels[i]!.lastCommandAt = now
+    }
+
+    public func command(_ commands: ActuatorCommands, now: Instant) {
+        command(.pumpSpeed, commands.pumpSpeed.rpm, now: now)
+        command(.pumpEnable, commands.pumpEnabled ? 1 : 0, now: now)
+        command(.clamp, commands.clampClosed ? 1 : 0, now: now)
+        command(.buzzer, commands.buzzer ? 1 : 0, now: now)
+    }
+
+    /// Puts every output to its safe value now, and ignores commands until `release`.
+    public func forceSafe() {
+        forcedSafe = true
+        for i in channels.indices where channels[i] != nil {
+            channels[i]!.lastCommandAt = nil
+            write(i, channels[i]!.safeValue)
+        }
+    }
+
+    /// Accepts commands again (after the operator cleared the cause).
+    public func release() { forcedSafe = false }
+
+    /// Writes what each output should hold at `now`: its command while fresh, else its
+    /// safe value. Writes only what changed (each write may be a system call).
+    public func enforce(now: Instant) {
+        for i in 0..<channels.count {
+            guard let c = channels[i] else { continue }
+            let fresh = !forcedSafe && c.lastCommandAt.map { now - $0 <= c.maxCommandAge } ?? false
+            if !fresh && !c.expired && c.lastCommandAt != nil { channels[i]!.expiries &+= 1 }
+            channels[i]!.expired = !fresh
+            let target = fresh ? c.commanded : c.safeValue
+            if target != c.written { write(i, target) }
+        }
+    }
+
+    /// The value an output holds now (what was last written).
+    public func value(of role: ActuatorRole) -> Double? {
+        channels[role.index]?.written
+    }
+
+    private func write(_ i: Int, _ value: Double) {
+        guard let c = channels[i] else { return }
+        do {
+            switch c.sink {
+            case .digital(let line): try line.set(value != 0)
+            case .pumpSpeed(let pump): try pump.set(PumpSpeed(rpm: value))
+            }
+            channels[i]!.written = value
+        } catch {
+            channels[i]!.written = .nan
+            channels[i]!.writeErrors &+= 1
+            channels[i]!.lastError = error
+            totalWriteErrors &+= 1
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import ECMOCore
+
+/// One row of the run record, copied out of the loop through an `SPSCRing`. Plain
+/// values only, so a push is a memcpy.
+public struct TelemetryFrame: Sendable, BitwiseCopyable {
+    public var tick: UInt64
+    public var time: Instant
+    public var state: LifecycleState
+    public var phase: RunPhase
+    public var faultReason: FaultReason
+    public var drainPressure: Pressure
+    public var preOxygenatorPressure: Pressure
+    public var postOxygenatorPressure: Pressure
+    public var flow: Flow
+    public var measuredSpeed: PumpSpeed
+    public var commandedSpeed: PumpSpeed
+    public var pumpEnabled: Bool
+    public var clampClosed: Bool
+    /// Bit i set: sample i (P_drain, P_pre, P_post, flow, speed) was not valid this tick.
+    public var invalidMask: UInt8
+    public var sensorErrors: UInt32
+    public var overruns: UInt32
+    /// How late the tick started relative to its deadline, and how long it ran.
+    public var lateness: Duration
+    public var executionTime: Duration
+
+    public init() {
+        tick = 0
+        time = .origin
+        state = .unconfigured
+        phase = .idle
+        faultReason = .none
+        drainPressure = .zero
+        preOxygenatorPressure = .zero
+        postOxygenatorPressure = .zero
+        flow = .zero
+        measuredSpeed = .zero
+        commandedSpeed = .zero
+        pumpEnabled = false
+        clampClosed = true
+        invalidMask = 0
+        sensorErrors = 0
+        overruns = 0
+        lateness = .zero
+        executionTime = .zero
+    }
+
+    public var oxygenatorPressureDrop: Pressure { preOxygenatorPressure - postOxygenatorPressure }
+}
+
+/// Something that happened, for the event log (JSON Lines). A closed set of codes with
+/// a few numeric arguments, so the loop can report it without building a string.
+public struct RigEvent: Sendable, BitwiseCopyable {
+    public enum Code: UInt16, Sendable, BitwiseCopyable {
+        case lifecycle = 1
+        case phase = 2
+        case fault = 3
+        case overrun = 4
+        case outputWriteError = 5
+        case sensorInvalid = 6
+        case sensorRecovered = 7
+        case setpoint = 8
+        case outputsSafe = 9
+        case outputExpired = 10
+    }
+    public var code: Code
+    public var time: Instant
+    public var a: Double
+    public var b: Double
+    public init(_ code: Code, at time: Instant, _ a: Double = 0, _ b: Double = 0) {
+        self.code = code
+        self.time = time
+        self.a = a
+        self.b = b
+    }
+}
