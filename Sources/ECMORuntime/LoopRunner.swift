@@ -1,0 +1,84 @@
+import Atomics
+import ECMOCore
+import ECMOHAL
+
+/// How the loop is paced.
+public enum Pacing: Sendable {
+    /// Against a manual clock, as fast as the CPU allows, deterministic. Telemetry applies
+    /// back-pressure instead of dropping, since no deadline is real.
+    case lockstep(ManualClock)
+    /// Against the real monotonic clock with absolute deadlines.
+    case realtime(any MonotonicClock)
+}
+
+/// Runs a `RigLoop` at the board's period until a duration passes or a stop is
+/// requested (from a signal handler, another thread or a test).
+public final class LoopRunner: @unchecked Sendable {
+    public let loop: RigLoop
+    public let pacing: Pacing
+    public let stopRequested = ManagedAtomic<Bool>(false)
+    /// Largest lateness seen (real-time pacing only).
+    public private(set) var maxLateness: Duration = .zero
+    /// Missed periods skipped to catch up after a long stall.
+    public private(set) var skippedPeriods: UInt64 = 0
+
+    public init(loop: RigLoop, pacing: Pacing) {
+        self.loop = loop
+        self.pacing = pacing
+    }
+
+    public var clock: any MonotonicClock {
+        switch pacing {
+        case .lockstep(let c): c
+        case .realtime(let c): c
+        }
+    }
+
+    public func requestStop() { stopRequested.store(true, ordering: .releasing) }
+
+    /// Runs ticks until `end` (absolute) or a stop request. `beforeTick` runs on the loop
+    /// thread between ticks (for scripted operator actions); keep it cheap.
+    public func run(until end: Instant?, beforeTick: ((Instant) -> Void)? = nil) {
+        let period = loop.board.loopPeriod
+        switch pacing {
+        case .lockstep(let clock):
+            var deadline = clock.now()
+            while !stopRequested.load(ordering: .relaxed) {
+                deadline = deadline + period
+                if let end, deadline > end { break }
+                clock.advance(to: deadline)
+                beforeTick?(deadline)
+                loop.tick(now: deadline)
+                // No deadline is real here: wait for the recorder rather than drop data.
+                while loop.telemetry.count > loop.telemetry.totalPushed / 1_000_000 + 6000
+                    || loop.events.count > 768 {
+                    if stopRequested.load(ordering: .relaxed) { break }
+                    Self.yieldBriefly()
+                }
+            }
+        case .realtime(let clock):
+            var deadline = clock.now() + period
+            while !stopRequested.load(ordering: .relaxed) {
+                if let end, deadline > end { break }
+                clock.sleep(until: deadline)
+                let now = clock.now()
+                let lateness = now - deadline
+                if lateness > maxLateness { maxLateness = lateness }
+                beforeTick?(now)
+                loop.tick(now: now, lateness: lateness)
+                deadline = deadline + period
+                // After a stall longer than a period, resynchronise instead of bursting.
+                let after = clock.now()
+                if after - deadline > period {
+                    let missed = (after - deadline).nanoseconds / max(1, period.nanoseconds)
+                    skippedPeriods &+= UInt64(missed)
+                    deadline = deadline + period * Int(missed)
+                }
+            }
+        }
+    }
+
+    static func yieldBriefly() {
+        SystemMonotonicClock().sleep(until: SystemMonotonicClock().now() + .microseconds(200))
+    }
+}

@@ -1,0 +1,235 @@
+import ECMOCore
+import ECMOHAL
+import ECMOBoard
+import ECMODrivers
+
+/// Settings of one run that are not in the board file.
+public struct RunSettings: Sendable {
+    public var mode: PumpMode
+    /// Record one telemetry frame every `recordEvery` ticks (the status and the loop still
+    /// run at the full rate).
+    public var recordEvery: Int
+    public var telemetryCapacity: Int
+    public var eventCapacity: Int
+    /// An overrun is a tick that started later than this after its deadline.
+    public var overrunThreshold: Duration?
+    public init(mode: PumpMode, recordEvery: Int = 10, telemetryCapacity: Int = 8192, eventCapacity: Int = 1024,
+                overrunThreshold: Duration? = nil) {
+        self.mode = mode
+        self.recordEvery = max(1, recordEvery)
+        self.telemetryCapacity = telemetryCapacity
+        self.eventCapacity = eventCapacity
+        self.overrunThreshold = overrunThreshold
+    }
+}
+
+/// The control loop: read → update → write, once per period.
+///
+/// One `tick` services the board (a simulated board advances its physics), reads every
+/// sensor through its driver, runs the controller, hands its commands to the output
+/// guard, kicks the watchdog if the tick was healthy, and copies a telemetry frame out
+/// through a lock-free ring. A tick allocates nothing, takes no lock and never waits on
+/// the consumer: the run record is written on another thread.
+public final class RigLoop {
+    public let board: BoardConfiguration
+    public let hardware: any HardwareProvider
+    public let sensors: SensorSuite
+    public let outputs: OutputGuard
+    public let telemetry: SPSCRing<TelemetryFrame>
+    public let events: SPSCRing<RigEvent>
+    public private(set) var controller: RigController
+    public private(set) var frame: SensorFrame
+    public private(set) var lastTelemetry = TelemetryFrame()
+    public private(set) var tickCount: UInt64 = 0
+    public private(set) var overruns: UInt32 = 0
+    public private(set) var watchdogKicks: UInt64 = 0
+    private let settings: RunSettings
+    private let watchdog: (any Watchdog)?
+    private let overrunThreshold: Duration
+    private var previousState: LifecycleState = .unconfigured
+    private var previousPhase: RunPhase = .idle
+    private var previousInvalidMask: UInt8 = 0
+
+    public init(board: BoardConfiguration, hardware: any HardwareProvider, settings: RunSettings, useWatchdog: Bool = true) throws {
+        self.board = board
+        self.hardware = hardware
+        self.settings = settings
+        overrunThreshold = settings.overrunThreshold ?? board.loopPeriod
+        // Outputs first, so that every actuator holds its safe value before anything else happens.
+        outputs = try OutputGuard.build(board: board, hardware: hardware)
+        sensors = try SensorSuite(board: board, hardware: hardware)
+        controller = RigController(configuration: RigControllerConfiguration(
+            pump: board.pump.limits, mode: settings.mode,
+            maximumSampleAge: board.sensors[.flow]?.maxAge ?? .milliseconds(50)))
+        telemetry = SPSCRing(capacity: settings.telemetryCapacity)
+        events = SPSCRing(capacity: settings.eventCapacity)
+        frame = SensorFrame(at: hardware.clock.now())
+        if useWatchdog {
+            let wd = try hardware.watchdog(board.watchdog)
+            do { try wd.start(timeout: board.watchdog.timeout) } catch {
+                throw HardwareOpenError(what: "watchdog \(board.watchdog.device)", cause: error)
+            }
+            watchdog = wd
+        } else {
+            watchdog = nil
+        }
+    }
+
+    public var state: LifecycleState { controller.state }
+
+    /// Applies a lifecycle event (operator or runtime). Returns false if refused.
+    @discardableResult
+    public func handle(_ event: LifecycleEvent, now: Instant) -> Bool {
+        do {
+            try controller.handle(event)
+        } catch {
+            return false
+        }
+        if case .fault = event { outputs.forceSafe() }
+        if case .shutdown = event { outputs.forceSafe() }
+        if case .clearFault = event { outputs.release() }
+        if case .activate = event { outputs.release() }
+        noteTransitions(now: now)
+        return true
+    }
+
+    /// Changes the pump set-point (bumpless).
+    public func setMode(_ mode: PumpMode, now: Instant) {
+        controller.setMode(mode)
+        switch mode {
+        case .constantFlow(let q): events.push(RigEvent(.setpoint, at: now, 1, q.litersPerMinute))
+        case .constantSpeed(let s): events.push(RigEvent(.setpoint, at: now, 0, s.rpm))
+        }
+    }
+
+    /// One period of the loop. `lateness`: how long after its deadline the tick started.
+    public func tick(now: Instant, lateness: Duration = .zero) {
+        let started = hardware.clock.now()
+        tickCount &+= 1
+        if lateness > overrunThreshold {
+            overruns &+= 1
+            events.push(RigEvent(.overrun, at: now, lateness.seconds))
+        }
+
+        // Read.
+        hardware.service(now: now)
+        sensors.read(into: &frame, now: now)
+
+        // Interlocks the foundation owns: E-stop and air put every output safe in this tick.
+        if frame.emergencyStop && controller.state != .fault {
+            handle(.fault(.emergencyStop), now: now)
+        } else if frame.airDetected && controller.state != .fault {
+            handle(.fault(.airInLine), now: now)
+        }
+
+        // Update.
+        let output = controller.update(frame, now: now)
+
+        // Write.
+        switch output {
+        case .none: break
+        case .safe: if !outputs.forcedSafe { outputs.forceSafe() }
+        case .command(let c): outputs.command(c, now: now)
+        }
+        outputs.enforce(now: now)
+        noteTransitions(now: now)
+
+        // A healthy tick kicks the watchdog; a hung loop never gets here.
+        if let wd = watchdog {
+            do {
+                try wd.kick()
+                watchdogKicks &+= 1
+            } catch {
+                events.push(RigEvent(.fault, at: now, Double(FaultReason.watchdog.rawValue)))
+            }
+        }
+
+        var t = TelemetryFrame()
+        t.tick = tickCount
+        t.time = now
+        t.state = controller.state
+        t.phase = controller.phase
+        t.faultReason = controller.lifecycle.faultReason
+        t.drainPressure = frame.drainPressure.value
+        t.preOxygenatorPressure = frame.preOxygenatorPressure.value
+        t.postOxygenatorPressure = frame.postOxygenatorPressure.value
+        t.flow = frame.flow.value
+        t.measuredSpeed = frame.pumpSpeed.value
+        t.commandedSpeed = PumpSpeed(rpm: outputs.value(of: .pumpSpeed) ?? 0)
+        t.pumpEnabled = (outputs.value(of: .pumpEnable) ?? 0) != 0
+        t.clampClosed = (outputs.value(of: .clamp) ?? 1) != 0
+        t.invalidMask = invalidMask()
+        t.sensorErrors = frame.drainPressure.errorCount &+ frame.preOxygenatorPressure.errorCount
+            &+ frame.postOxygenatorPressure.errorCount &+ frame.flow.errorCount &+ frame.pumpSpeed.errorCount
+        t.overruns = overruns
+        t.lateness = lateness
+        t.executionTime = hardware.clock.now() - started
+        lastTelemetry = t
+        if tickCount % UInt64(settings.recordEvery) == 0 {
+            telemetry.push(t)
+        }
+        if t.invalidMask != previousInvalidMask {
+            let appeared = t.invalidMask & ~previousInvalidMask
+            let cleared = previousInvalidMask & ~t.invalidMask
+            if appeared != 0 { events.push(RigEvent(.sensorInvalid, at: now, Double(appeared))) }
+            if cleared != 0 { events.push(RigEvent(.sensorRecovered, at: now, Double(cleared))) }
+            previousInvalidMask = t.invalidMask
+        }
+    }
+
+    /// Puts every output safe, leaves the lifecycle, and disarms the watchdog (clean exit only).
+    public func shutdown(now: Instant) {
+        handle(.shutdown, now: now)
+        outputs.forceSafe()
+        events.push(RigEvent(.outputsSafe, at: now))
+        if let wd = watchdog { try? wd.stop() }
+    }
+
+    private func invalidMask() -> UInt8 {
+        var m: UInt8 = 0
+        if !frame.drainPressure.isValid { m |= 1 }
+        if !frame.preOxygenatorPressure.isValid { m |= 2 }
+        if !frame.postOxygenatorPressure.isValid { m |= 4 }
+        if !frame.flow.isValid { m |= 8 }
+        if !frame.pumpSpeed.isValid { m |= 16 }
+        return m
+    }
+
+    private func noteTransitions(now: Instant) {
+        let s = controller.state
+        if s != previousState {
+            events.push(RigEvent(.lifecycle, at: now, Double(previousState.rawValue), Double(s.rawValue)))
+            if s == .fault { events.push(RigEvent(.fault, at: now, Double(controller.lifecycle.faultReason.rawValue))) }
+            previousState = s
+        }
+        let p = controller.phase
+        if p != previousPhase {
+            events.push(RigEvent(.phase, at: now, Double(previousPhase.rawValue), Double(p.rawValue)))
+            previousPhase = p
+        }
+    }
+}
+
+extension OutputGuard {
+    /// Builds the guard for a board: every digital output and the pump speed channel, each
+    /// written to its safe value as it is added.
+    public static func build(board: BoardConfiguration, hardware: any HardwareProvider) throws -> OutputGuard {
+        let g = OutputGuard()
+        for role in ActuatorRole.allCases {
+            guard let c = board.outputs[role] else { continue }
+            let line = try hardware.outputLine(c)
+            g.add(role, sink: .digital(line), safeValue: c.safeValue ? 1 : 0, maxCommandAge: c.maxCommandAge)
+        }
+        let pwm = try hardware.pwmChannel(chip: board.pump.pwmChip, channel: board.pump.channel)
+        let calibration = PumpSpeedCalibration(dutyAtZero: board.pump.dutyAtZero, dutyAtMax: board.pump.dutyAtMax,
+                                               rpmAtMaxDuty: board.pump.rpmAtMaxDuty)
+        let pump: PumpSpeedOutput
+        do {
+            pump = try PumpSpeedOutput(pwm: pwm, calibration: calibration, period: board.pump.period)
+        } catch {
+            throw HardwareOpenError(what: "pump PWM \(board.pump.pwmChip)/\(board.pump.channel)", cause: error)
+        }
+        g.add(.pumpSpeed, sink: .pumpSpeed(pump), safeValue: board.pump.safeSpeed.rpm, maxCommandAge: board.pump.maxCommandAge)
+        return g
+    }
+}

@@ -1,0 +1,240 @@
+import Foundation
+import ECMOCore
+
+/// Writes the run record on an ordinary thread: `telemetry.csv` (one row per recorded
+/// frame), `events.jsonl` (one JSON object per event) and `summary.json` at the end.
+/// It drains the loop's rings; the loop never waits for it and never shares its lock.
+/// Rows are flushed to disk every drain, so a crash loses at most the last ~20 ms.
+public final class RunRecorder: @unchecked Sendable {
+    public let directory: URL
+    private let telemetry: SPSCRing<TelemetryFrame>
+    private let events: SPSCRing<RigEvent>
+    private let telemetryHandle: FileHandle
+    private let eventsHandle: FileHandle
+    private let lock = NSLock()
+    private var _latest: TelemetryFrame?
+    private var stopping = false
+    private var thread: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+    public private(set) var rowsWritten = 0
+    public private(set) var eventsWritten = 0
+    private var writeError: String?
+    /// Called on the recorder thread with each event's JSON line (for a log).
+    public var onEvent: (@Sendable (String) -> Void)?
+
+    public static let csvHeader = "t_s,state,phase,fault,P_drain_mmHg,P_pre_mmHg,P_post_mmHg,dP_oxy_mmHg,flow_lpm,speed_rpm,speed_cmd_rpm,pump_enabled,clamp_closed,invalid_mask,sensor_errors,overruns,lateness_us,exec_us\n"
+
+    /// Creates the run directory (and parents). Refuses to overwrite an existing record.
+    public init(directory: URL, telemetry: SPSCRing<TelemetryFrame>, events: SPSCRing<RigEvent>) throws {
+        self.directory = directory
+        self.telemetry = telemetry
+        self.events = events
+        let fm = FileManager.default
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        let csv = directory.appendingPathComponent("telemetry.csv")
+        let jsonl = directory.appendingPathComponent("events.jsonl")
+        for f in [csv, jsonl] where fm.fileExists(atPath: f.path) {
+            throw RecorderError(message: "\(f.path) already exists: refusing to overwrite a run record")
+        }
+        guard fm.createFile(atPath: csv.path, contents: Data(Self.csvHeader.utf8)),
+              fm.createFile(atPath: jsonl.path, contents: nil) else {
+            throw RecorderError(message: "cannot create files in \(directory.path)")
+        }
+        telemetryHandle = try FileHandle(forWritingTo: csv)
+        eventsHandle = try FileHandle(forWritingTo: jsonl)
+        try telemetryHandle.seekToEnd()
+    }
+
+    /// The most recent frame drained (for the status line).
+    public var latest: TelemetryFrame? {
+        lock.lock(); defer { lock.unlock() }
+        return _latest
+    }
+
+    public func start() {
+        let t = Thread { [self] in
+            while true {
+                lock.lock()
+                let stop = stopping
+                lock.unlock()
+                drainOnce()
+                if stop { break }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            finished.signal()
+        }
+        t.name = "run-recorder"
+        thread = t
+        t.start()
+    }
+
+    /// Drains what is left, writes the summary and closes the files.
+    public func finish(summary: [String: JSONValue]) throws {
+        lock.lock()
+        stopping = true
+        lock.unlock()
+        if thread != nil { finished.wait() } else { drainOnce() }
+        drainOnce()
+        var s = summary
+        s["telemetry_rows"] = .int(rowsWritten)
+        s["events"] = .int(eventsWritten)
+        s["telemetry_dropped"] = .int(telemetry.dropped)
+        s["events_dropped"] = .int(events.dropped)
+        let text = JSONValue.object(s).rendered(pretty: true) + "\n"
+        try Data(text.utf8).write(to: directory.appendingPathComponent("summary.json"))
+        try telemetryHandle.close()
+        try eventsHandle.close()
+        if let writeError { throw RecorderError(message: writeError) }
+    }
+
+    /// One pass: moves everything in the rings to disk. Public for lockstep tests.
+    public func drainOnce() {
+        var csv = ""
+        var last: TelemetryFrame?
+        let n = telemetry.drain { f in
+            csv += Self.csvRow(f)
+            last = f
+        }
+        var jsonl = ""
+        let m = events.drain { e in
+            let line = Self.jsonLine(e)
+            jsonl += line + "\n"
+            onEvent?(line)
+        }
+        do {
+            if n > 0 { try telemetryHandle.write(contentsOf: Data(csv.utf8)) }
+            if m > 0 { try eventsHandle.write(contentsOf: Data(jsonl.utf8)) }
+        } catch {
+            writeError = "writing the run record failed: \(error)"
+        }
+        lock.lock()
+        if let last { _latest = last }
+        rowsWritten += n
+        eventsWritten += m
+        lock.unlock()
+    }
+
+    public static func csvRow(_ f: TelemetryFrame) -> String {
+        var r = ""
+        r += fixed(f.time.secondsSinceOrigin, 3) + ","
+        r += "\(f.state),\(f.phase),\(f.faultReason.rawValue),"
+        r += fixed(f.drainPressure.mmHg, 2) + "," + fixed(f.preOxygenatorPressure.mmHg, 2) + ","
+        r += fixed(f.postOxygenatorPressure.mmHg, 2) + "," + fixed(f.oxygenatorPressureDrop.mmHg, 2) + ","
+        r += fixed(f.flow.litersPerMinute, 3) + "," + fixed(f.measuredSpeed.rpm, 1) + "," + fixed(f.commandedSpeed.rpm, 1) + ","
+        r += (f.pumpEnabled ? "1" : "0") + "," + (f.clampClosed ? "1" : "0") + ","
+        r += "\(f.invalidMask),\(f.sensorErrors),\(f.overruns),"
+        r += fixed(f.lateness.seconds * 1e6, 1) + "," + fixed(f.executionTime.seconds * 1e6, 1) + "\n"
+        return r
+    }
+
+    public static func jsonLine(_ e: RigEvent) -> String {
+        var o: [String: JSONValue] = ["t": .number(e.time.secondsSinceOrigin)]
+        switch e.code {
+        case .lifecycle:
+            o["event"] = .string("lifecycle")
+            o["from"] = .string(LifecycleState(rawValue: UInt8(e.a))?.description ?? "?")
+            o["to"] = .string(LifecycleState(rawValue: UInt8(e.b))?.description ?? "?")
+        case .phase:
+            o["event"] = .string("phase")
+            o["from"] = .string(RunPhase(rawValue: UInt8(e.a))?.description ?? "?")
+            o["to"] = .string(RunPhase(rawValue: UInt8(e.b))?.description ?? "?")
+        case .fault:
+            o["event"] = .string("fault")
+            o["reason"] = .string(FaultReason(rawValue: UInt8(e.a))?.description ?? "?")
+        case .overrun:
+            o["event"] = .string("overrun")
+            o["lateness_s"] = .number(e.a)
+        case .outputWriteError:
+            o["event"] = .string("output_write_error")
+            o["role"] = .string(ActuatorRole.allCases.first { Double($0.index) == e.a }?.rawValue ?? "?")
+        case .sensorInvalid, .sensorRecovered:
+            o["event"] = .string(e.code == .sensorInvalid ? "sensor_invalid" : "sensor_recovered")
+            o["sensors"] = .array(sensorNames(mask: UInt8(e.a)).map { .string($0) })
+        case .setpoint:
+            o["event"] = .string("setpoint")
+            o["mode"] = .string(e.a == 1 ? "constant_flow" : "constant_speed")
+            o[e.a == 1 ? "flow_lpm" : "speed_rpm"] = .number(e.b)
+        case .outputsSafe:
+            o["event"] = .string("outputs_safe")
+        case .outputExpired:
+            o["event"] = .string("output_expired")
+            o["role"] = .string(ActuatorRole.allCases.first { Double($0.index) == e.a }?.rawValue ?? "?")
+        }
+        return JSONValue.object(o).rendered(pretty: false)
+    }
+
+    public static func sensorNames(mask: UInt8) -> [String] {
+        let names = ["P_drain", "P_pre", "P_post", "flow", "pump_speed"]
+        return names.enumerated().filter { mask & (1 << $0.offset) != 0 }.map(\.element)
+    }
+
+    /// Locale-independent fixed-point formatting (CSV must not depend on the machine).
+    public static func fixed(_ x: Double, _ decimals: Int) -> String {
+        guard x.isFinite else { return "nan" }
+        var p = 1.0
+        for _ in 0..<decimals { p *= 10 }
+        let scaled = (abs(x) * p).rounded()
+        let whole = Int(scaled / p)
+        let frac = Int(scaled - Double(whole) * p)
+        var s = (x < 0 && scaled != 0 ? "-" : "") + String(whole)
+        if decimals > 0 {
+            let f = String(frac)
+            s += "." + String(repeating: "0", count: max(0, decimals - f.count)) + f
+        }
+        return s
+    }
+}
+
+public struct RecorderError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// A small JSON value with deterministic output (sorted keys), so that the same run gives
+/// the same bytes.
+public enum JSONValue: Sendable, Equatable {
+    case string(String)
+    case number(Double)
+    case int(Int)
+    case bool(Bool)
+    case array([JSONValue])
+    case object([String: JSONValue])
+    case null
+
+    public func rendered(pretty: Bool, indent: String = "") -> String {
+        switch self {
+        case .string(let s): return Self.quote(s)
+        case .number(let d):
+            guard d.isFinite else { return "null" }
+            if d == d.rounded() && abs(d) < 1e15 { return String(Int(d)) }
+            return "\(d)"
+        case .int(let i): return String(i)
+        case .bool(let b): return b ? "true" : "false"
+        case .null: return "null"
+        case .array(let a):
+            return "[" + a.map { $0.rendered(pretty: false) }.joined(separator: pretty ? ", " : ",") + "]"
+        case .object(let o):
+            let inner = indent + "  "
+            let items = o.keys.sorted().map { k in
+                (pretty ? inner : "") + Self.quote(k) + (pretty ? ": " : ":") + (o[k] ?? .null).rendered(pretty: pretty, indent: inner)
+            }
+            return pretty ? "{\n" + items.joined(separator: ",\n") + "\n" + indent + "}" : "{" + items.joined(separator: ",") + "}"
+        }
+    }
+
+    static func quote(_ s: String) -> String {
+        var r = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": r += "\\\""
+            case "\\": r += "\\\\"
+            case "\n": r += "\\n"
+            case "\r": r += "\\r"
+            case "\t": r += "\\t"
+            default:
+                if u.value < 0x20 { r += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) } else { r.unicodeScalars.append(u) }
+            }
+        }
+        return r + "\""
+    }
+}

@@ -1,0 +1,139 @@
+import ECMOCore
+import ECMOHAL
+import ECMOBoard
+import ECMODrivers
+
+/// Where a role's reading comes from: a digital sensor's own driver, or one input of a
+/// shared ADC with an analog calibration.
+enum AnalogSource {
+    case abp2(ABP2Driver)
+    case adc(ADS1115Driver, input: Int, calibration: AnalogCalibration, role: SensorRole)
+
+    func pressure() -> SensorSample<Pressure> {
+        switch self {
+        case .abp2(let d):
+            return d.sample
+        case .adc(let d, let input, let cal, let role):
+            let v = d.sample(input: input)
+            return SensorSample(value: Pressure(mmHg: cal.convert(v.value)), timestamp: v.timestamp, source: role,
+                                errorCount: v.errorCount, status: v.status)
+        }
+    }
+
+    func flow() -> SensorSample<Flow> {
+        switch self {
+        case .abp2(let d):
+            // A pressure sensor cannot measure flow; the board validator refuses this.
+            let s = d.sample
+            return SensorSample(value: .zero, timestamp: s.timestamp, source: .flow, errorCount: s.errorCount, status: .deviceFault)
+        case .adc(let d, let input, let cal, let role):
+            let v = d.sample(input: input)
+            return SensorSample(value: Flow(litersPerMinute: cal.convert(v.value)), timestamp: v.timestamp, source: role,
+                                errorCount: v.errorCount, status: v.status)
+        }
+    }
+}
+
+/// Every sensor of the board, built from the board file, read once per tick into a
+/// `SensorFrame`. Devices shared by several roles (an ADS1115) are serviced once.
+public final class SensorSuite {
+    private var abp2Drivers: [ABP2Driver] = []
+    private var adcDrivers: [ADS1115Driver] = []
+    private let drain: AnalogSource
+    private let pre: AnalogSource
+    private let post: AnalogSource
+    private let flowSource: AnalogSource
+    public let tachometer: Tachometer
+    private let estop: any DigitalInput
+    private let air: any DigitalInput
+    private let maxAge: [SensorRole: Duration]
+    private let drainMaxAge: Duration, preMaxAge: Duration, postMaxAge: Duration, flowMaxAge: Duration
+    public private(set) var inputReadErrors: UInt32 = 0
+
+    public init(board: BoardConfiguration, hardware: any HardwareProvider) throws {
+        var sources: [SensorRole: AnalogSource] = [:]
+        var adcByDevice: [String: ADS1115Driver] = [:]
+        // Group ADC inputs by device so one driver round-robins its channels.
+        var adcInputs: [String: [(input: Int, role: SensorRole)]] = [:]
+        for (role, s) in board.sensors.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            guard let dev = board.devices[s.device] else {
+                throw HardwareOpenError(what: "sensor \(role.rawValue)", detail: "no device \(s.device)")
+            }
+            if case .ads1115 = dev.driver, let ch = s.channel { adcInputs[s.device, default: []].append((ch, role)) }
+        }
+        for (id, inputs) in adcInputs.sorted(by: { $0.key < $1.key }) {
+            guard let dev = board.devices[id], case .ads1115(let fs, let rate) = dev.driver else { continue }
+            let i2c = try hardware.i2cDevice(bus: dev.bus, address: dev.address)
+            let d: ADS1115Driver
+            do {
+                d = try ADS1115Driver(device: i2c, fullScale: fs, dataRate: rate, channels: inputs)
+            } catch {
+                throw HardwareOpenError(what: "ADS1115 \(id)", detail: "\(error)")
+            }
+            adcByDevice[id] = d
+            adcDrivers.append(d)
+        }
+        for (role, s) in board.sensors.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            guard let dev = board.devices[s.device] else { continue }
+            switch dev.driver {
+            case .abp2(let lo, let hi, let tf):
+                let i2c = try hardware.i2cDevice(bus: dev.bus, address: dev.address)
+                let d = ABP2Driver(device: i2c, role: role, pressureMin: lo, pressureMax: hi,
+                                   transferFunction: tf == .a ? .a : .b)
+                abp2Drivers.append(d)
+                sources[role] = .abp2(d)
+            case .ads1115:
+                guard let d = adcByDevice[s.device], let ch = s.channel, let cal = s.analog else {
+                    throw HardwareOpenError(what: "sensor \(role.rawValue)", detail: "ADC sensor needs a channel and calibration")
+                }
+                sources[role] = .adc(d, input: ch, calibration: cal, role: role)
+            }
+        }
+        func need(_ r: SensorRole) throws -> AnalogSource {
+            guard let s = sources[r] else { throw HardwareOpenError(what: "sensor \(r.rawValue)", detail: "not on this board") }
+            return s
+        }
+        drain = try need(.drainPressure)
+        pre = try need(.preOxygenatorPressure)
+        post = try need(.postOxygenatorPressure)
+        flowSource = try need(.flow)
+        maxAge = board.sensors.mapValues(\.maxAge)
+        drainMaxAge = maxAge[.drainPressure] ?? .milliseconds(20)
+        preMaxAge = maxAge[.preOxygenatorPressure] ?? .milliseconds(20)
+        postMaxAge = maxAge[.postOxygenatorPressure] ?? .milliseconds(20)
+        flowMaxAge = maxAge[.flow] ?? .milliseconds(20)
+
+        func input(_ r: InputRole) throws -> (any DigitalInput, InputLineConfiguration) {
+            guard let c = board.inputs[r] else { throw HardwareOpenError(what: "input \(r.rawValue)", detail: "not on this board") }
+            return (try hardware.inputLine(c), c)
+        }
+        let (tachLine, tachConfig) = try input(.pumpTachometer)
+        tachometer = Tachometer(input: tachLine, pulsesPerRevolution: tachConfig.pulsesPerRevolution ?? 1)
+        estop = try input(.emergencyStop).0
+        air = try input(.airDetector).0
+    }
+
+    /// Services every device and fills `frame`. Samples older than their role's maximum
+    /// age are marked stale here, so nothing downstream can act on them.
+    public func read(into frame: inout SensorFrame, now: Instant) {
+        for d in abp2Drivers { d.service(now: now) }
+        for d in adcDrivers { d.service(now: now) }
+        tachometer.service(now: now)
+        frame.drainPressure = Self.aged(drain.pressure(), now: now, maxAge: drainMaxAge)
+        frame.preOxygenatorPressure = Self.aged(pre.pressure(), now: now, maxAge: preMaxAge)
+        frame.postOxygenatorPressure = Self.aged(post.pressure(), now: now, maxAge: postMaxAge)
+        frame.flow = Self.aged(flowSource.flow(), now: now, maxAge: flowMaxAge)
+        frame.pumpSpeed = tachometer.sample
+        // A line that cannot be read counts as asserted: an E-stop or air detector we
+        // cannot see must stop the circuit (fail safe).
+        do { frame.emergencyStop = try estop.read() } catch { frame.emergencyStop = true; inputReadErrors &+= 1 }
+        do { frame.airDetected = try air.read() } catch { frame.airDetected = true; inputReadErrors &+= 1 }
+    }
+
+    @inline(__always)
+    static func aged<V>(_ s: SensorSample<V>, now: Instant, maxAge: Duration) -> SensorSample<V> {
+        var s = s
+        if s.status == .valid && now - s.timestamp > maxAge { s.status = .stale }
+        return s
+    }
+}

@@ -1,0 +1,249 @@
+import ECMOCore
+import ECMOHAL
+import ECMOBoard
+import ECMOMockBoard
+
+/// The simulated board: the mock board's lines, PWM and register-level I²C devices,
+/// driven by the circuit model. It sits below the HAL, so the firmware under test is the
+/// same code that runs on a Pi: it writes PWM duty and GPIO lines, and reads ABP2 and
+/// ADS1115 registers and tachometer edges, all produced here from the physics.
+///
+/// Deterministic: time comes from the injected clock, noise from a seeded generator.
+public final class SimulatedBoard: HardwareProvider {
+    public let board: BoardConfiguration
+    public let mock: MockBoard
+    public let clock: any MonotonicClock
+    public var circuit: CircuitModel
+    public var noise: SensorNoise
+    public let simulatedWatchdog: SimulatedWatchdog
+    /// Longest physics step; longer service intervals are split.
+    public var maximumStep: Duration = .milliseconds(1)
+
+    /// Sensor noise (standard deviations), applied before the device models quantise.
+    public struct SensorNoise: Sendable, Equatable {
+        public var pressure: Pressure
+        public var flow: Flow
+        public init(pressure: Pressure = .mmHg(0.3), flow: Flow = .lpm(0.01)) {
+            self.pressure = pressure
+            self.flow = flow
+        }
+        public static let none = SensorNoise(pressure: .zero, flow: .zero)
+    }
+
+    private var rng: SeededGenerator
+    private var pressureModels: [(role: SensorRole, model: ABP2Model)] = []
+    private var analogInputs: [(role: SensorRole, model: ADS1115Model, channel: Int, calibration: AnalogCalibration)] = []
+    private let pumpPWM: MockPWMChannel
+    private let pumpEnable: MockOutputLine
+    private let clamp: MockOutputLine
+    private let tach: MockInputLine
+    private let pulsesPerRevolution: Int
+    private var lastService: Instant
+    private var tachPhase = 0.0
+    /// Ticks the board spent "reset" by its watchdog (outputs forced to boot defaults).
+    public private(set) var watchdogResets = 0
+
+    public init(board: BoardConfiguration, clock: any MonotonicClock, seed: UInt64 = 1,
+                circuit: CircuitModel = CircuitModel(), noise: SensorNoise = SensorNoise()) throws {
+        self.board = board
+        self.clock = clock
+        self.circuit = circuit
+        self.noise = noise
+        rng = SeededGenerator(seed: seed)
+        mock = MockBoard(clock: clock)
+        lastService = clock.now()
+        simulatedWatchdog = SimulatedWatchdog(clock: clock)
+
+        for (id, dev) in board.devices.sorted(by: { $0.key < $1.key }) {
+            let bus = mock.i2cBus(dev.bus)
+            switch dev.driver {
+            case .abp2(let lo, let hi, let tf):
+                let model = ABP2Model(clock: clock, pressureMin: lo, pressureMax: hi, transferFunction: tf == .a ? .a : .b)
+                do { try bus.attach(model, at: dev.address) } catch {
+                    throw HardwareOpenError(what: "simulated device \(id)", cause: error)
+                }
+                for (role, s) in board.sensors where s.device == id {
+                    pressureModels.append((role, model))
+                }
+            case .ads1115:
+                let model = ADS1115Model(clock: clock)
+                do { try bus.attach(model, at: dev.address) } catch {
+                    throw HardwareOpenError(what: "simulated device \(id)", cause: error)
+                }
+                for (role, s) in board.sensors where s.device == id {
+                    if let ch = s.channel, let cal = s.analog { analogInputs.append((role, model, ch, cal)) }
+                }
+            }
+        }
+        pressureModels.sort { $0.role.rawValue < $1.role.rawValue }
+        analogInputs.sort { $0.role.rawValue < $1.role.rawValue }
+        pumpPWM = mock.pwmChannel(Self.pwmName(chip: board.pump.pwmChip, channel: board.pump.channel))
+        pumpEnable = mock.outputLine(ActuatorRole.pumpEnable.rawValue)
+        clamp = mock.outputLine(ActuatorRole.clamp.rawValue)
+        let tachConfig = board.inputs[.pumpTachometer]
+        pulsesPerRevolution = tachConfig?.pulsesPerRevolution ?? 1
+        tach = mock.inputLine(InputRole.pumpTachometer.rawValue, edges: Self.edges(tachConfig?.edge ?? .rising))
+        // Boot defaults: every output at its safe value before the firmware runs.
+        for (role, c) in board.outputs { try? mock.outputLine(role.rawValue).set(c.safeValue) }
+        for role in InputRole.allCases where board.inputs[role] != nil && role != .pumpTachometer {
+            _ = mock.inputLine(role.rawValue, edges: Self.edges(board.inputs[role]?.edge ?? .none))
+        }
+        publishSensors()
+    }
+
+    static func pwmName(chip: String, channel: Int) -> String { "\(chip)/\(channel)" }
+
+    static func edges(_ e: EdgeSetting) -> EdgeDetection {
+        switch e {
+        case .none: .none
+        case .rising: .rising
+        case .falling: .falling
+        case .both: .both
+        }
+    }
+
+    // MARK: HardwareProvider
+
+    public func i2cDevice(bus: String, address: UInt8) throws(HardwareOpenError) -> any I2CDevice {
+        guard board.i2cBuses[bus] != nil else { throw HardwareOpenError(what: "I2C bus \(bus)", detail: "not on board \(board.name)") }
+        return mock.i2cBus(bus).device(at: address)
+    }
+
+    public func outputLine(_ configuration: OutputLineConfiguration) throws(HardwareOpenError) -> any DigitalOutput {
+        let line = mock.outputLine(configuration.role.rawValue)
+        do { try line.set(configuration.safeValue) } catch {
+            throw HardwareOpenError(what: "output \(configuration.role.rawValue)", cause: error)
+        }
+        return line
+    }
+
+    public func inputLine(_ configuration: InputLineConfiguration) throws(HardwareOpenError) -> any DigitalInput {
+        mock.inputLine(configuration.role.rawValue, edges: Self.edges(configuration.edge))
+    }
+
+    public func pwmChannel(chip: String, channel: Int) throws(HardwareOpenError) -> any PWMOutput {
+        guard board.pwmChips[chip] != nil else { throw HardwareOpenError(what: "PWM chip \(chip)", detail: "not on board \(board.name)") }
+        return mock.pwmChannel(Self.pwmName(chip: chip, channel: channel))
+    }
+
+    public func watchdog(_ configuration: WatchdogConfiguration) throws(HardwareOpenError) -> any Watchdog {
+        simulatedWatchdog
+    }
+
+    /// Advances the physics to `now` and publishes it to the device models.
+    public func service(now: Instant) {
+        if simulatedWatchdog.hasExpired(at: now) {
+            // The board resets: outputs fall to their boot defaults (safe values).
+            watchdogResets += 1
+            for (role, c) in board.outputs { try? mock.outputLine(role.rawValue).set(c.safeValue) }
+            try? pumpPWM.setDutyCycle(board.pump.duty(for: board.pump.safeSpeed))
+        }
+        var t = lastService
+        while t < now {
+            let step = min(maximumStep, now - t)
+            let start = t
+            t = t + step
+            circuit.step(currentDrive(), dt: step)
+            emitTachometerEdges(from: start, to: t)
+        }
+        lastService = now
+        publishSensors()
+    }
+
+    /// What the actuators ask of the plant right now.
+    public func currentDrive() -> CircuitModel.Drive {
+        let speed = pumpPWM.enabled ? board.pump.speed(for: pumpPWM.dutyCycle) : .zero
+        return CircuitModel.Drive(commandedSpeed: speed, pumpEnabled: pumpEnable.level, clampClosed: clamp.level)
+    }
+
+    /// The pressures the plant has now (truth, before sensor noise).
+    public var truePressures: CircuitModel.Pressures { circuit.pressures(clampClosed: clamp.level) }
+
+    private func publishSensors() {
+        let p = circuit.pressures(clampClosed: clamp.level)
+        for (role, model) in pressureModels {
+            let truth: Pressure
+            switch role {
+            case .drainPressure: truth = p.drain
+            case .preOxygenatorPressure: truth = p.preOxygenator
+            case .postOxygenatorPressure: truth = p.postOxygenator
+            default: continue
+            }
+            model.setPressure(truth + noise.pressure * rng.nextGaussian())
+        }
+        for (role, model, channel, cal) in analogInputs {
+            let value: Double
+            switch role {
+            case .flow: value = (circuit.flow + noise.flow * rng.nextGaussian()).litersPerMinute
+            case .drainPressure: value = (p.drain + noise.pressure * rng.nextGaussian()).mmHg
+            case .preOxygenatorPressure: value = (p.preOxygenator + noise.pressure * rng.nextGaussian()).mmHg
+            case .postOxygenatorPressure: value = (p.postOxygenator + noise.pressure * rng.nextGaussian()).mmHg
+            default: continue
+            }
+            model.setInput(channel: channel, voltage: cal.volts(for: value))
+        }
+    }
+
+    /// Tachometer pulses for the rotor's revolutions in [start, end), each timestamped
+    /// where it falls inside the step (the kernel timestamps edges, not the loop).
+    private func emitTachometerEdges(from start: Instant, to end: Instant) {
+        let dt = (end - start).seconds
+        let pulsesPerSecond = circuit.speed.rpm / 60 * Double(pulsesPerRevolution)
+        guard pulsesPerSecond > 0, dt > 0 else { return }
+        // Two edges per pulse: rising at phase 0, falling at phase 0.5.
+        var phase = tachPhase
+        let advance = pulsesPerSecond * dt
+        var next = (phase * 2).rounded(.down) / 2 + 0.5
+        while next <= phase + advance {
+            let frac = (next - phase) / advance
+            let when = start + .seconds(frac * dt)
+            let rising = next.truncatingRemainder(dividingBy: 1) == 0
+            tach.drive(rising, at: when)
+            next += 0.5
+        }
+        phase += advance
+        tachPhase = phase.truncatingRemainder(dividingBy: 1)
+    }
+
+    // MARK: Operator-side events (the physical world)
+
+    /// Presses or releases the emergency stop button.
+    public func setEmergencyStop(_ pressed: Bool) { mock.inputLine(InputRole.emergencyStop.rawValue, edges: .both).drive(pressed) }
+    /// Air in front of the bubble detector.
+    public func setAirDetected(_ air: Bool) { mock.inputLine(InputRole.airDetector.rawValue, edges: .both).drive(air) }
+}
+
+/// The simulated board's watchdog: expires if not kicked within its timeout, which the
+/// board turns into a reset of every output to its boot default.
+public final class SimulatedWatchdog: Watchdog {
+    private let clock: any MonotonicClock
+    public private(set) var timeout: Duration = .zero
+    public private(set) var armed = false
+    public private(set) var lastKick: Instant = .origin
+    public private(set) var expiries = 0
+    public private(set) var kicks: UInt64 = 0
+
+    init(clock: any MonotonicClock) { self.clock = clock }
+
+    public func start(timeout: Duration) throws(HALError) {
+        guard timeout > .zero else { throw .invalidArgument(what: "watchdog timeout") }
+        self.timeout = timeout
+        armed = true
+        lastKick = clock.now()
+    }
+
+    public func kick() throws(HALError) {
+        lastKick = clock.now()
+        kicks &+= 1
+    }
+
+    public func stop() throws(HALError) { armed = false }
+
+    /// True once per expiry (then it re-arms from `now`, as a reset board would boot).
+    public func hasExpired(at now: Instant) -> Bool {
+        guard armed, now - lastKick > timeout else { return false }
+        expiries += 1
+        lastKick = now
+        return true
+    }
+}

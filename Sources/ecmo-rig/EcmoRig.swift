@@ -1,0 +1,370 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import ECMOCore
+import ECMOHAL
+import ECMOBoard
+import ECMORuntime
+import ECMOSim
+
+@main
+struct EcmoRig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ecmo-rig",
+        abstract: "Firmware of the bench ECMO rig: runs the circuit, watches it, records it.",
+        subcommands: [Run.self, BoardCommand.self],
+        defaultSubcommand: Run.self)
+}
+
+/// Exit codes a script can rely on.
+enum ExitCodes {
+    static let boardInvalid: Int32 = 2
+    static let faulted: Int32 = 3
+    static let sensorsNotReady: Int32 = 4
+    static let hardware: Int32 = 5
+    static let recordFailed: Int32 = 6
+}
+
+/// A duration on the command line: `600`, `90s`, `10m`, `1.5h`, `250ms`.
+struct DurationArgument: ExpressibleByArgument, Sendable {
+    let duration: Duration
+    let text: String
+    init?(argument: String) {
+        let s = argument.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var factor = 1.0
+        var number = Substring(s)
+        for (suffix, f) in units where s.hasSuffix(suffix) {
+            factor = f
+            number = s.dropLast(suffix.count)
+            break
+        }
+        guard let v = Double(number), v.isFinite, v > 0, v * factor <= 7 * 24 * 3600 else { return nil }
+        duration = .seconds(v * factor)
+        text = argument
+    }
+    static var defaultCompletionKind: CompletionKind { .default }
+}
+
+enum Pace: String, ExpressibleByArgument, CaseIterable {
+    case fast
+    case realtime
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the rig: configure, check sensors, spin up, unclamp, hold the set-point, record.")
+
+    @Option(help: "Board file.")
+    var board: String = "Board/sim.yaml"
+
+    @Option(help: "How long to run, e.g. 600, 90s, 10m, 1.5h (loop time).")
+    var duration: DurationArgument = DurationArgument(argument: "10m")!
+
+    @Option(help: "fast: lockstep simulation as fast as the CPU allows; realtime: keep the loop period on the real clock.")
+    var pace: Pace = .fast
+
+    @Option(help: "Constant-flow set-point in L/min (default 4.0 unless --rpm is given).")
+    var flow: Double?
+
+    @Option(help: "Constant-speed set-point in rpm (instead of --flow).")
+    var rpm: Double?
+
+    @Option(help: "Directory under which the run directory is created.")
+    var out: String = "runs"
+
+    @Option(help: "Seed of the simulator's noise (same seed, same run).")
+    var seed: UInt64 = 1
+
+    @Option(help: "Telemetry rows per second of loop time in telemetry.csv.")
+    var recordHz: Double = 10
+
+    @Flag(help: "Print only the summary (no live status line).")
+    var quiet = false
+
+    func validate() throws {
+        if flow != nil && rpm != nil { throw ValidationError("give either --flow or --rpm, not both") }
+        if let flow, !(flow.isFinite && flow > 0 && flow <= 10) { throw ValidationError("--flow \(flow): must be a flow in L/min in (0, 10]") }
+        if let rpm, !(rpm.isFinite && rpm > 0 && rpm <= 10_000) { throw ValidationError("--rpm \(rpm): must be a speed in rpm in (0, 10000]") }
+        if !(recordHz.isFinite && recordHz > 0 && recordHz <= 1000) { throw ValidationError("--record-hz \(recordHz): must be in (0, 1000]") }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "ecmo-rig")
+        logger.logLevel = .info
+
+        let config: BoardConfiguration
+        do {
+            config = try BoardLoader.load(path: board)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(ExitCodes.boardInvalid)
+        }
+        let mode: PumpMode = rpm.map { .constantSpeed(.rpm($0)) } ?? .constantFlow(.lpm(flow ?? 4.0))
+        if case .constantSpeed(let s) = mode, !(config.pump.limits.minimumSpeed...config.pump.limits.maximumSpeed).contains(s) {
+            FileHandle.standardError.write(Data("--rpm \(s.rpm): outside the pump limits of board \(config.name) (\(config.pump.limits.minimumSpeed.rpm)...\(config.pump.limits.maximumSpeed.rpm) rpm)\n".utf8))
+            throw ExitCode.validationFailure
+        }
+
+        // The backend is chosen by the board file, explicitly: never a silent fallback.
+        let pacing: Pacing
+        let hardware: any HardwareProvider
+        switch config.kind {
+        case .simulated:
+            let clock: any MonotonicClock
+            switch pace {
+            case .fast:
+                let manual = ManualClock()
+                clock = manual
+                pacing = .lockstep(manual)
+            case .realtime:
+                let real = SystemMonotonicClock()
+                clock = real
+                pacing = .realtime(real)
+            }
+            do {
+                hardware = try SimulatedBoard(board: config, clock: clock, seed: seed)
+            } catch {
+                logger.error("\(error)")
+                throw ExitCode(ExitCodes.hardware)
+            }
+        case .rig:
+            logger.error("board \(config.name) is a rig board: the Linux hardware backend is not wired into ecmo-rig yet")
+            throw ExitCode(ExitCodes.hardware)
+        }
+
+        let ticksPerSecond = 1.0 / config.loopPeriod.seconds
+        let settings = RunSettings(mode: mode, recordEvery: max(1, Int((ticksPerSecond / recordHz).rounded())))
+        let loop: RigLoop
+        do {
+            loop = try RigLoop(board: config, hardware: hardware, settings: settings)
+        } catch {
+            logger.error("\(error)")
+            throw ExitCode(ExitCodes.hardware)
+        }
+        let runDirectory = URL(fileURLWithPath: out).appendingPathComponent(Self.runName(board: config.name))
+        let recorder: RunRecorder
+        do {
+            recorder = try RunRecorder(directory: runDirectory, telemetry: loop.telemetry, events: loop.events)
+        } catch {
+            logger.error("cannot create the run record: \(error)")
+            throw ExitCode(ExitCodes.recordFailed)
+        }
+        recorder.onEvent = { line in logger.info("event \(line)") }
+        let runner = LoopRunner(loop: loop, pacing: pacing)
+        logger.info("board \(config.name) (\(config.kind.rawValue)), loop \(Int(ticksPerSecond)) Hz, \(Self.describe(mode)), \(duration.text) \(pace.rawValue); recording to \(runDirectory.path)")
+
+        let service = RigService(runner: runner, duration: duration.duration, recorder: recorder, quiet: quiet)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        let started = Date()
+        try await group.run()
+        let outcome = service.outcome.value ?? .stopped
+        let wall = Date().timeIntervalSince(started)
+
+        let summary = Self.summary(config: config, mode: mode, outcome: outcome, loop: loop, runner: runner,
+                                   recorder: recorder, wallSeconds: wall, seed: seed, pace: pace)
+        do {
+            try recorder.finish(summary: summary)
+        } catch {
+            logger.error("\(error)")
+            throw ExitCode(ExitCodes.recordFailed)
+        }
+        if !quiet { print("") }
+        Self.printSummary(summary, directory: runDirectory)
+        switch outcome {
+        case .completed, .stopped: return
+        case .faulted: throw ExitCode(ExitCodes.faulted)
+        case .sensorsNotReady: throw ExitCode(ExitCodes.sensorsNotReady)
+        }
+    }
+
+    static func describe(_ mode: PumpMode) -> String {
+        switch mode {
+        case .constantFlow(let q): "constant flow \(q.litersPerMinute) L/min"
+        case .constantSpeed(let s): "constant speed \(s.rpm) rpm"
+        }
+    }
+
+    static func runName(board: String) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        return "\(f.string(from: Date()))-\(board)-\(UInt32.random(in: 0...0xFFFF))"
+    }
+
+    static func summary(config: BoardConfiguration, mode: PumpMode, outcome: RigSession.Outcome, loop: RigLoop,
+                        runner: LoopRunner, recorder: RunRecorder, wallSeconds: Double, seed: UInt64, pace: Pace) -> [String: JSONValue] {
+        let last = loop.lastTelemetry
+        var s: [String: JSONValue] = [
+            "board": .string(config.name),
+            "board_file": .string(config.sourceFile),
+            "outcome": .string("\(outcome)"),
+            "pace": .string(pace.rawValue),
+            "seed": .int(Int(truncatingIfNeeded: seed)),
+            "ticks": .int(Int(loop.tickCount)),
+            "loop_time_s": .number(Double(loop.tickCount) * config.loopPeriod.seconds),
+            "wall_time_s": .number((wallSeconds * 1000).rounded() / 1000),
+            "overruns": .int(Int(loop.overruns)),
+            "max_lateness_us": .number((runner.maxLateness.seconds * 1e7).rounded() / 10),
+            "watchdog_kicks": .int(Int(loop.watchdogKicks)),
+            "output_write_errors": .int(Int(loop.outputs.totalWriteErrors)),
+            "final": .object([
+                "state": .string(last.state.description),
+                "P_drain_mmHg": .number((last.drainPressure.mmHg * 100).rounded() / 100),
+                "P_pre_mmHg": .number((last.preOxygenatorPressure.mmHg * 100).rounded() / 100),
+                "P_post_mmHg": .number((last.postOxygenatorPressure.mmHg * 100).rounded() / 100),
+                "flow_lpm": .number((last.flow.litersPerMinute * 1000).rounded() / 1000),
+                "speed_rpm": .number(last.measuredSpeed.rpm.rounded()),
+            ]),
+        ]
+        switch mode {
+        case .constantFlow(let q): s["setpoint"] = .object(["mode": .string("constant_flow"), "flow_lpm": .number(q.litersPerMinute)])
+        case .constantSpeed(let r): s["setpoint"] = .object(["mode": .string("constant_speed"), "speed_rpm": .number(r.rpm)])
+        }
+        return s
+    }
+
+    static func printSummary(_ s: [String: JSONValue], directory: URL) {
+        print("run record: \(directory.path)")
+        print(JSONValue.object(s).rendered(pretty: true))
+    }
+}
+
+/// Runs the loop on its own thread as a service, so SIGINT/SIGTERM shut it down
+/// gracefully: the loop stops between ticks and every actuator goes to its safe value.
+final class RigService: Service, @unchecked Sendable {
+    let runner: LoopRunner
+    let duration: Duration
+    let recorder: RunRecorder
+    let quiet: Bool
+    let outcome = OutcomeBox()
+
+    final class OutcomeBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var _value: RigSession.Outcome?
+        var value: RigSession.Outcome? {
+            get { lock.lock(); defer { lock.unlock() }; return _value }
+            set { lock.lock(); _value = newValue; lock.unlock() }
+        }
+    }
+
+    init(runner: LoopRunner, duration: Duration, recorder: RunRecorder, quiet: Bool) {
+        self.runner = runner
+        self.duration = duration
+        self.recorder = recorder
+        self.quiet = quiet
+    }
+
+    func run() async throws {
+        recorder.start()
+        let status = quiet ? nil : StatusLine(recorder: recorder, loopPeriod: runner.loop.board.loopPeriod)
+        status?.start()
+        await withGracefulShutdownHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let t = Thread { [self] in
+                    outcome.value = RigSession().run(runner, duration: duration)
+                    done.resume()
+                }
+                t.name = "control-loop"
+                t.stackSize = 1 << 20
+                t.start()
+            }
+        } onGracefulShutdown: { [runner] in
+            runner.requestStop()
+        }
+        status?.stop()
+    }
+}
+
+/// The live status line: the latest recorded frame, redrawn in place on a terminal,
+/// one line every few seconds otherwise.
+final class StatusLine: @unchecked Sendable {
+    let recorder: RunRecorder
+    let loopPeriod: Duration
+    private let lock = NSLock()
+    private var running = true
+    private let isTTY = isatty(STDOUT_FILENO) != 0
+
+    init(recorder: RunRecorder, loopPeriod: Duration) {
+        self.recorder = recorder
+        self.loopPeriod = loopPeriod
+    }
+
+    func start() {
+        let t = Thread { [self] in
+            var n = 0
+            while true {
+                lock.lock()
+                let r = running
+                lock.unlock()
+                if !r { break }
+                if let f = recorder.latest, isTTY || n % 4 == 0 {
+                    let line = Self.format(f)
+                    if isTTY {
+                        print("\r\u{1B}[2K" + line, terminator: "")
+                        fflush(stdout)
+                    } else {
+                        print(line)
+                    }
+                }
+                n += 1
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+        }
+        t.name = "status-line"
+        t.start()
+    }
+
+    func stop() {
+        lock.lock()
+        running = false
+        lock.unlock()
+        if let f = recorder.latest {
+            print((isTTY ? "\r\u{1B}[2K" : "") + Self.format(f))
+        }
+    }
+
+    static func format(_ f: TelemetryFrame) -> String {
+        let fx = RunRecorder.fixed
+        let t = f.time.secondsSinceOrigin
+        let clock = "\(Int(t) / 60)m\(pad(Int(t) % 60))s"
+        var s = "[\(clock)] \(f.state)/\(f.phase)"
+        s += "  P_drain \(fx(f.drainPressure.mmHg, 1))  P_pre \(fx(f.preOxygenatorPressure.mmHg, 1))"
+        s += "  P_post \(fx(f.postOxygenatorPressure.mmHg, 1))  dP \(fx(f.oxygenatorPressureDrop.mmHg, 1)) mmHg"
+        s += "  flow \(fx(f.flow.litersPerMinute, 2)) L/min  \(fx(f.measuredSpeed.rpm, 0)) rpm"
+        s += f.clampClosed ? "  CLAMPED" : ""
+        if f.state == .fault { s += "  FAULT: \(f.faultReason)" }
+        if f.invalidMask != 0 { s += "  INVALID: \(RunRecorder.sensorNames(mask: f.invalidMask).joined(separator: ","))" }
+        s += f.overruns > 0 ? "  overruns \(f.overruns)" : ""
+        return s
+    }
+
+    static func pad(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+}
+
+struct BoardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "board", abstract: "Board files.", subcommands: [Check.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate a board file; exit 2 with one line per error if it is invalid.")
+        @Argument(help: "Board file (YAML).")
+        var file: String
+
+        func run() async throws {
+            do {
+                let b = try BoardLoader.load(path: file)
+                print("\(file): ok: board \(b.name) (\(b.kind.rawValue), realtime \(b.realtime.rawValue)), loop \(Int((1 / b.loopPeriod.seconds).rounded())) Hz, \(b.sensors.count) sensors, \(b.inputs.count) inputs, \(b.outputs.count + 1) actuators, \(b.devices.count) I2C devices")
+            } catch {
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                throw ExitCode(ExitCodes.boardInvalid)
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Testing
+import AllocationCounter
+import ECMOCore
+import ECMORuntime
+
+@Suite struct AllocationTests {
+    /// Counts heap allocations across `n` regulating ticks of the full loop on the
+    /// simulated board (physics, device models, drivers, controller, guard, telemetry).
+    func allocations(ticks n: Int, rig: SimRig) -> UInt64 {
+        var now = rig.clock.now()
+        ecmo_alloc_counter_start()
+        for _ in 0..<n {
+            now = now + rig.board.loopPeriod
+            rig.clock.advance(to: now)
+            rig.loop.tick(now: now)
+            _ = rig.loop.telemetry.pop()   // keep the ring from filling; pop does not allocate either
+        }
+        return ecmo_alloc_counter_stop()
+    }
+
+    @Test(.enabled(if: ecmo_alloc_counter_available(), "needs the glibc allocation counter"))
+    func tickAllocatesNothingInNAndTenNTicks() throws {
+        let rig = try SimRig(recordEvery: 1)
+        rig.startAndRun(for: .seconds(3))
+        rig.drain()
+        #expect(rig.loop.controller.phase == .regulating)
+        let n = allocations(ticks: 1_000, rig: rig)
+        let tenN = allocations(ticks: 10_000, rig: rig)
+        #expect(n == 0, "allocations in 1 000 ticks: \(n)")
+        #expect(tenN == 0, "allocations in 10 000 ticks: \(tenN)")
+    }
+
+    @Test(.enabled(if: ecmo_alloc_counter_available(), "needs the glibc allocation counter"))
+    func allocationCounterSeesAnAllocation() {
+        ecmo_alloc_counter_start()
+        let a = [Int](repeating: 1, count: Int.random(in: 100...200))
+        let n = ecmo_alloc_counter_stop()
+        #expect(a.count >= 100)
+        #expect(n >= 1, "the counter must be able to fail the zero-allocation test")
+    }
+}
