@@ -263,8 +263,8 @@ struct BoardDecoder {
             case nil:
                 break
             }
-            if let bus, let address, let i2cDriver {
-                result[item.key] = I2CDeviceConfiguration(id: item.key, bus: bus.value, address: UInt8(address.value), driver: i2cDriver)
+            if let bus, let address = address.flatMap({ UInt8(exactly: $0.value) }), let i2cDriver {
+                result[item.key] = I2CDeviceConfiguration(id: item.key, bus: bus.value, address: address, driver: i2cDriver)
             }
         }
         return result

@@ -341,6 +341,7 @@ func format(_ value: Double) -> String {
 
 /// An I²C address as people write them.
 func hex(_ value: Int) -> String {
+    guard value >= 0 else { return String(value) }
     let digits = String(value, radix: 16, uppercase: true)
     return "0x" + (digits.count < 2 ? "0" + digits : digits)
 }
