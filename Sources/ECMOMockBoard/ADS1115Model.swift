@@ -103,13 +103,13 @@ public final class ADS1115Model: I2CDeviceModel {
 
     /// Sets the voltage at AIN`channel` (0...3; other channels are ignored).
     public func setInput(channel: Int, voltage: Voltage) {
-        guard (0...3).contains(channel) else { return }
+        guard channel >= 0, channel <= 3 else { return }
         advance(to: clock.now())
         inputs[channel] = voltage.volts
     }
 
     public func input(channel: Int) -> Voltage {
-        guard (0...3).contains(channel) else { return .zero }
+        guard channel >= 0, channel <= 3 else { return .zero }
         return Voltage(volts: inputs[channel])
     }
 
@@ -209,7 +209,8 @@ public final class ADS1115Model: I2CDeviceModel {
     /// bytes: the register value, MSB first. A pointer-only write just moves the pointer.
     public func write(_ bytes: UnsafeRawBufferPointer, at now: Instant) -> Bool {
         advance(to: now)
-        guard let p = bytes.first, let reg = Register(rawValue: p & 0x03) else { return true } // quick write: ACK
+        // (Index access, not `bytes.first`: the unspecialised generic allocates in debug builds.)
+        guard bytes.count > 0, let reg = Register(rawValue: bytes[0] & 0x03) else { return true } // quick write: ACK
         pointer = reg
         guard bytes.count >= 3 else { return true }
         let value = UInt16(bytes[1]) << 8 | UInt16(bytes[2])

@@ -137,7 +137,7 @@ public final class MockI2CBus {
     }
 
     private func traceWrite(_ address: UInt8, _ bytes: UnsafeRawBufferPointer, acknowledged: Bool, at now: Instant) {
-        let first = bytes.first ?? 0
+        let first: UInt8 = bytes.count > 0 ? bytes[0] : 0 // not `.first`: allocates unoptimised
         if acknowledged {
             var payload: UInt64 = 0
             var i = 1
@@ -210,17 +210,28 @@ public final class MockI2CBus {
     }
 }
 
-/// The `I2CDevice` handle the drivers get: one address on a `MockI2CBus`. The SMBus
-/// methods come from the HAL's default implementations over raw transfers, so they
-/// exercise exactly the byte order a real i2c-dev `I2C_RDWR` would.
+/// The `I2CDevice` handle the drivers get: one address on a `MockI2CBus`.
+///
+/// The SMBus methods put exactly the bytes of the HAL's default implementations on the
+/// wire (register, then the word low byte first), but through a scratch buffer
+/// preallocated here instead of `withUnsafeBytes` closures: those closures are
+/// `rethrows`, so a typed `HALError` thrown through them is boxed (one allocation per
+/// error), and in debug builds the closures themselves allocate. The control loop runs
+/// through this handle, so it must allocate nothing, error or not.
 public final class MockI2CDevice: I2CDevice {
     public let bus: MockI2CBus
     public let address: UInt8
+    /// [0..<3]: bytes to write; [4..<6]: bytes read.
+    private let scratch: UnsafeMutableRawBufferPointer
 
     init(bus: MockI2CBus, address: UInt8) {
         self.bus = bus
         self.address = address
+        scratch = .allocate(byteCount: 8, alignment: 1)
+        scratch.initializeMemory(as: UInt8.self, repeating: 0)
     }
+
+    deinit { scratch.deallocate() }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws(HALError) {
         try bus.write(address, bytes)
@@ -232,5 +243,34 @@ public final class MockI2CDevice: I2CDevice {
 
     public func writeRead(_ bytes: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
         try bus.writeRead(address, bytes, into: buffer)
+    }
+
+    public func readByteData(register: UInt8) throws(HALError) -> UInt8 {
+        scratch[0] = register
+        try bus.writeRead(address, UnsafeRawBufferPointer(rebasing: scratch[0..<1]),
+                          into: UnsafeMutableRawBufferPointer(rebasing: scratch[4..<5]))
+        return scratch[4]
+    }
+
+    public func writeByteData(register: UInt8, value: UInt8) throws(HALError) {
+        scratch[0] = register
+        scratch[1] = value
+        try bus.write(address, UnsafeRawBufferPointer(rebasing: scratch[0..<2]))
+    }
+
+    /// SMBus read word: the first byte on the wire is the low byte of the result.
+    public func readWordData(register: UInt8) throws(HALError) -> UInt16 {
+        scratch[0] = register
+        try bus.writeRead(address, UnsafeRawBufferPointer(rebasing: scratch[0..<1]),
+                          into: UnsafeMutableRawBufferPointer(rebasing: scratch[4..<6]))
+        return UInt16(scratch[4]) | UInt16(scratch[5]) << 8
+    }
+
+    /// SMBus write word: the low byte of `value` goes on the wire first.
+    public func writeWordData(register: UInt8, value: UInt16) throws(HALError) {
+        scratch[0] = register
+        scratch[1] = UInt8(truncatingIfNeeded: value)
+        scratch[2] = UInt8(truncatingIfNeeded: value >> 8)
+        try bus.write(address, UnsafeRawBufferPointer(rebasing: scratch[0..<3]))
     }
 }

@@ -1,7 +1,7 @@
 import ECMOCore
 import ECMOHAL
 import Testing
-@testable import ECMOMockBoard
+import ECMOMockBoard
 
 /// The Honeywell ABP2 I²C protocol as the model implements it.
 @Suite("ABP2 model")

@@ -1,7 +1,7 @@
 import ECMOCore
 import ECMOHAL
 import Testing
-@testable import ECMOMockBoard
+import ECMOMockBoard
 
 /// Datasheet facts (TI SBAS444) checked on the model through raw I²C transfers.
 @Suite("ADS1115 model")

@@ -1,6 +1,6 @@
 import ECMOCore
 import ECMOHAL
-@testable import ECMOMockBoard
+import ECMOMockBoard
 
 /// Raw transfers with arrays, for tests only (drivers use their own buffers).
 func write(_ device: any I2CDevice, _ bytes: [UInt8]) throws {

@@ -1,7 +1,7 @@
 import ECMOCore
 import ECMOHAL
 import Testing
-@testable import ECMOMockBoard
+import ECMOMockBoard
 
 @Suite("Mock board: lookups, trace, lines, PWM")
 struct MockBoardTests {
