@@ -1,0 +1,222 @@
+import ECMOCore
+import ECMOHAL
+
+/// ABP2 output transfer functions ("Transfer Function" in the Honeywell ABP2 datasheet):
+/// the counts the sensor gives at Pmin and at Pmax. Defined here so the driver depends on
+/// the HAL only (the board file has its own `ABP2TransferFunction`; map `.a`/`.b` 1:1).
+public enum ABP2Counts: Sendable, Equatable, CaseIterable {
+    /// 10 % … 90 % of 2²⁴.
+    case a
+    /// 2.5 % … 22.5 % of 2²⁴.
+    case b
+
+    /// Counts at Pmin.
+    public var outputMin: UInt32 {
+        switch self {
+        case .a: 1_677_722 // 0.1 · 2²⁴ = 1 677 721.6
+        case .b: 419_430 // 0.025 · 2²⁴ = 419 430.4
+        }
+    }
+
+    /// Counts at Pmax.
+    public var outputMax: UInt32 {
+        switch self {
+        case .a: 15_099_494 // 0.9 · 2²⁴ = 15 099 494.4
+        case .b: 3_774_874 // 0.225 · 2²⁴ = 3 774 873.6
+        }
+    }
+}
+
+/// Why an `ABP2Driver` could not be built. Thrown at start-up, never from `service`.
+public enum ABP2ConfigurationError: Error, Equatable, Sendable {
+    /// Pmin must be below Pmax and both finite.
+    case invalidPressureRange
+    /// Conversion time and busy timeout must be positive, the timeout not shorter than the conversion.
+    case invalidTiming
+}
+
+/// Driver for a Honeywell ABP2 pressure sensor on I²C, written against the HAL only.
+///
+/// Non-blocking: `service(now:)` is called once per control tick. It starts a measurement
+/// (command 0xAA 0x00 0x00), and on a later tick, once `conversionTime` has passed, reads
+/// the 7-byte answer (status, 24-bit pressure, 24-bit temperature), checks the status and
+/// starts the next measurement, so one sample arrives every `conversionTime` rounded up to
+/// the tick. Errors never escape: they are counted in `sample.errorCount`, the last value
+/// is kept and its status says why it cannot be trusted. `service` allocates nothing.
+public final class ABP2Driver {
+    /// Status byte bits ("Status Byte").
+    enum StatusBit {
+        static let powered: UInt8 = 1 << 6
+        static let busy: UInt8 = 1 << 5
+        static let memoryError: UInt8 = 1 << 2
+        static let mathSaturation: UInt8 = 1 << 0
+    }
+
+    public let device: any I2CDevice
+    public let role: SensorRole
+    public let pressureMin: Pressure
+    public let pressureMax: Pressure
+    public let transferFunction: ABP2Counts
+    /// How long after the command the first read is attempted.
+    public let conversionTime: Duration
+    /// A measurement still busy this long after its command is abandoned as an error.
+    public let busyTimeout: Duration
+
+    /// The latest pressure. Timestamp = when the conversion completed (estimated: command
+    /// time + `conversionTime`, or later if the sensor was still seen busy).
+    public private(set) var sample: SensorSample<Pressure>
+    /// The temperature of the latest measurement whose status allowed decoding it.
+    public private(set) var temperature: Temperature?
+    /// The last error, for diagnostics.
+    public private(set) var lastError: HALError?
+    /// Measurements read back successfully (valid samples).
+    public private(set) var measurementsCompleted = 0
+
+    private enum State {
+        case idle
+        case converting(since: Instant, lastSeenBusy: Instant?)
+    }
+    private var state: State = .idle
+    /// [0..<3]: the command; [0..<7]: the answer. Preallocated so that a transfer needs
+    /// no `withUnsafeBytes` closure, which would box a thrown error (and, in debug
+    /// builds, allocate on every call).
+    private let buffer: UnsafeMutableRawBufferPointer
+
+    public init(device: any I2CDevice, role: SensorRole, pressureMin: Pressure, pressureMax: Pressure,
+                transferFunction: ABP2Counts = .a, conversionTime: Duration = .milliseconds(5),
+                busyTimeout: Duration = .milliseconds(50)) throws(ABP2ConfigurationError) {
+        guard pressureMin.isFinite, pressureMax.isFinite, pressureMin < pressureMax else {
+            throw .invalidPressureRange
+        }
+        guard conversionTime > .zero, busyTimeout >= conversionTime else { throw .invalidTiming }
+        self.device = device
+        self.role = role
+        self.pressureMin = pressureMin
+        self.pressureMax = pressureMax
+        self.transferFunction = transferFunction
+        self.conversionTime = conversionTime
+        self.busyTimeout = busyTimeout
+        sample = SensorSample(value: .zero, timestamp: .origin, source: role, errorCount: 0, status: .missing)
+        buffer = .allocate(byteCount: 7, alignment: 1)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+    }
+
+    deinit { buffer.deallocate() }
+
+    // MARK: Transfer function (pure, datasheet formulas)
+
+    /// Pressure = (counts − Outmin) · (Pmax − Pmin) / (Outmax − Outmin) + Pmin.
+    /// Counts outside Outmin…Outmax extrapolate linearly.
+    public static func pressure(counts: UInt32, pressureMin: Pressure, pressureMax: Pressure,
+                                transferFunction: ABP2Counts) -> Pressure {
+        let lo = Double(transferFunction.outputMin)
+        let hi = Double(transferFunction.outputMax)
+        return Pressure(mmHg: (Double(counts) - lo) * (pressureMax.mmHg - pressureMin.mmHg) / (hi - lo) + pressureMin.mmHg)
+    }
+
+    /// The inverse: the counts an ideal sensor gives for `pressure`, rounded, limited to 24 bits.
+    public static func counts(pressure: Pressure, pressureMin: Pressure, pressureMax: Pressure,
+                              transferFunction: ABP2Counts) -> UInt32 {
+        let lo = Double(transferFunction.outputMin)
+        let hi = Double(transferFunction.outputMax)
+        let span = pressureMax.mmHg - pressureMin.mmHg
+        guard span != 0, pressure.mmHg.isFinite else { return transferFunction.outputMin }
+        let c = ((pressure.mmHg - pressureMin.mmHg) / span * (hi - lo) + lo).rounded()
+        return UInt32(min(max(c, 0), 16_777_215))
+    }
+
+    /// T = counts · 200 / (2²⁴ − 1) − 50 (°C).
+    public static func temperature(counts: UInt32) -> Temperature {
+        Temperature(celsius: Double(counts & 0xFF_FFFF) * 200 / 16_777_215 - 50)
+    }
+
+    /// The inverse: (T + 50) / 200 · (2²⁴ − 1), rounded, limited to 24 bits.
+    public static func temperatureCounts(_ t: Temperature) -> UInt32 {
+        guard t.celsius.isFinite else { return 0 }
+        return UInt32(min(max(((t.celsius + 50) / 200 * 16_777_215).rounded(), 0), 16_777_215))
+    }
+
+    // MARK: Tick
+
+    /// One non-blocking step; call once per control tick with the tick's time.
+    public func service(now: Instant) {
+        switch state {
+        case .idle:
+            startMeasurement(now: now, keepStatus: false)
+        case let .converting(since, lastSeenBusy):
+            guard now - since >= conversionTime else { return }
+            readMeasurement(now: now, since: since, lastSeenBusy: lastSeenBusy)
+        }
+    }
+
+    /// Writes the measurement command. On failure the sample turns `.readError`, unless
+    /// `keepStatus` (a fresh valid value was read this very tick: it stays valid, the
+    /// error is still counted and the start is retried next tick).
+    private func startMeasurement(now: Instant, keepStatus: Bool) {
+        buffer[0] = 0xAA
+        buffer[1] = 0x00
+        buffer[2] = 0x00
+        do {
+            try device.write(UnsafeRawBufferPointer(rebasing: buffer[0..<3]))
+            state = .converting(since: now, lastSeenBusy: nil)
+        } catch {
+            state = .idle
+            fail(error, status: keepStatus ? sample.status : .readError)
+        }
+    }
+
+    private func readMeasurement(now: Instant, since: Instant, lastSeenBusy: Instant?) {
+        do {
+            try device.read(into: buffer)
+        } catch {
+            state = .idle
+            fail(error, status: .readError)
+            return
+        }
+        let status = buffer[0]
+        guard status & StatusBit.powered != 0 else {
+            state = .idle
+            fail(.deviceFault(what: "ABP2 status: not powered"), status: .readError)
+            return
+        }
+        if status & StatusBit.busy != 0 {
+            if now - since >= busyTimeout {
+                state = .idle
+                fail(.timeout(operation: "ABP2 measurement (busy)"), status: .readError)
+            } else {
+                state = .converting(since: since, lastSeenBusy: now)
+            }
+            return
+        }
+        if status & StatusBit.memoryError != 0 {
+            fail(.deviceFault(what: "ABP2 status: memory integrity error"), status: .deviceFault)
+            startMeasurement(now: now, keepStatus: true)
+            return
+        }
+        let pressureCounts = UInt32(buffer[1]) << 16 | UInt32(buffer[2]) << 8 | UInt32(buffer[3])
+        let temperatureCounts = UInt32(buffer[4]) << 16 | UInt32(buffer[5]) << 8 | UInt32(buffer[6])
+        temperature = Self.temperature(counts: temperatureCounts)
+        if status & StatusBit.mathSaturation != 0 {
+            fail(.deviceFault(what: "ABP2 status: math saturation"), status: .deviceFault)
+            startMeasurement(now: now, keepStatus: true)
+            return
+        }
+        // Completed no earlier than the nominal end, nor before the last busy answer.
+        var completed = since + conversionTime
+        if let busy = lastSeenBusy, busy > completed { completed = busy }
+        if completed > now { completed = now }
+        sample.value = Self.pressure(counts: pressureCounts, pressureMin: pressureMin, pressureMax: pressureMax,
+                                     transferFunction: transferFunction)
+        sample.timestamp = completed
+        sample.status = .valid
+        measurementsCompleted += 1
+        startMeasurement(now: now, keepStatus: true)
+    }
+
+    /// Counts an error; the value and timestamp of the last good sample are kept.
+    private func fail(_ error: HALError, status: SampleStatus) {
+        lastError = error
+        sample.errorCount &+= 1
+        sample.status = status
+    }
+}

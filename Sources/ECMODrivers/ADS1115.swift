@@ -1,0 +1,238 @@
+import ECMOCore
+import ECMOHAL
+
+/// Why an `ADS1115Driver` could not be built. Thrown at start-up, never from `service`.
+public enum ADS1115ConfigurationError: Error, Equatable, Sendable {
+    /// Not one of the six PGA ranges (±6.144, 4.096, 2.048, 1.024, 0.512, 0.256 V).
+    case unsupportedFullScale(Voltage)
+    /// Not one of the eight data rates (8, 16, 32, 64, 128, 250, 475, 860 SPS).
+    case unsupportedDataRate(Int)
+    /// Single-ended inputs are 0...3.
+    case inputOutOfRange(Int)
+    case duplicateInput(Int)
+    case noChannels
+    /// The margin after 1/DR must not be negative.
+    case negativeMargin
+}
+
+/// Driver for a TI ADS1115 ADC on I²C, written against the HAL only: round-robin
+/// single-shot conversions over up to four single-ended inputs, non-blocking.
+///
+/// Each conversion: write the config register (OS=1, MUX=AINx−GND, PGA, MODE=single-shot,
+/// DR, comparator off) with SMBus write-word, wait ≥ 1/DR + margin, poll OS with SMBus
+/// read-word of the config register, read the conversion register, store the sample,
+/// then start the next input at once (so one tick can finish one conversion and start
+/// the next). SMBus words are little-endian, ADS1115 registers big-endian: every word is
+/// byte-swapped here.
+///
+/// Configuration is checked, not trusted (ArduPilot's register checks): the OS poll
+/// reads the whole config register anyway, so every conversion's config is read back
+/// and bits 14:0 compared with what was written, at no extra bus cost. Because the next
+/// conversion starts in the tick the last one is read, the chip is always converting
+/// between ticks: a reset or corruption at any time is seen by the next poll, before
+/// its conversion result is used (a periodic idle readback would add nothing). A
+/// mismatch counts in `configMismatchCount`, discards the conversion, turns every sample
+/// `.deviceFault` until its input converts again, and the config is rewritten on the
+/// next tick (the repair, verified by the following poll). `service` allocates nothing.
+public final class ADS1115Driver {
+    /// The PGA full-scale ranges, PGA[11:9] = 000…101.
+    public static let fullScaleRanges: [Voltage] = [6.144, 4.096, 2.048, 1.024, 0.512, 0.256].map { Voltage(volts: $0) }
+    /// The data rates, DR[7:5] = 000…111, in samples per second.
+    public static let dataRates: [Int] = [8, 16, 32, 64, 128, 250, 475, 860]
+    /// Register pointers.
+    static let conversionRegister: UInt8 = 0
+    static let configRegister: UInt8 = 1
+    /// Bits 14:0 of the config register: everything but OS.
+    static let configMask: UInt16 = 0x7FFF
+
+    public let device: any I2CDevice
+    public let fullScale: Voltage
+    public let dataRate: Int
+    /// Nominal duration of one conversion, 1/DR.
+    public let conversionTime: Duration
+    /// Extra wait after 1/DR before the first OS poll.
+    public let margin: Duration
+    /// A conversion whose OS bit is still 0 this long after it was started is abandoned.
+    public let conversionTimeout: Duration
+
+    /// Config-register readbacks that differed from what was written.
+    public private(set) var configMismatchCount = 0
+    /// Failed transfers, timeouts and mismatches since start (stamped into every sample).
+    public private(set) var errorCount: UInt32 = 0
+    public private(set) var lastError: HALError?
+    /// Conversions read successfully.
+    public private(set) var conversionsCompleted = 0
+
+    private let inputs: [Int]
+    private let configWords: [UInt16]
+    private var samples: [SensorSample<Voltage>]
+    /// Position in `inputs` of each input 0...3, or -1.
+    private let positionOfInput: [Int]
+
+    private enum State {
+        case idle
+        case converting(position: Int, startedAt: Instant, config: UInt16)
+    }
+    private var state: State = .idle
+    private var nextPosition = 0
+
+    public init(device: any I2CDevice, fullScale: Voltage, dataRate: Int, channels: [(input: Int, role: SensorRole)],
+                margin: Duration = .microseconds(100)) throws(ADS1115ConfigurationError) {
+        guard let pga = Self.fullScaleRanges.firstIndex(where: { ($0 - fullScale).magnitude.volts < 1e-6 }) else {
+            throw .unsupportedFullScale(fullScale)
+        }
+        guard let dr = Self.dataRates.firstIndex(of: dataRate) else { throw .unsupportedDataRate(dataRate) }
+        guard !channels.isEmpty else { throw .noChannels }
+        guard margin >= .zero else { throw .negativeMargin }
+        var positions = [Int](repeating: -1, count: 4)
+        for (position, channel) in channels.enumerated() {
+            guard (0...3).contains(channel.input) else { throw .inputOutOfRange(channel.input) }
+            guard positions[channel.input] < 0 else { throw .duplicateInput(channel.input) }
+            positions[channel.input] = position
+        }
+        self.device = device
+        self.fullScale = Self.fullScaleRanges[pga]
+        self.dataRate = dataRate
+        self.margin = margin
+        let dr64 = Int64(dataRate)
+        conversionTime = .nanoseconds((1_000_000_000 + dr64 - 1) / dr64)
+        conversionTimeout = conversionTime * 2 + .milliseconds(1) + margin
+        inputs = channels.map(\.input)
+        configWords = channels.map { Self.configWord(input: $0.input, pgaCode: UInt16(pga), dataRateCode: UInt16(dr)) }
+        samples = channels.map {
+            SensorSample(value: .zero, timestamp: .origin, source: $0.role, errorCount: 0, status: .missing)
+        }
+        positionOfInput = positions
+    }
+
+    /// The config word for a single-shot conversion of AIN`input` against GND ("Config
+    /// Register"): OS=1 start, MUX=1xx, PGA, MODE=1 single-shot, DR, COMP_QUE=11 (comparator
+    /// off, ALERT/RDY high-impedance), other comparator bits at their reset values.
+    public static func configWord(input: Int, pgaCode: UInt16, dataRateCode: UInt16) -> UInt16 {
+        0x8000 | UInt16(4 + (input & 0x3)) << 12 | (pgaCode & 0x7) << 9 | 0x0100 | (dataRateCode & 0x7) << 5 | 0b00011
+    }
+
+    /// The output code for `voltage` ("Data Format"): round(V / FSR · 2¹⁵), limited to −32768…32767.
+    public static func counts(for voltage: Voltage, fullScale: Voltage) -> Int16 {
+        let v = voltage.volts
+        guard v.isFinite, fullScale.volts > 0 else { return v > 0 ? .max : (v < 0 ? .min : 0) }
+        let code = (v / fullScale.volts * 32768).rounded()
+        if code >= 32767 { return .max }
+        if code <= -32768 { return .min }
+        return Int16(code)
+    }
+
+    /// The voltage of an output code: counts · FSR / 2¹⁵.
+    public static func volts(counts: Int16, fullScale: Voltage) -> Voltage {
+        Voltage(volts: Double(counts) * fullScale.volts / 32768)
+    }
+
+    /// The latest sample of AIN`input`. An input that is not configured reads `.missing`
+    /// (with the first channel's role as its source).
+    public func sample(input: Int) -> SensorSample<Voltage> {
+        guard input >= 0, input <= 3, positionOfInput[input] >= 0 else {
+            var s = samples[0]
+            s.status = .missing
+            return s
+        }
+        return samples[positionOfInput[input]]
+    }
+
+    /// The latest sample of the channel bound to `role`, if any.
+    public func sample(role: SensorRole) -> SensorSample<Voltage>? {
+        for s in samples where s.source == role { return s }
+        return nil
+    }
+
+    // MARK: Tick
+
+    /// One non-blocking step; call once per control tick with the tick's time.
+    public func service(now: Instant) {
+        switch state {
+        case .idle:
+            startNext(now: now)
+        case let .converting(position, startedAt, config):
+            guard now - startedAt >= conversionTime + margin else { return }
+            finish(position: position, startedAt: startedAt, config: config, now: now)
+        }
+    }
+
+    private func startNext(now: Instant) {
+        let position = nextPosition
+        let config = configWords[position]
+        do {
+            try device.writeWordData(register: Self.configRegister, value: config.byteSwapped)
+        } catch {
+            transferFailed(position: position, error)
+            return
+        }
+        state = .converting(position: position, startedAt: now, config: config)
+    }
+
+    private func finish(position: Int, startedAt: Instant, config: UInt16, now: Instant) {
+        let status: UInt16
+        do {
+            status = try readRegister(Self.configRegister)
+        } catch {
+            transferFailed(position: position, error)
+            return
+        }
+        guard status & Self.configMask == config & Self.configMask else {
+            // Not what was written: this conversion cannot be trusted. Retry this input
+            // with a fresh config write (the repair) on the next tick.
+            configMismatch()
+            state = .idle
+            nextPosition = position
+            return
+        }
+        guard status & 0x8000 != 0 else { // OS = 0: still converting
+            if now - startedAt >= conversionTimeout {
+                transferFailed(position: position, .timeout(operation: "ADS1115 conversion"))
+            }
+            return
+        }
+        let raw: UInt16
+        do {
+            raw = try readRegister(Self.conversionRegister)
+        } catch {
+            transferFailed(position: position, error)
+            return
+        }
+        var completed = startedAt + conversionTime
+        if completed > now { completed = now }
+        samples[position].value = Self.volts(counts: Int16(bitPattern: raw), fullScale: fullScale)
+        samples[position].timestamp = completed
+        samples[position].errorCount = errorCount
+        samples[position].status = .valid
+        conversionsCompleted += 1
+        nextPosition = (position + 1) % inputs.count
+        state = .idle
+        startNext(now: now)
+    }
+
+    /// SMBus read-word, byte-swapped to the register's big-endian value.
+    private func readRegister(_ register: UInt8) throws(HALError) -> UInt16 {
+        try device.readWordData(register: register).byteSwapped
+    }
+
+    /// The input's sample turns `.readError` (value kept); the round robin moves on so
+    /// that one failing conversion does not starve the other inputs.
+    private func transferFailed(position: Int, _ error: HALError) {
+        errorCount &+= 1
+        lastError = error
+        samples[position].status = .readError
+        samples[position].errorCount = errorCount
+        nextPosition = (position + 1) % inputs.count
+        state = .idle
+    }
+
+    private func configMismatch() {
+        configMismatchCount += 1
+        errorCount &+= 1
+        lastError = .deviceFault(what: "ADS1115 config readback mismatch")
+        for i in samples.indices {
+            samples[i].status = .deviceFault
+            samples[i].errorCount = errorCount
+        }
+    }
+}

@@ -1,0 +1,276 @@
+import ECMOCore
+import ECMOHAL
+
+/// Register-level behaviour of one simulated I²C chip. The bus calls it once per
+/// transfer half, with the caller's buffers; implementations must not allocate.
+public protocol I2CDeviceModel: AnyObject {
+    /// The master wrote `bytes` (may be empty: a quick write). Return `false` to NAK.
+    func write(_ bytes: UnsafeRawBufferPointer, at now: Instant) -> Bool
+    /// The master reads `buffer.count` bytes. Return `false` to NAK.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at now: Instant) -> Bool
+}
+
+/// One I²C bus of the mock board: device models attached at 7-bit addresses, and fault
+/// injection per address. Every acknowledged write is traced as `.i2cWrite`, every NAKed
+/// write attempt as `.i2cNAK`. Nothing on the transfer path allocates.
+public final class MockI2CBus {
+    public let id: Int
+    public let name: String
+    private let clock: any MonotonicClock
+    private let trace: MockTrace
+    private var slots: [AddressSlot?] = Array(repeating: nil, count: 128)
+
+    init(id: Int, name: String, clock: any MonotonicClock, trace: MockTrace) {
+        self.id = id
+        self.name = name
+        self.clock = clock
+        self.trace = trace
+    }
+
+    /// State the bus keeps for one address (the model, faults, counters).
+    final class AddressSlot {
+        var model: (any I2CDeviceModel)?
+        var naksToInject = 0
+        var permanentNAK = false
+        var frozen = false
+        var transfers = 0
+        var naks = 0
+        /// The bytes of the last successful read, replayed while frozen.
+        let lastRead: UnsafeMutableRawBufferPointer
+        var lastReadCount = 0
+        init() {
+            lastRead = .allocate(byteCount: MockI2CBus.frozenReplayCapacity, alignment: 1)
+            lastRead.initializeMemory(as: UInt8.self, repeating: 0xFF)
+        }
+        deinit { lastRead.deallocate() }
+    }
+
+    /// How many bytes of the last read a frozen device can replay.
+    static let frozenReplayCapacity = 64
+
+    private func slot(_ address: UInt8) -> AddressSlot? {
+        guard address < 0x80 else { return nil }
+        if let s = slots[Int(address)] { return s }
+        let s = AddressSlot()
+        slots[Int(address)] = s
+        return s
+    }
+
+    /// Puts `model` on the bus at `address` (7-bit), replacing whatever was there.
+    /// Throws `.invalidArgument` for an address above 0x7F (an 8-bit address by mistake).
+    public func attach(_ model: any I2CDeviceModel, at address: UInt8) throws(HALError) {
+        guard let s = slot(address) else { throw .invalidArgument(what: "I2C address above 0x7F") }
+        s.model = model
+    }
+
+    /// Removes the device at `address`; transfers to it NAK from now on.
+    public func detach(address: UInt8) {
+        guard address < 0x80 else { return }
+        slots[Int(address)]?.model = nil
+    }
+
+    /// A handle for the device at `address`. Valid whether or not anything is attached:
+    /// with nothing there (or an address above 0x7F) every transfer throws `.nak`.
+    public func device(at address: UInt8) -> MockI2CDevice {
+        _ = slot(address) // so transfers to an empty address are counted too
+        return MockI2CDevice(bus: self, address: address)
+    }
+
+    /// The model attached at `address`, if any.
+    public func model(at address: UInt8) -> (any I2CDeviceModel)? {
+        guard address < 0x80 else { return nil }
+        return slots[Int(address)]?.model
+    }
+
+    // MARK: Fault injection
+
+    /// The next `count` transfers to `address` (write, read or write-read) are NAKed.
+    public func injectNAK(address: UInt8, count: Int = 1) {
+        slot(address)?.naksToInject = max(0, count)
+    }
+
+    /// While `on`, every transfer to `address` is NAKed (device off the bus).
+    public func setPermanentNAK(address: UInt8, _ on: Bool) {
+        slot(address)?.permanentNAK = on
+    }
+
+    /// The device at `address` keeps acknowledging, but its logic is hung: writes are
+    /// ignored and every read returns the bytes of its last read before the freeze
+    /// (0xFF beyond them, the idle bus level): a stuck value.
+    public func freeze(address: UInt8) {
+        slot(address)?.frozen = true
+    }
+
+    /// Removes injected NAKs, permanent NAK and freeze at `address`.
+    public func clearFaults(address: UInt8) {
+        guard address < 0x80, let s = slots[Int(address)] else { return }
+        s.naksToInject = 0
+        s.permanentNAK = false
+        s.frozen = false
+    }
+
+    /// Transfers attempted to `address` (acknowledged or not).
+    public func transferCount(address: UInt8) -> Int {
+        guard address < 0x80 else { return 0 }
+        return slots[Int(address)]?.transfers ?? 0
+    }
+
+    /// Transfers to `address` that were NAKed.
+    public func nakCount(address: UInt8) -> Int {
+        guard address < 0x80 else { return 0 }
+        return slots[Int(address)]?.naks ?? 0
+    }
+
+    // MARK: Transfers (no allocation)
+
+    /// Address phase: the slot to talk to, or `nil` for a NAK (counted).
+    private func addressPhase(_ address: UInt8) -> AddressSlot? {
+        guard address < 0x80, let s = slots[Int(address)] else { return nil }
+        s.transfers += 1
+        guard s.model != nil, !s.permanentNAK else { s.naks += 1; return nil }
+        if s.naksToInject > 0 {
+            s.naksToInject -= 1
+            s.naks += 1
+            return nil
+        }
+        return s
+    }
+
+    private func traceWrite(_ address: UInt8, _ bytes: UnsafeRawBufferPointer, acknowledged: Bool, at now: Instant) {
+        let first: UInt8 = bytes.count > 0 ? bytes[0] : 0 // not `.first`: allocates unoptimised
+        if acknowledged {
+            var payload: UInt64 = 0
+            var i = 1
+            while i < bytes.count && i <= 6 {
+                payload = payload << 8 | UInt64(bytes[i])
+                i += 1
+            }
+            trace.append(TraceEntry(time: now, target: .i2cWrite(bus: id, address: address, firstByte: first, length: bytes.count),
+                                    value: Double(payload)))
+        } else {
+            trace.append(TraceEntry(time: now, target: .i2cNAK(bus: id, address: address, firstByte: first),
+                                    value: Double(bytes.count)))
+        }
+    }
+
+    func write(_ address: UInt8, _ bytes: UnsafeRawBufferPointer) throws(HALError) {
+        let now = clock.now()
+        guard let s = addressPhase(address), let model = s.model else {
+            traceWrite(address, bytes, acknowledged: false, at: now)
+            throw .nak(address: address)
+        }
+        if !s.frozen {
+            guard model.write(bytes, at: now) else {
+                s.naks += 1
+                traceWrite(address, bytes, acknowledged: false, at: now)
+                throw .nak(address: address)
+            }
+        }
+        traceWrite(address, bytes, acknowledged: true, at: now)
+    }
+
+    private func readPhase(_ s: AddressSlot, _ model: any I2CDeviceModel, _ address: UInt8,
+                           _ buffer: UnsafeMutableRawBufferPointer, at now: Instant) throws(HALError) {
+        if s.frozen {
+            for i in 0..<buffer.count {
+                buffer[i] = i < s.lastReadCount ? s.lastRead[i] : 0xFF
+            }
+            return
+        }
+        guard model.read(into: buffer, at: now) else {
+            s.naks += 1
+            throw .nak(address: address)
+        }
+        let n = min(buffer.count, s.lastRead.count)
+        for i in 0..<n { s.lastRead[i] = buffer[i] }
+        s.lastReadCount = n
+    }
+
+    func read(_ address: UInt8, into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
+        let now = clock.now()
+        guard let s = addressPhase(address), let model = s.model else { throw .nak(address: address) }
+        try readPhase(s, model, address, buffer, at: now)
+    }
+
+    func writeRead(_ address: UInt8, _ bytes: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
+        let now = clock.now()
+        guard let s = addressPhase(address), let model = s.model else {
+            traceWrite(address, bytes, acknowledged: false, at: now)
+            throw .nak(address: address)
+        }
+        if !s.frozen {
+            guard model.write(bytes, at: now) else {
+                s.naks += 1
+                traceWrite(address, bytes, acknowledged: false, at: now)
+                throw .nak(address: address)
+            }
+        }
+        traceWrite(address, bytes, acknowledged: true, at: now)
+        try readPhase(s, model, address, buffer, at: now)
+    }
+}
+
+/// The `I2CDevice` handle the drivers get: one address on a `MockI2CBus`.
+///
+/// The SMBus methods put exactly the bytes of the HAL's default implementations on the
+/// wire (register, then the word low byte first), but through a scratch buffer
+/// preallocated here instead of `withUnsafeBytes` closures: those closures are
+/// `rethrows`, so a typed `HALError` thrown through them is boxed (one allocation per
+/// error), and in debug builds the closures themselves allocate. The control loop runs
+/// through this handle, so it must allocate nothing, error or not.
+public final class MockI2CDevice: I2CDevice {
+    public let bus: MockI2CBus
+    public let address: UInt8
+    /// [0..<3]: bytes to write; [4..<6]: bytes read.
+    private let scratch: UnsafeMutableRawBufferPointer
+
+    init(bus: MockI2CBus, address: UInt8) {
+        self.bus = bus
+        self.address = address
+        scratch = .allocate(byteCount: 8, alignment: 1)
+        scratch.initializeMemory(as: UInt8.self, repeating: 0)
+    }
+
+    deinit { scratch.deallocate() }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(HALError) {
+        try bus.write(address, bytes)
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
+        try bus.read(address, into: buffer)
+    }
+
+    public func writeRead(_ bytes: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
+        try bus.writeRead(address, bytes, into: buffer)
+    }
+
+    public func readByteData(register: UInt8) throws(HALError) -> UInt8 {
+        scratch[0] = register
+        try bus.writeRead(address, UnsafeRawBufferPointer(rebasing: scratch[0..<1]),
+                          into: UnsafeMutableRawBufferPointer(rebasing: scratch[4..<5]))
+        return scratch[4]
+    }
+
+    public func writeByteData(register: UInt8, value: UInt8) throws(HALError) {
+        scratch[0] = register
+        scratch[1] = value
+        try bus.write(address, UnsafeRawBufferPointer(rebasing: scratch[0..<2]))
+    }
+
+    /// SMBus read word: the first byte on the wire is the low byte of the result.
+    public func readWordData(register: UInt8) throws(HALError) -> UInt16 {
+        scratch[0] = register
+        try bus.writeRead(address, UnsafeRawBufferPointer(rebasing: scratch[0..<1]),
+                          into: UnsafeMutableRawBufferPointer(rebasing: scratch[4..<6]))
+        return UInt16(scratch[4]) | UInt16(scratch[5]) << 8
+    }
+
+    /// SMBus write word: the low byte of `value` goes on the wire first.
+    public func writeWordData(register: UInt8, value: UInt16) throws(HALError) {
+        scratch[0] = register
+        scratch[1] = UInt8(truncatingIfNeeded: value)
+        scratch[2] = UInt8(truncatingIfNeeded: value >> 8)
+        try bus.write(address, UnsafeRawBufferPointer(rebasing: scratch[0..<3]))
+    }
+}

@@ -1,0 +1,148 @@
+import ECMOCore
+import ECMOHAL
+
+/// A digital output of the mock board. `level` is what the hardware actually drives
+/// (what the simulator observes); it differs from the command while a fault is injected.
+public final class MockOutputLine: DigitalOutput {
+    public let id: Int
+    public let name: String
+    /// The level the pin really has.
+    public private(set) var level = false
+    /// The last value the firmware wrote (even if a fault kept it off the pin).
+    public private(set) var commanded = false
+    public private(set) var fault: MockLineFault = .none
+    /// Successful `set` calls.
+    public private(set) var writeCount = 0
+    private let clock: any MonotonicClock
+    private let trace: MockTrace
+
+    init(id: Int, name: String, clock: any MonotonicClock, trace: MockTrace) {
+        self.id = id
+        self.name = name
+        self.clock = clock
+        self.trace = trace
+    }
+
+    /// Writes are traced with the commanded value, also when stuck (the firmware did
+    /// write). A disconnected line throws and traces nothing: nothing reached the pin.
+    public func set(_ asserted: Bool) throws(HALError) {
+        if case .disconnected = fault { throw .disconnected(what: "output line") }
+        commanded = asserted
+        writeCount += 1
+        trace.append(TraceEntry(time: clock.now(), target: .line(id), value: asserted ? 1 : 0))
+        if case .none = fault { level = asserted }
+    }
+
+    /// The real level of the pin (so a stuck line reads back its stuck level, which is
+    /// how readback catches it).
+    public func readBack() throws(HALError) -> Bool {
+        if case .disconnected = fault { throw .disconnected(what: "output line") }
+        return level
+    }
+
+    /// Pin stuck at `level` (shorted driver, welded relay).
+    public func stuck(at level: Bool) {
+        fault = .stuck(level)
+        self.level = level
+    }
+
+    /// Line gone: every access throws `.disconnected`.
+    public func disconnect() { fault = .disconnected }
+
+    /// Back to normal: the pin takes the last commanded value again.
+    public func clearFault() {
+        fault = .none
+        level = commanded
+    }
+}
+
+/// A digital input of the mock board. The simulator `drive`s it; the firmware reads it
+/// and drains its edge events, which sit in a ring preallocated at creation so that
+/// both `drive` and `readEdges` never allocate.
+///
+/// When the ring is full the oldest event is dropped and counted in `droppedEvents`
+/// (what the Linux GPIO character device does with its event FIFO).
+public final class MockInputLine: DigitalInput {
+    public static let defaultEdgeCapacity = 4096
+
+    public let id: Int
+    public let name: String
+    public let edges: EdgeDetection
+    /// The level the outside world drives (what the firmware sees when no fault).
+    public private(set) var level = false
+    public private(set) var fault: MockLineFault = .none
+    /// Events lost because the ring was full.
+    public private(set) var droppedEvents = 0
+    public let edgeCapacity: Int
+    private let ring: UnsafeMutablePointer<EdgeEvent>
+    private var head = 0
+    /// Events waiting to be read.
+    public private(set) var pendingEvents = 0
+    private let clock: any MonotonicClock
+
+    init(id: Int, name: String, edges: EdgeDetection, clock: any MonotonicClock, edgeCapacity: Int) {
+        self.id = id
+        self.name = name
+        self.edges = edges
+        self.clock = clock
+        self.edgeCapacity = max(1, edgeCapacity)
+        ring = .allocate(capacity: self.edgeCapacity)
+    }
+
+    deinit { ring.deallocate() }
+
+    /// Sets the level seen on the pin at `time` and, when the level changes and the
+    /// edge detection asks for that edge, queues an event stamped `time`. While stuck
+    /// or disconnected the level is remembered but no event is produced.
+    public func drive(_ newLevel: Bool, at time: Instant) {
+        let previous = level
+        level = newLevel
+        guard case .none = fault, previous != newLevel else { return }
+        let kind: EdgeEvent.Kind = newLevel ? .rising : .falling
+        switch (edges, kind) {
+        case (.both, _), (.rising, .rising), (.falling, .falling): break
+        default: return
+        }
+        enqueue(EdgeEvent(kind: kind, timestamp: time))
+    }
+
+    /// `drive(_:at:)` at the clock's present time.
+    public func drive(_ newLevel: Bool) { drive(newLevel, at: clock.now()) }
+
+    private func enqueue(_ event: EdgeEvent) {
+        if pendingEvents == edgeCapacity {
+            head = (head + 1) % edgeCapacity
+            pendingEvents -= 1
+            droppedEvents += 1
+        }
+        (ring + (head + pendingEvents) % edgeCapacity).initialize(to: event)
+        pendingEvents += 1
+    }
+
+    public func read() throws(HALError) -> Bool {
+        switch fault {
+        case .none: return level
+        case .stuck(let l): return l
+        case .disconnected: throw .disconnected(what: "input line")
+        }
+    }
+
+    /// Moves up to `buffer.count` pending events, oldest first. Never allocates.
+    public func readEdges(into buffer: UnsafeMutableBufferPointer<EdgeEvent>) throws(HALError) -> Int {
+        if case .disconnected = fault { throw .disconnected(what: "input line") }
+        let n = min(buffer.count, pendingEvents)
+        for i in 0..<n {
+            buffer[i] = ring[(head + i) % edgeCapacity]
+        }
+        head = (head + n) % edgeCapacity
+        pendingEvents -= n
+        return n
+    }
+
+    /// Reads return `level` whatever is driven, and no edges are produced.
+    public func stuck(at level: Bool) { fault = .stuck(level) }
+    /// Reads throw `.disconnected`.
+    public func disconnect() { fault = .disconnected }
+    /// Back to normal (no event is produced for a level change hidden by the fault).
+    public func clearFault() { fault = .none }
+}
