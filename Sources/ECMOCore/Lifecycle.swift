@@ -61,6 +61,10 @@ public enum LifecycleEvent: Sendable, Equatable {
 public struct LifecycleTransitionError: Error, Equatable, CustomStringConvertible {
     public let state: LifecycleState
     public let event: LifecycleEvent
+    public init(state: LifecycleState, event: LifecycleEvent) {
+        self.state = state
+        self.event = event
+    }
     public var description: String { "lifecycle: cannot \(event) while \(state)" }
 }
 

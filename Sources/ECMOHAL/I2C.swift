@@ -2,6 +2,10 @@
 /// gives on Linux) and the SMBus transactions (what every adapter, including `i2c-stub`,
 /// supports). Buffers are caller-owned so that a read allocates nothing.
 ///
+/// The SMBus calls are requirements, not defaults built on raw transfers: a backend does
+/// them natively (i2c-dev's SMBus ioctls, which also work on SMBus-only adapters such as
+/// i2c-stub), and closure-based defaults would allocate on the hot path.
+///
 /// SMBus words are little-endian on the wire (low byte first). Devices with big-endian
 /// registers (ADS1115) must swap: that is the driver's job, not the bus's.
 public protocol I2CDevice: AnyObject {
@@ -19,39 +23,4 @@ public protocol I2CDevice: AnyObject {
     func readWordData(register: UInt8) throws(HALError) -> UInt16
     /// SMBus write word data: the low byte of `value` goes on the wire first.
     func writeWordData(register: UInt8, value: UInt16) throws(HALError)
-}
-
-extension I2CDevice {
-    // SMBus transactions expressed as raw transfers, for backends that can do raw I²C.
-    public func readByteData(register: UInt8) throws(HALError) -> UInt8 {
-        var reg = register
-        var out: UInt8 = 0
-        try withUnsafeBytes(of: &reg) { (w: UnsafeRawBufferPointer) throws(HALError) in
-            try withUnsafeMutableBytes(of: &out) { (r: UnsafeMutableRawBufferPointer) throws(HALError) in
-                try writeRead(w, into: r)
-            }
-        }
-        return out
-    }
-
-    public func writeByteData(register: UInt8, value: UInt8) throws(HALError) {
-        var bytes = (register, value)
-        try withUnsafeBytes(of: &bytes) { (w: UnsafeRawBufferPointer) throws(HALError) in try write(w) }
-    }
-
-    public func readWordData(register: UInt8) throws(HALError) -> UInt16 {
-        var reg = register
-        var out: (UInt8, UInt8) = (0, 0)
-        try withUnsafeBytes(of: &reg) { (w: UnsafeRawBufferPointer) throws(HALError) in
-            try withUnsafeMutableBytes(of: &out) { (r: UnsafeMutableRawBufferPointer) throws(HALError) in
-                try writeRead(w, into: r)
-            }
-        }
-        return UInt16(out.0) | UInt16(out.1) << 8
-    }
-
-    public func writeWordData(register: UInt8, value: UInt16) throws(HALError) {
-        var bytes = (register, UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8))
-        try withUnsafeBytes(of: &bytes) { (w: UnsafeRawBufferPointer) throws(HALError) in try write(w) }
-    }
 }

@@ -78,8 +78,13 @@ public final class SensorSuite {
             switch dev.driver {
             case .abp2(let lo, let hi, let tf):
                 let i2c = try hardware.i2cDevice(bus: dev.bus, address: dev.address)
-                let d = ABP2Driver(device: i2c, role: role, pressureMin: lo, pressureMax: hi,
-                                   transferFunction: tf == .a ? .a : .b)
+                let d: ABP2Driver
+                do {
+                    d = try ABP2Driver(device: i2c, role: role, pressureMin: lo, pressureMax: hi,
+                                       transferFunction: tf == .a ? .a : .b)
+                } catch {
+                    throw HardwareOpenError(what: "ABP2 \(s.device)", detail: "\(error)")
+                }
                 abp2Drivers.append(d)
                 sources[role] = .abp2(d)
             case .ads1115:
@@ -116,8 +121,10 @@ public final class SensorSuite {
     /// Services every device and fills `frame`. Samples older than their role's maximum
     /// age are marked stale here, so nothing downstream can act on them.
     public func read(into frame: inout SensorFrame, now: Instant) {
-        for d in abp2Drivers { d.service(now: now) }
-        for d in adcDrivers { d.service(now: now) }
+        // Index loops: for-in over an array goes through an unspecialised iterator that
+        // allocates in debug builds; the hot path stays allocation-free in both builds.
+        for i in abp2Drivers.indices { abp2Drivers[i].service(now: now) }
+        for i in adcDrivers.indices { adcDrivers[i].service(now: now) }
         tachometer.service(now: now)
         frame.drainPressure = Self.aged(drain.pressure(), now: now, maxAge: drainMaxAge)
         frame.preOxygenatorPressure = Self.aged(pre.pressure(), now: now, maxAge: preMaxAge)
@@ -130,8 +137,16 @@ public final class SensorSuite {
         do { frame.airDetected = try air.read() } catch { frame.airDetected = true; inputReadErrors &+= 1 }
     }
 
+    // Concrete overloads, not a generic: an unspecialised generic call allocates in debug builds.
     @inline(__always)
-    static func aged<V>(_ s: SensorSample<V>, now: Instant, maxAge: Duration) -> SensorSample<V> {
+    static func aged(_ s: SensorSample<Pressure>, now: Instant, maxAge: Duration) -> SensorSample<Pressure> {
+        var s = s
+        if s.status == .valid && now - s.timestamp > maxAge { s.status = .stale }
+        return s
+    }
+
+    @inline(__always)
+    static func aged(_ s: SensorSample<Flow>, now: Instant, maxAge: Duration) -> SensorSample<Flow> {
         var s = s
         if s.status == .valid && now - s.timestamp > maxAge { s.status = .stale }
         return s

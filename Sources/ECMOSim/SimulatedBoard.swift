@@ -161,7 +161,9 @@ public final class SimulatedBoard: HardwareProvider {
 
     private func publishSensors() {
         let p = circuit.pressures(clampClosed: clamp.level)
-        for (role, model) in pressureModels {
+        // Index loops: destructuring for-in over tuple arrays allocates in debug builds.
+        for i in pressureModels.indices {
+            let (role, model) = pressureModels[i]
             let truth: Pressure
             switch role {
             case .drainPressure: truth = p.drain
@@ -171,7 +173,8 @@ public final class SimulatedBoard: HardwareProvider {
             }
             model.setPressure(truth + noise.pressure * rng.nextGaussian())
         }
-        for (role, model, channel, cal) in analogInputs {
+        for i in analogInputs.indices {
+            let (role, model, channel, cal) = analogInputs[i]
             let value: Double
             switch role {
             case .flow: value = (circuit.flow + noise.flow * rng.nextGaussian()).litersPerMinute

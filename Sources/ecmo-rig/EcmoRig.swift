@@ -152,7 +152,8 @@ struct Run: AsyncParsableCommand {
             logger.error("cannot create the run record: \(error)")
             throw ExitCode(ExitCodes.recordFailed)
         }
-        recorder.onEvent = { line in logger.info("event \(line)") }
+        let eventLogger = logger
+        recorder.onEvent = { line in eventLogger.info("event \(line)") }
         let runner = LoopRunner(loop: loop, pacing: pacing)
         logger.info("board \(config.name) (\(config.kind.rawValue)), loop \(Int(ticksPerSecond)) Hz, \(Self.describe(mode)), \(duration.text) \(pace.rawValue); recording to \(runDirectory.path)")
 
@@ -307,8 +308,7 @@ final class StatusLine: @unchecked Sendable {
                 if let f = recorder.latest, isTTY || n % 4 == 0 {
                     let line = Self.format(f)
                     if isTTY {
-                        print("\r\u{1B}[2K" + line, terminator: "")
-                        fflush(stdout)
+                        FileHandle.standardOutput.write(Data(("\r\u{1B}[2K" + line).utf8))
                     } else {
                         print(line)
                     }

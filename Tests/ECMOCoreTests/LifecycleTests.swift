@@ -1,5 +1,5 @@
 import Testing
-@testable import ECMOCore
+import ECMOCore
 
 @Suite struct LifecycleTests {
     @Test func normalPathGoesUnconfiguredInactiveActiveAndBack() throws {

@@ -1,5 +1,5 @@
 import Testing
-@testable import ECMOCore
+import ECMOCore
 
 /// A first-order plant: y' = (K·u − y)/τ.
 private struct FirstOrderPlant {

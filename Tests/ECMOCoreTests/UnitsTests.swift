@@ -1,5 +1,5 @@
 import Testing
-@testable import ECMOCore
+import ECMOCore
 
 @Suite struct UnitsTests {
     @Test func pressureConvertsBetweenMmHgPascalsPsiAndCmH2O() {

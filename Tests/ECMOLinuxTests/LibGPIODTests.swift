@@ -1,5 +1,5 @@
 import Testing
-@testable import ECMOLinux
+import ECMOLinux
 
 @Suite struct LibGPIODTests {
     @Test func buildLinksALibgpiodWithAKnownMajorVersion() {

@@ -93,31 +93,6 @@ struct MockI2CTests {
         #expect(try dev.readByteData(register: 0x40) == 0x7E)
     }
 
-    /// Implements raw transfers only, so the SMBus calls use the HAL's default implementations.
-    final class RawOnly: I2CDevice {
-        let inner: MockI2CDevice
-        var address: UInt8 { inner.address }
-        init(_ inner: MockI2CDevice) { self.inner = inner }
-        func write(_ bytes: UnsafeRawBufferPointer) throws(HALError) { try inner.write(bytes) }
-        func read(into buffer: UnsafeMutableRawBufferPointer) throws(HALError) { try inner.read(into: buffer) }
-        func writeRead(_ bytes: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
-            try inner.writeRead(bytes, into: buffer)
-        }
-    }
-
-    @Test func mockSMBusMethodsPutTheSameBytesOnTheWireAsTheHALDefaults() throws {
-        let (_, _, model, dev) = try setUp()
-        let viaDefaults = RawOnly(dev)
-        try dev.writeWordData(register: 0x10, value: 0xBEEF)
-        try viaDefaults.writeWordData(register: 0x10, value: 0xBEEF)
-        try dev.writeByteData(register: 0x20, value: 0x5A)
-        try viaDefaults.writeByteData(register: 0x20, value: 0x5A)
-        #expect(model.writes == [[0x10, 0xEF, 0xBE], [0x10, 0xEF, 0xBE], [0x20, 0x5A], [0x20, 0x5A]])
-        #expect(try dev.readWordData(register: 0x10) == viaDefaults.readWordData(register: 0x10))
-        #expect(try dev.readByteData(register: 0x20) == viaDefaults.readByteData(register: 0x20))
-        #expect(model.writes.suffix(4) == [[0x10], [0x10], [0x20], [0x20]])
-    }
-
     @Test func smbusWordThroughTheADS1115ModelNeedsAByteSwapForItsBigEndianRegisters() throws {
         let board = MockBoard(clock: clock)
         let bus = board.i2cBus("i2c-1")
