@@ -25,8 +25,13 @@ public final class RunRecorder: @unchecked Sendable {
     public static let csvHeader = "t_s,state,phase,fault,P_drain_mmHg,P_pre_mmHg,P_post_mmHg,dP_oxy_mmHg,flow_lpm,speed_rpm,speed_cmd_rpm,pump_enabled,clamp_closed,invalid_mask,sensor_errors,overruns,lateness_us,exec_us\n"
 
     /// Creates the run directory (and parents). Refuses to overwrite an existing record.
-    public init(directory: URL, telemetry: SPSCRing<TelemetryFrame>, events: SPSCRing<RigEvent>) throws {
+    /// Loop time written as 0 in the record (the run's start on the real monotonic clock,
+    /// which otherwise counts from boot).
+    public let timeOrigin: Instant
+
+    public init(directory: URL, telemetry: SPSCRing<TelemetryFrame>, events: SPSCRing<RigEvent>, timeOrigin: Instant = .origin) throws {
         self.directory = directory
+        self.timeOrigin = timeOrigin
         self.telemetry = telemetry
         self.events = events
         let fm = FileManager.default
@@ -92,12 +97,16 @@ public final class RunRecorder: @unchecked Sendable {
         var csv = ""
         var last: TelemetryFrame?
         let n = telemetry.drain { f in
-            csv += Self.csvRow(f)
-            last = f
+            var row = f
+            row.time = Instant(nanosecondsSinceOrigin: f.time.nanosecondsSinceOrigin &- timeOrigin.nanosecondsSinceOrigin)
+            csv += Self.csvRow(row)
+            last = row
         }
         var jsonl = ""
         let m = events.drain { e in
-            let line = Self.jsonLine(e)
+            var event = e
+            event.time = Instant(nanosecondsSinceOrigin: e.time.nanosecondsSinceOrigin &- timeOrigin.nanosecondsSinceOrigin)
+            let line = Self.jsonLine(event)
             jsonl += line + "\n"
             onEvent?(line)
         }

@@ -147,7 +147,8 @@ struct Run: AsyncParsableCommand {
         let runDirectory = URL(fileURLWithPath: out).appendingPathComponent(Self.runName(board: config.name))
         let recorder: RunRecorder
         do {
-            recorder = try RunRecorder(directory: runDirectory, telemetry: loop.telemetry, events: loop.events)
+            recorder = try RunRecorder(directory: runDirectory, telemetry: loop.telemetry, events: loop.events,
+                                       timeOrigin: hardware.clock.now())
         } catch {
             logger.error("cannot create the run record: \(error)")
             throw ExitCode(ExitCodes.recordFailed)
@@ -216,7 +217,7 @@ struct Run: AsyncParsableCommand {
             "watchdog_kicks": .int(Int(loop.watchdogKicks)),
             "output_write_errors": .int(Int(loop.outputs.totalWriteErrors)),
             "final": .object([
-                "state": .string(last.state.description),
+                "state_before_shutdown": .string(last.state.description),
                 "P_drain_mmHg": .number((last.drainPressure.mmHg * 100).rounded() / 100),
                 "P_pre_mmHg": .number((last.preOxygenatorPressure.mmHg * 100).rounded() / 100),
                 "P_post_mmHg": .number((last.postOxygenatorPressure.mmHg * 100).rounded() / 100),
@@ -299,13 +300,12 @@ final class StatusLine: @unchecked Sendable {
 
     func start() {
         let t = Thread { [self] in
-            var n = 0
             while true {
                 lock.lock()
                 let r = running
                 lock.unlock()
                 if !r { break }
-                if let f = recorder.latest, isTTY || n % 4 == 0 {
+                if let f = recorder.latest {
                     let line = Self.format(f)
                     if isTTY {
                         FileHandle.standardOutput.write(Data(("\r\u{1B}[2K" + line).utf8))
@@ -313,7 +313,6 @@ final class StatusLine: @unchecked Sendable {
                         print(line)
                     }
                 }
-                n += 1
                 Thread.sleep(forTimeInterval: 0.5)
             }
         }
