@@ -29,7 +29,8 @@ let buildLinuxBackend = false
 var targets: [Target] = [
     .target(name: "ECMOCore"),
     .target(name: "ECMOHAL", dependencies: ["ECMOCore"]),
-    .target(name: "ECMOBoard", dependencies: ["ECMOCore", "ECMOHAL", .product(name: "Yams", package: "Yams")]),
+    .target(name: "ECMODataFile", dependencies: [.product(name: "Yams", package: "Yams")]),
+    .target(name: "ECMOBoard", dependencies: ["ECMOCore", "ECMOHAL", "ECMODataFile", .product(name: "Yams", package: "Yams")]),
     .target(name: "ECMODrivers", dependencies: ["ECMOCore", "ECMOHAL"]),
     .target(name: "ECMOMockBoard", dependencies: ["ECMOCore", "ECMOHAL"]),
     .target(name: "ECMOSim", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOMockBoard"]),

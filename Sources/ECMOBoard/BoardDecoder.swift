@@ -1,5 +1,6 @@
 import ECMOCore
 import Yams
+import ECMODataFile
 
 /// I²C drivers a board file can name (`driver:`); each maps to an `I2CDriver` case.
 enum DriverKind: String, CaseIterable {

@@ -1,5 +1,9 @@
-import Foundation
 import Yams
+import ECMODataFile
+
+/// Board files report errors as data-file errors (file, line, column, key path).
+public typealias BoardFileError = DataFileError
+public typealias BoardFileErrors = DataFileErrors
 
 /// Reads a board file (`Board/*.yaml`) into a `BoardConfiguration`, or explains every
 /// reason it cannot.
@@ -15,26 +19,16 @@ public enum BoardLoader {
     /// error messages and in `BoardConfiguration.sourceFile`.
     public static func load(path: String) throws(BoardFileErrors) -> BoardConfiguration {
         let text: String
-        switch readText(path: path) {
+        switch DataFile.readText(path: path, kind: "board file") {
         case .success(let t): text = t
-        case .failure(let failure):
-            throw BoardFileErrors([BoardFileError(file: path, line: 1, column: 1, keyPath: "", message: failure.description)])
+        case .failure(let failure): throw BoardFileErrors([failure])
         }
         return try parse(yaml: text, file: path)
     }
 
     /// Validates board YAML held in memory; `file` names it in error messages.
     public static func parse(yaml: String, file: String) throws(BoardFileErrors) -> BoardConfiguration {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch {
-            throw BoardFileErrors([YAMLSyntax.error(from: error, yaml: yaml, file: file)])
-        }
-        guard let root else {
-            throw BoardFileErrors([BoardFileError(file: file, line: 1, column: 1, keyPath: "",
-                                                  message: "the board file is empty")])
-        }
+        let root = try DataFile.compose(yaml: yaml, file: file, kind: "board file")
         var decoder = BoardDecoder(file: file)
         let configuration = decoder.decode(root)
         let errors = decoder.reader.diagnostics.errors
@@ -47,26 +41,5 @@ public enum BoardLoader {
             throw BoardFileErrors(errors)
         }
         return configuration
-    }
-
-    /// The file's text, or why it cannot be read. The only Foundation use in this module.
-    private static func readText(path: String) -> Result<String, ReadFailure> {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            return .failure(ReadFailure("cannot read board file: no such file"))
-        }
-        if isDirectory.boolValue { return .failure(ReadFailure("cannot read board file: it is a directory")) }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            return .failure(ReadFailure("cannot read board file: permission denied or read error"))
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            return .failure(ReadFailure("cannot read board file: not valid UTF-8 text"))
-        }
-        return .success(text)
-    }
-
-    private struct ReadFailure: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
     }
 }

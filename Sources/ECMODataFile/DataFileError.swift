@@ -3,7 +3,7 @@
 ///
 /// A board file decides which wire drives the pump and what every output falls back to,
 /// so a mistake must never be silently tolerated or reported vaguely (house habit 3).
-public struct BoardFileError: Error, Sendable, Equatable, Hashable, CustomStringConvertible {
+public struct DataFileError: Error, Sendable, Equatable, Hashable, CustomStringConvertible {
     /// The file as it was named to the loader (`Board/sim.yaml`).
     public var file: String
     /// 1-based line of the offending key or value.
@@ -36,11 +36,11 @@ public struct BoardFileError: Error, Sendable, Equatable, Hashable, CustomString
 ///
 /// The loader does not stop at the first mistake: fixing a board file one error per run
 /// is slow, and seeing all of them at once often shows the one real cause.
-public struct BoardFileErrors: Error, Sendable, Equatable, CustomStringConvertible {
+public struct DataFileErrors: Error, Sendable, Equatable, CustomStringConvertible {
     /// Never empty when thrown; sorted by line, then column.
-    public var errors: [BoardFileError]
+    public var errors: [DataFileError]
 
-    public init(_ errors: [BoardFileError]) {
+    public init(_ errors: [DataFileError]) {
         // Stable sort: errors found in the same place keep the order they were found in.
         self.errors = errors.enumerated().sorted { a, b in
             (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)

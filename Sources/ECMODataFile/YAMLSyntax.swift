@@ -1,16 +1,16 @@
 import Yams
 
 /// Turns the errors Yams throws while composing (syntax errors, duplicate keys) into
-/// located `BoardFileError`s.
+/// located `DataFileError`s.
 ///
 /// Yams stops at the first such error, so these come one at a time. For a duplicate key
 /// Yams gives the first occurrence only; the second one and the key path are recovered
 /// from the text by indentation, which is exact for block style and for a flow mapping on
 /// one line (how board files are written) and falls back to the first occurrence otherwise.
-enum YAMLSyntax {
-    static func error(from error: any Error, yaml: String, file: String) -> BoardFileError {
-        func located(_ position: Position, _ path: [String], _ message: String) -> BoardFileError {
-            BoardFileError(file: file, line: position.line, column: position.column,
+public enum YAMLSyntax {
+    public static func error(from error: any Error, yaml: String, file: String) -> DataFileError {
+        func located(_ position: Position, _ path: [String], _ message: String) -> DataFileError {
+            DataFileError(file: file, line: position.line, column: position.column,
                            keyPath: path.joined(separator: "."), message: message)
         }
         guard let yamlError = error as? YamlError else {
@@ -42,13 +42,13 @@ enum YAMLSyntax {
         }
     }
 
-    static func splitLines(_ yaml: String) -> [Substring] {
+    public static func splitLines(_ yaml: String) -> [Substring] {
         yaml.split(separator: "\n", omittingEmptySubsequences: false).map { line in
             line.last == "\r" ? line.dropLast() : line
         }
     }
 
-    static func position(ofCharacterOffset offset: Int, in yaml: String) -> Position {
+    public static func position(ofCharacterOffset offset: Int, in yaml: String) -> Position {
         var line = 1, column = 1
         for (index, character) in yaml.enumerated() {
             if index == offset { break }
@@ -78,7 +78,7 @@ enum YAMLSyntax {
     }
 
     /// Keys of the enclosing block mappings, found by walking up to lines with less indentation.
-    static func parentPath(of position: Position, in lines: [Substring]) -> [String] {
+    public static func parentPath(of position: Position, in lines: [Substring]) -> [String] {
         guard position.line >= 1, position.line <= lines.count else { return [] }
         var path: [String] = []
         var indent = position.column - 1
@@ -104,7 +104,7 @@ enum YAMLSyntax {
 
     /// The next `key:` in the same mapping after `position`: later on the same line (flow
     /// style) or on a later line at the same indentation (block style).
-    static func nextOccurrence(of key: String, after position: Position, in lines: [Substring]) -> Position? {
+    public static func nextOccurrence(of key: String, after position: Position, in lines: [Substring]) -> Position? {
         guard position.line >= 1, position.line <= lines.count else { return nil }
         let own = Array(lines[position.line - 1])
         let keyChars = Array(key)

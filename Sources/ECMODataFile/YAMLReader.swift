@@ -10,74 +10,90 @@ import Yams
 // (unquoted) scalars; booleans are `true` or `false`; integers are decimal or `0x` hex.
 
 /// A 1-based position in the file.
-struct Position: Sendable, Equatable {
-    var line: Int
-    var column: Int
-    static let start = Position(line: 1, column: 1)
+public struct Position: Sendable, Equatable, Hashable {
+    public var line: Int
+    public var column: Int
+    public static let start = Position(line: 1, column: 1)
 }
 
 extension Node {
-    var position: Position? {
+    public var position: Position? {
         mark.map { Position(line: $0.line, column: $0.column) }
     }
 }
 
 /// A value with where it came from, for errors found later (duplicates, cross-checks).
-struct Located<Value> {
-    var value: Value
-    var position: Position
-    var path: [String]
-    var dotted: String { path.joined(separator: ".") }
+public struct Located<Value> {
+    public var value: Value
+    public var position: Position
+    public var path: [String]
+    public var dotted: String { path.joined(separator: ".") }
+    public init(value: Value, position: Position, path: [String]) {
+        self.value = value
+        self.position = position
+        self.path = path
+    }
 }
 
 /// One `key: value` pair of a mapping.
-struct Entry {
-    var key: String
-    var keyPosition: Position
-    var value: Node
-    var path: [String]
-    var valuePosition: Position { value.position ?? keyPosition }
+public struct Entry {
+    public var key: String
+    public var keyPosition: Position
+    public var value: Node
+    public var path: [String]
+    public var valuePosition: Position { value.position ?? keyPosition }
+    public init(key: String, keyPosition: Position, value: Node, path: [String]) {
+        self.key = key
+        self.keyPosition = keyPosition
+        self.value = value
+        self.path = path
+    }
 }
 
 /// A mapping whose keys have been checked to be plain text.
-struct MappingView {
+public struct MappingView {
     /// Key path of the mapping itself (`sensors.P_drain`).
-    var path: [String]
+    public var path: [String]
     /// Where errors about the mapping as a whole point: the key that names it.
-    var position: Position
-    var entries: [Entry]
+    public var position: Position
+    public var entries: [Entry]
 
-    func entry(_ key: String) -> Entry? { entries.first { $0.key == key } }
-    func has(_ key: String) -> Bool { entry(key) != nil }
+    public func entry(_ key: String) -> Entry? { entries.first { $0.key == key } }
+    public func has(_ key: String) -> Bool { entry(key) != nil }
+    public init(path: [String], position: Position, entries: [Entry]) {
+        self.path = path
+        self.position = position
+        self.entries = entries
+    }
 }
 
 /// Collects errors for one file.
-struct Diagnostics {
-    let file: String
-    private(set) var errors: [BoardFileError] = []
+public struct Diagnostics {
+    public let file: String
+    public private(set) var errors: [DataFileError] = []
 
-    init(file: String) { self.file = file }
+    public init(file: String) { self.file = file }
 
-    mutating func report(_ position: Position, _ path: [String], _ message: String) {
-        errors.append(BoardFileError(file: file, line: position.line, column: position.column,
+    public mutating func report(_ position: Position, _ path: [String], _ message: String) {
+        errors.append(DataFileError(file: file, line: position.line, column: position.column,
                                      keyPath: path.joined(separator: "."), message: message))
     }
 }
 
 /// Typed reads from mappings, reporting into `diagnostics`.
-struct YAMLReader {
-    var diagnostics: Diagnostics
+public struct YAMLReader {
+    public var diagnostics: Diagnostics
 
-    init(file: String) { diagnostics = Diagnostics(file: file) }
+    public init(file: String) { diagnostics = Diagnostics(file: file) }
 
-    mutating func error(_ position: Position, _ path: [String], _ message: String) {
+    public mutating func error(_ position: Position, _ path: [String], _ message: String) {
         diagnostics.report(position, path, message)
     }
 
     // MARK: Structure
 
     /// The node as a mapping with text keys, or nil after reporting why not.
-    mutating func mapping(_ node: Node, path: [String], at position: Position) -> MappingView? {
+    public mutating func mapping(_ node: Node, path: [String], at position: Position) -> MappingView? {
         guard case let .mapping(mapping) = node else {
             error(node.position ?? position, path, "expected a mapping of keys to values, got \(Self.describe(node))")
             return nil
@@ -95,7 +111,7 @@ struct YAMLReader {
     }
 
     /// The mapping under `entry`, positioned at its key.
-    mutating func mapping(_ entry: Entry) -> MappingView? {
+    public mutating func mapping(_ entry: Entry) -> MappingView? {
         mapping(entry.value, path: entry.path, at: entry.keyPosition)
     }
 
@@ -105,7 +121,7 @@ struct YAMLReader {
     ///   - allowed: keys accepted here, in the order they are documented (listed in messages).
     ///   - required: keys that must be present.
     ///   - restricted: keys that exist elsewhere in the schema but not here, with the reason.
-    mutating func checkKeys(_ m: MappingView, allowed: [String], required: [String],
+    public mutating func checkKeys(_ m: MappingView, allowed: [String], required: [String],
                             restricted: [String: String] = [:]) {
         for entry in m.entries where !allowed.contains(entry.key) {
             if let reason = restricted[entry.key] {
@@ -127,12 +143,12 @@ struct YAMLReader {
     // MARK: Scalars
 
     /// Plain text. Quoted or not; a null (empty value, `~`, `null`) or a mapping is an error.
-    mutating func string(_ m: MappingView, _ key: String, nonEmpty: Bool = true) -> Located<String>? {
+    public mutating func string(_ m: MappingView, _ key: String, nonEmpty: Bool = true) -> Located<String>? {
         guard let entry = m.entry(key) else { return nil }
         return string(entry, nonEmpty: nonEmpty)
     }
 
-    mutating func string(_ entry: Entry, nonEmpty: Bool = true) -> Located<String>? {
+    public mutating func string(_ entry: Entry, nonEmpty: Bool = true) -> Located<String>? {
         guard case let .scalar(scalar) = entry.value, !Self.isNull(scalar) else {
             error(entry.valuePosition, entry.path, "expected text, got \(Self.describe(entry.value))")
             return nil
@@ -145,11 +161,11 @@ struct YAMLReader {
     }
 
     /// An identifier used to refer to hardware from elsewhere in the file.
-    mutating func reference(_ m: MappingView, _ key: String) -> Located<String>? {
+    public mutating func reference(_ m: MappingView, _ key: String) -> Located<String>? {
         string(m, key)
     }
 
-    mutating func bool(_ m: MappingView, _ key: String) -> Located<Bool>? {
+    public mutating func bool(_ m: MappingView, _ key: String) -> Located<Bool>? {
         guard let entry = m.entry(key) else { return nil }
         guard case let .scalar(scalar) = entry.value, Self.isPlain(scalar) else {
             error(entry.valuePosition, entry.path, "expected true or false, got \(Self.describe(entry.value))")
@@ -165,7 +181,7 @@ struct YAMLReader {
     }
 
     /// An integer (decimal, or hexadecimal with `0x`), optionally range checked.
-    mutating func int(_ m: MappingView, _ key: String, in range: ClosedRange<Int>? = nil,
+    public mutating func int(_ m: MappingView, _ key: String, in range: ClosedRange<Int>? = nil,
                       unit: String = "") -> Located<Int>? {
         guard let entry = m.entry(key) else { return nil }
         guard case let .scalar(scalar) = entry.value, Self.isPlain(scalar) else {
@@ -188,7 +204,7 @@ struct YAMLReader {
     }
 
     /// A finite number (integer or decimal), optionally range checked.
-    mutating func number(_ m: MappingView, _ key: String, in range: ClosedRange<Double>? = nil,
+    public mutating func number(_ m: MappingView, _ key: String, in range: ClosedRange<Double>? = nil,
                          unit: String = "") -> Located<Double>? {
         guard let entry = m.entry(key) else { return nil }
         guard case let .scalar(scalar) = entry.value, Self.isPlain(scalar) else {
@@ -211,7 +227,7 @@ struct YAMLReader {
     }
 
     /// One of an enumeration's raw values.
-    mutating func choice<E: RawRepresentable & CaseIterable>(_ m: MappingView, _ key: String, _ type: E.Type) -> Located<E>?
+    public mutating func choice<E: RawRepresentable & CaseIterable>(_ m: MappingView, _ key: String, _ type: E.Type) -> Located<E>?
     where E.RawValue == String {
         guard let text = string(m, key, nonEmpty: false) else { return nil }
         guard let value = E(rawValue: text.value) else {
@@ -224,7 +240,7 @@ struct YAMLReader {
 
     // MARK: Scalar grammar
 
-    enum ScalarProblem: Error {
+    public enum ScalarProblem: Error {
         case notANumber
         case leadingZero
         case notFinite
@@ -240,16 +256,16 @@ struct YAMLReader {
         }
     }
 
-    static func isPlain(_ scalar: Node.Scalar) -> Bool {
+    public static func isPlain(_ scalar: Node.Scalar) -> Bool {
         scalar.style == .plain || scalar.style == .any
     }
 
-    static func isNull(_ scalar: Node.Scalar) -> Bool {
+    public static func isNull(_ scalar: Node.Scalar) -> Bool {
         isPlain(scalar) && ["", "~", "null", "Null", "NULL"].contains(scalar.string)
     }
 
     /// `[+-]?(0|[1-9][0-9]*)` or `0x[0-9a-fA-F]+`.
-    static func parseInteger(_ text: String) -> Result<Int, ScalarProblem> {
+    public static func parseInteger(_ text: String) -> Result<Int, ScalarProblem> {
         var digits = Substring(text)
         var negative = false
         if let first = digits.first, first == "+" || first == "-" {
@@ -270,7 +286,7 @@ struct YAMLReader {
     }
 
     /// An integer as above, or `[+-]?(digits[.digits]|.digits)([eE][+-]?digits)?`; finite only.
-    static func parseNumber(_ text: String) -> Result<Double, ScalarProblem> {
+    public static func parseNumber(_ text: String) -> Result<Double, ScalarProblem> {
         switch parseInteger(text) {
         case .success(let i): return .success(Double(i))
         case .failure(.leadingZero) where !text.contains("."): return .failure(.leadingZero)
@@ -300,7 +316,7 @@ struct YAMLReader {
 
     // MARK: Messages
 
-    static func describe(_ node: Node) -> String {
+    public static func describe(_ node: Node) -> String {
         switch node {
         case .scalar(let s):
             if isNull(s) { return "nothing (null)" }
@@ -312,13 +328,13 @@ struct YAMLReader {
     }
 
     /// The allowed key nearest to a misspelt one, if it is close enough to be a typo.
-    static func closest(to key: String, in candidates: [String]) -> String? {
+    public static func closest(to key: String, in candidates: [String]) -> String? {
         let scored = candidates.map { ($0, editDistance(key, $0)) }
         guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= 2, best.1 < key.count else { return nil }
         return best.0
     }
 
-    static func editDistance(_ a: String, _ b: String) -> Int {
+    public static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
         if a.isEmpty { return b.count }
         var previous = Array(0...b.count)
@@ -334,13 +350,13 @@ struct YAMLReader {
 }
 
 /// A number for messages: `300` rather than `300.0`.
-func format(_ value: Double) -> String {
+public func format(_ value: Double) -> String {
     if value.rounded() == value, abs(value) < 1e15 { return String(Int(value)) }
     return String(value)
 }
 
 /// An I²C address as people write them.
-func hex(_ value: Int) -> String {
+public func hex(_ value: Int) -> String {
     guard value >= 0 else { return String(value) }
     let digits = String(value, radix: 16, uppercase: true)
     return "0x" + (digits.count < 2 ? "0" + digits : digits)
