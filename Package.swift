@@ -38,7 +38,12 @@ var targets: [Target] = [
         "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers",
         .product(name: "Atomics", package: "swift-atomics"),
     ]),
+    .target(name: "ECMOScenario", dependencies: [
+        "ECMOCore", "ECMOHAL", "ECMODataFile", "ECMOBoard", "ECMOMockBoard", "ECMOSim", "ECMORuntime",
+        .product(name: "Yams", package: "Yams"),
+    ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
+        "ECMOScenario", "ECMODataFile",
         "ECMOCore", "ECMOBoard", "ECMORuntime", "ECMOSim",
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -51,6 +56,7 @@ var targets: [Target] = [
     .testTarget(name: "ECMODriversTests", dependencies: ["ECMODrivers", "ECMOMockBoard", "ECMOHAL"]),
     .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMOHAL"]),
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
+    .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
     .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter"]),
 ]
 

@@ -21,6 +21,8 @@ public final class RunRecorder: @unchecked Sendable {
     private var writeError: String?
     /// Called on the recorder thread with each event's JSON line (for a log).
     public var onEvent: (@Sendable (String) -> Void)?
+    /// Called with each event as drained (lockstep consumers such as the scenario runner).
+    public var onRigEvent: ((RigEvent) -> Void)?
 
     public static let csvHeader = "t_s,state,phase,fault,P_drain_mmHg,P_pre_mmHg,P_post_mmHg,dP_oxy_mmHg,flow_lpm,speed_rpm,speed_cmd_rpm,pump_enabled,clamp_closed,invalid_mask,sensor_errors,overruns,lateness_us,exec_us\n"
 
@@ -106,6 +108,7 @@ public final class RunRecorder: @unchecked Sendable {
         let m = events.drain { e in
             var event = e
             event.time = Instant(nanosecondsSinceOrigin: e.time.nanosecondsSinceOrigin &- timeOrigin.nanosecondsSinceOrigin)
+            onRigEvent?(e)
             let line = Self.jsonLine(event)
             jsonl += line + "\n"
             onEvent?(line)
@@ -165,6 +168,8 @@ public final class RunRecorder: @unchecked Sendable {
             o[e.a == 1 ? "flow_lpm" : "speed_rpm"] = .number(e.b)
         case .outputsSafe:
             o["event"] = .string("outputs_safe")
+        case .watchdogReset:
+            o["event"] = .string("watchdog_reset")
         case .outputExpired:
             o["event"] = .string("output_expired")
             o["role"] = .string(ActuatorRole.allCases.first { Double($0.index) == e.a }?.rawValue ?? "?")

@@ -62,6 +62,8 @@ public struct RigEvent: Sendable, BitwiseCopyable {
         case setpoint = 8
         case outputsSafe = 9
         case outputExpired = 10
+        /// The (simulated or real) watchdog reset the board.
+        case watchdogReset = 11
     }
     public var code: Code
     public var time: Instant

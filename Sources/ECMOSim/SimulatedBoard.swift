@@ -40,8 +40,14 @@ public final class SimulatedBoard: HardwareProvider {
     private let pulsesPerRevolution: Int
     private var lastService: Instant
     private var tachPhase = 0.0
-    /// Ticks the board spent "reset" by its watchdog (outputs forced to boot defaults).
+    /// Times the watchdog reset the board (outputs forced to their boot defaults).
     public private(set) var watchdogResets = 0
+    /// Per-channel sensor faults, indexed by `SimulatedChannel.rawValue`.
+    public private(set) var sensorFaults = [SensorFaultState](repeating: SensorFaultState(), count: SimulatedChannel.allCases.count)
+    /// The tachometer produces no pulses (broken wire, failed sensor).
+    public var tachometerLost = false
+    /// Last value published per channel, for stuck faults.
+    private var lastPublished = [Double](repeating: 0, count: SimulatedChannel.allCases.count)
 
     public init(board: BoardConfiguration, clock: any MonotonicClock, seed: UInt64 = 1,
                 circuit: CircuitModel = CircuitModel(), noise: SensorNoise = SensorNoise()) throws {
@@ -135,8 +141,7 @@ public final class SimulatedBoard: HardwareProvider {
         if simulatedWatchdog.hasExpired(at: now) {
             // The board resets: outputs fall to their boot defaults (safe values).
             watchdogResets += 1
-            for (role, c) in board.outputs { try? mock.outputLine(role.rawValue).set(c.safeValue) }
-            try? pumpPWM.setDutyCycle(board.pump.duty(for: board.pump.safeSpeed))
+            cutPower()
         }
         var t = lastService
         while t < now {
@@ -144,7 +149,7 @@ public final class SimulatedBoard: HardwareProvider {
             let start = t
             t = t + step
             circuit.step(currentDrive(), dt: step)
-            emitTachometerEdges(from: start, to: t)
+            if !tachometerLost { emitTachometerEdges(from: start, to: t) }
         }
         lastService = now
         publishSensors()
@@ -161,31 +166,113 @@ public final class SimulatedBoard: HardwareProvider {
 
     private func publishSensors() {
         let p = circuit.pressures(clampClosed: clamp.level)
+        let now = clock.now()
         // Index loops: destructuring for-in over tuple arrays allocates in debug builds.
         for i in pressureModels.indices {
             let (role, model) = pressureModels[i]
+            guard let channel = SimulatedChannel(role) else { continue }
             let truth: Pressure
-            switch role {
+            switch channel {
             case .drainPressure: truth = p.drain
             case .preOxygenatorPressure: truth = p.preOxygenator
             case .postOxygenatorPressure: truth = p.postOxygenator
-            default: continue
+            case .flow: continue
             }
-            model.setPressure(truth + noise.pressure * rng.nextGaussian())
+            let v = faulted(channel, truth.mmHg + noise.pressure.mmHg * rng.nextGaussian(), now: now)
+            model.setPressure(.mmHg(v))
         }
         for i in analogInputs.indices {
             let (role, model, channel, cal) = analogInputs[i]
-            let value: Double
-            switch role {
-            case .flow: value = (circuit.flow + noise.flow * rng.nextGaussian()).litersPerMinute
-            case .drainPressure: value = (p.drain + noise.pressure * rng.nextGaussian()).mmHg
-            case .preOxygenatorPressure: value = (p.preOxygenator + noise.pressure * rng.nextGaussian()).mmHg
-            case .postOxygenatorPressure: value = (p.postOxygenator + noise.pressure * rng.nextGaussian()).mmHg
-            default: continue
+            guard let ch = SimulatedChannel(role) else { continue }
+            let truth: Double
+            switch ch {
+            case .flow: truth = circuit.flow.litersPerMinute + noise.flow.litersPerMinute * rng.nextGaussian()
+            case .drainPressure: truth = p.drain.mmHg + noise.pressure.mmHg * rng.nextGaussian()
+            case .preOxygenatorPressure: truth = p.preOxygenator.mmHg + noise.pressure.mmHg * rng.nextGaussian()
+            case .postOxygenatorPressure: truth = p.postOxygenator.mmHg + noise.pressure.mmHg * rng.nextGaussian()
             }
-            model.setInput(channel: channel, voltage: cal.volts(for: value))
+            if sensorFaults[ch.rawValue].disconnected {
+                // An open analog input floats to the supply rail.
+                model.setInput(channel: channel, voltage: Voltage(volts: 3.3))
+                continue
+            }
+            model.setInput(channel: channel, voltage: cal.volts(for: faulted(ch, truth, now: now)))
         }
     }
+
+    /// Applies drift, noise and stuck faults of `channel` to a published value.
+    @inline(__always)
+    private func faulted(_ channel: SimulatedChannel, _ value: Double, now: Instant) -> Double {
+        let f = sensorFaults[channel.rawValue]
+        var v = value
+        if f.driftPerSecond != 0 { v += f.driftPerSecond * (now - f.driftStart).seconds }
+        if f.extraNoise != 0 { v += f.extraNoise * rng.nextGaussian() }
+        if let stuck = f.stuckValue { v = stuck }
+        lastPublished[channel.rawValue] = v
+        return v
+    }
+
+    // MARK: Fault injection (the catalogue's device- and plant-level effects)
+
+    /// Starts (`active: true`) or ends a device-level fault on a sensor channel.
+    public func setSensorDisconnected(_ role: SensorRole, _ active: Bool) {
+        guard let ch = SimulatedChannel(role) else { return }
+        sensorFaults[ch.rawValue].disconnected = active
+        if let (bus, address) = digitalDevice(of: role) { mock.i2cBus(bus).setPermanentNAK(address: address, active) }
+    }
+
+    public func setSensorStuck(_ role: SensorRole, _ active: Bool) {
+        guard let ch = SimulatedChannel(role) else { return }
+        sensorFaults[ch.rawValue].stuckValue = active ? lastPublished[ch.rawValue] : nil
+    }
+
+    public func setSensorDrift(_ role: SensorRole, perMinute: Double) {
+        guard let ch = SimulatedChannel(role) else { return }
+        sensorFaults[ch.rawValue].driftPerSecond = perMinute / 60
+        sensorFaults[ch.rawValue].driftStart = clock.now()
+    }
+
+    public func setSensorNoise(_ role: SensorRole, standardDeviation: Double) {
+        guard let ch = SimulatedChannel(role) else { return }
+        sensorFaults[ch.rawValue].extraNoise = standardDeviation
+    }
+
+    /// The sensor's I²C device stops acknowledging (or answers again).
+    public func setI2CNAK(_ role: SensorRole, _ active: Bool) {
+        if let (bus, address) = i2cDevice(of: role) { mock.i2cBus(bus).setPermanentNAK(address: address, active) }
+    }
+
+    /// The bus and address of a role's device when it is a digital (single-channel) sensor.
+    private func digitalDevice(of role: SensorRole) -> (String, UInt8)? {
+        guard let s = board.sensors[role], s.channel == nil, let d = board.devices[s.device] else { return nil }
+        return (d.bus, d.address)
+    }
+
+    private func i2cDevice(of role: SensorRole) -> (String, UInt8)? {
+        guard let s = board.sensors[role], let d = board.devices[s.device] else { return nil }
+        return (d.bus, d.address)
+    }
+
+    /// The clamp's mechanism sticks (closed: true = clamped) or works again (`nil`).
+    public func setClampStuck(closed: Bool?) {
+        if let closed { clamp.stuck(at: closed) } else { clamp.clearFault() }
+    }
+
+    /// Syringe at its empty end stop (the end-of-travel switch closes).
+    public func setSyringeEmpty(_ empty: Bool) {
+        mock.inputLine(InputRole.syringeEndEmpty.rawValue, edges: .both).drive(empty)
+    }
+
+    /// Power fails: every output falls to its hardware default (the safe value).
+    public func cutPower() {
+        for (role, c) in board.outputs { try? mock.outputLine(role.rawValue).set(c.safeValue) }
+        try? pumpPWM.setDutyCycle(board.pump.duty(for: board.pump.safeSpeed))
+    }
+
+    /// The actuator levels the plant sees now (for scenario expectations).
+    public var pumpEnableLevel: Bool { pumpEnable.level }
+    public var clampLevel: Bool { clamp.level }
+    public var commandedPumpSpeed: PumpSpeed { pumpPWM.enabled ? board.pump.speed(for: pumpPWM.dutyCycle) : .zero }
 
     /// Tachometer pulses for the rotor's revolutions in [start, end), each timestamped
     /// where it falls inside the step (the kernel timestamps edges, not the loop).

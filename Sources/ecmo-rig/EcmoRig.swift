@@ -7,13 +7,15 @@ import ECMOHAL
 import ECMOBoard
 import ECMORuntime
 import ECMOSim
+import ECMOScenario
+import ECMODataFile
 
 @main
 struct EcmoRig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ecmo-rig",
         abstract: "Firmware of the bench ECMO rig: runs the circuit, watches it, records it.",
-        subcommands: [Run.self, BoardCommand.self],
+        subcommands: [Run.self, Simulate.self, BoardCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -366,4 +368,85 @@ struct BoardCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run scenario files on the simulated rig and check their expectations (exit 1 if any fails, 2 if a file is invalid).")
+
+    @Argument(help: "Scenario files (YAML), e.g. HIL/scenarios/*.yaml.")
+    var scenarios: [String]
+
+    @Option(help: "Directory for the run records (one folder per scenario).")
+    var out: String = "runs/scenarios"
+
+    @Flag(help: "Print only the verdict table.")
+    var quiet = false
+
+    func run() async throws {
+        // Load everything first: a malformed file stops the batch before anything runs.
+        var loaded: [Scenario] = []
+        var bad = false
+        for path in scenarios {
+            do {
+                loaded.append(try ScenarioLoader.load(path: path))
+            } catch {
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                bad = true
+            }
+        }
+        if bad { throw ExitCode(ExitCodes.boardInvalid) }
+        var names = Set<String>()
+        for s in loaded where !names.insert(s.name).inserted {
+            FileHandle.standardError.write(Data("\(s.file):1:1: scenario.name: '\(s.name)' is used by another scenario in this batch\n".utf8))
+            throw ExitCode(ExitCodes.boardInvalid)
+        }
+        let outDir = URL(fileURLWithPath: out)
+        var results: [ScenarioResult] = []
+        for s in loaded {
+            let runner: ScenarioRunner
+            do {
+                runner = try ScenarioRunner(scenario: s, outputDirectory: outDir)
+            } catch {
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                throw ExitCode(ExitCodes.boardInvalid)
+            }
+            if !quiet { print("▶ \(s.name) (\(YAMLDuration.format(s.duration)) loop time, seed \(s.seed))") }
+            let isTTY = isatty(STDOUT_FILENO) != 0
+            let r = try runner.run { fraction in
+                if !quiet && isTTY {
+                    FileHandle.standardOutput.write(Data("\r  \(Int(fraction * 100)) %".utf8))
+                }
+            }
+            if !quiet {
+                if isTTY { FileHandle.standardOutput.write(Data("\r\u{1B}[2K".utf8)) }
+                for v in r.verdicts {
+                    print("  \(v.passed ? "✔" : "✘") \(v.name): \(v.detail)")
+                }
+                print("  \(r.passed ? "PASS" : "FAIL") in \(RunRecorder.fixed(r.wallSeconds, 2)) s, \(r.ticks) ticks (×\(Int(s.duration.seconds / max(r.wallSeconds, 1e-9))) real time) → \(r.runDirectory ?? "-")")
+            }
+            results.append(r)
+        }
+        print("")
+        print(Self.table(results))
+        if results.contains(where: { !$0.passed }) { throw ExitCode.failure }
+    }
+
+    static func table(_ results: [ScenarioResult]) -> String {
+        let w = max(8, results.map(\.scenario.count).max() ?? 8)
+        func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+        var lines = [pad("scenario", w) + "  verdict  expectations  outcome     wall s"]
+        for r in results {
+            let ok = r.verdicts.filter(\.passed).count
+            lines.append(pad(r.scenario, w) + "  " + pad(r.passed ? "PASS" : "FAIL", 7) + "  " + pad("\(ok)/\(r.verdicts.count)", 12)
+                         + "  " + pad(r.outcome, 10) + "  " + RunRecorder.fixed(r.wallSeconds, 2))
+        }
+        let failed = results.filter { !$0.passed }.count
+        lines.append("\(results.count - failed) passed, \(failed) failed")
+        return lines.joined(separator: "\n")
+    }
+}
+
+enum YAMLDuration {
+    static func format(_ d: Duration) -> String { ECMODataFile.YAMLReader.formatDuration(d) }
 }

@@ -1,0 +1,175 @@
+import ECMOCore
+import ECMORuntime
+
+/// What an expectation can see at one tick.
+struct Observation {
+    var time: Duration
+    var state: LifecycleState
+    var frame: TelemetryFrame
+    var pumpEnable = false
+    var clampClosed = true
+    var pumpSpeedCommand: PumpSpeed = .zero
+
+    func value(of m: Expectation.Metric) -> Double? {
+        switch m {
+        case .flow: frame.flow.litersPerMinute
+        case .drainPressure: frame.drainPressure.mmHg
+        case .prePressure: frame.preOxygenatorPressure.mmHg
+        case .postPressure: frame.postOxygenatorPressure.mmHg
+        case .oxygenatorDrop: frame.oxygenatorPressureDrop.mmHg
+        case .speed: frame.measuredSpeed.rpm
+        case .commandedSpeed: frame.commandedSpeed.rpm
+        case .oxygenatorResistance:
+            frame.flow.litersPerMinute >= 0.2 ? frame.oxygenatorPressureDrop.mmHg / frame.flow.litersPerMinute : nil
+        }
+    }
+
+    func value(of o: Expectation.OutputSignal) -> Double {
+        switch o {
+        case .pumpEnable: pumpEnable ? 1 : 0
+        case .clamp: clampClosed ? 1 : 0
+        case .pumpSpeedCommand: pumpSpeedCommand.rpm
+        }
+    }
+}
+
+/// An event from the run's log, in the scenario's vocabulary.
+struct ObservedEvent {
+    var kind: Expectation.EventKind?
+    var time: Duration
+    /// Reason, target state or sensor names, compared with an expectation's `detail`.
+    var details: [String]
+
+    init(_ e: RigEvent) {
+        time = e.time - .origin
+        switch e.code {
+        case .lifecycle:
+            kind = .lifecycle
+            details = [LifecycleState(rawValue: UInt8(e.b))?.description ?? "?"]
+        case .phase:
+            kind = .phase
+            details = [RunPhase(rawValue: UInt8(e.b))?.description ?? "?"]
+        case .fault:
+            kind = .fault
+            let reason = FaultReason(rawValue: UInt8(e.a))?.description ?? "?"
+            details = [reason, reason.replacingSpaces()]
+        case .sensorInvalid, .sensorRecovered:
+            kind = e.code == .sensorInvalid ? .sensorInvalid : .sensorRecovered
+            details = RunRecorder.sensorNames(mask: UInt8(e.a))
+        case .overrun: kind = .overrun; details = []
+        case .outputsSafe: kind = .outputsSafe; details = []
+        case .watchdogReset: kind = .watchdogReset; details = []
+        default: kind = nil; details = []
+        }
+    }
+
+    func matches(_ k: Expectation.EventKind, _ detail: String?) -> Bool {
+        kind == k && (detail.map { details.contains($0) } ?? true)
+    }
+}
+
+extension String {
+    func replacingSpaces() -> String { String(map { $0 == " " ? "_" : $0 }) }
+}
+
+/// Accumulates one expectation over the run and gives its verdict at the end.
+struct ExpectationEvaluator {
+    let expectation: Expectation
+    private var sum = 0.0, count = 0, minimum = Double.infinity, maximum = -Double.infinity, last = Double.nan
+    private var baseSum = 0.0, baseCount = 0
+    private var violations = 0
+    private var firstViolation: (Duration, Double)?
+    private var samples = 0
+
+    init(_ e: Expectation) { expectation = e }
+
+    mutating func observe(_ o: Observation) {
+        switch expectation.kind {
+        case .metric(let m, _, let window, let change, _):
+            guard let v = o.value(of: m), v.isFinite else { return }
+            if window.contains(o.time) {
+                sum += v; count += 1
+                minimum = min(minimum, v); maximum = max(maximum, v); last = v
+            }
+            switch change {
+            case .percent(let b)?, .absolute(let b)?:
+                if b.contains(o.time) { baseSum += v; baseCount += 1 }
+            case nil: break
+            }
+        case .state(let s, let window):
+            guard window.contains(o.time) || (window.lowerBound == window.upperBound && samples == 0 && o.time >= window.lowerBound) else { return }
+            samples += 1
+            if o.state != s {
+                violations += 1
+                if firstViolation == nil { firstViolation = (o.time, Double(o.state.rawValue)) }
+            }
+        case .output(let sig, let bound, let window):
+            guard window.contains(o.time) || (window.lowerBound == window.upperBound && samples == 0 && o.time >= window.lowerBound) else { return }
+            samples += 1
+            let v = o.value(of: sig)
+            if !bound.holds(v) {
+                violations += 1
+                if firstViolation == nil { firstViolation = (o.time, v) }
+            }
+        case .event, .noEvent:
+            break
+        }
+    }
+
+    func verdict(events: [ObservedEvent]) -> Verdict {
+        let e = expectation
+        func v(_ passed: Bool, _ detail: String) -> Verdict { Verdict(name: e.name, line: e.line, passed: passed, detail: detail) }
+        switch e.kind {
+        case .metric(_, let stat, _, let change, let bound):
+            guard count > 0 else { return v(false, "no valid samples in the window") }
+            var value: Double
+            switch stat {
+            case .mean: value = sum / Double(count)
+            case .min: value = minimum
+            case .max: value = maximum
+            case .last: value = last
+            }
+            var detail = "\(stat.rawValue) \(fmt(value))"
+            switch change {
+            case .percent?:
+                guard baseCount > 0 else { return v(false, "no valid samples in the baseline window") }
+                let base = baseSum / Double(baseCount)
+                guard base != 0 else { return v(false, "baseline is 0") }
+                value = (value - base) / abs(base) * 100
+                detail = "\(fmt(value)) % (baseline \(fmt(base)), \(detail))"
+            case .absolute?:
+                guard baseCount > 0 else { return v(false, "no valid samples in the baseline window") }
+                let base = baseSum / Double(baseCount)
+                value -= base
+                detail = "\(fmt(value)) (baseline \(fmt(base)), \(detail))"
+            case nil: break
+            }
+            return v(bound.holds(value), detail + " — expected \(bound.description)")
+        case .state(let s, _):
+            guard samples > 0 else { return v(false, "the window had no ticks") }
+            if let (t, raw) = firstViolation {
+                return v(false, "\(violations) of \(samples) ticks not \(s); first at \(fmt(t.seconds)) s: \(LifecycleState(rawValue: UInt8(raw))?.description ?? "?")")
+            }
+            return v(true, "\(s) in all \(samples) ticks")
+        case .output(let sig, let bound, _):
+            guard samples > 0 else { return v(false, "the window had no ticks") }
+            if let (t, val) = firstViolation {
+                return v(false, "\(violations) of \(samples) ticks outside \(bound.description); first at \(fmt(t.seconds)) s: \(sig.rawValue) = \(fmt(val))")
+            }
+            return v(true, "\(sig.rawValue) \(bound.description) in all \(samples) ticks")
+        case .event(let k, let detail, let after, let within):
+            if let hit = events.first(where: { $0.matches(k, detail) && $0.time >= after && $0.time <= after + within }) {
+                return v(true, "at \(fmt(hit.time.seconds)) s (\(fmt((hit.time - after).seconds * 1000)) ms after \(fmt(after.seconds)) s)")
+            }
+            let any = events.first { $0.matches(k, detail) }
+            return v(false, any.map { "only at \(fmt($0.time.seconds)) s" } ?? "never")
+        case .noEvent(let k, let detail, let window):
+            if let hit = events.first(where: { $0.matches(k, detail) && window.contains($0.time) }) {
+                return v(false, "at \(fmt(hit.time.seconds)) s: \(hit.details.joined(separator: ","))")
+            }
+            return v(true, "none")
+        }
+    }
+}
+
+func fmt(_ x: Double) -> String { RunRecorder.fixed(x, abs(x) >= 100 ? 1 : 3) }

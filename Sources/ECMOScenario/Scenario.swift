@@ -1,0 +1,144 @@
+import ECMOCore
+
+/// A scenario: a reproducible experiment or fault drill on the simulated rig. Data, not
+/// code (HIL/scenarios/*.yaml, format in HIL/README.md): the same file runs in the test
+/// suite, from `ecmo-rig simulate`, and later against the virtual board.
+public struct Scenario: Sendable {
+    public var file: String
+    public var name: String
+    public var description: String
+    public var seed: UInt64
+    /// Board file path as written (resolved against the working directory, then the repository root).
+    public var board: String
+    public var duration: Duration
+    public var circuit: CircuitSpec
+    public var control: PumpMode
+    public var recordInterval: Duration
+    public var events: [TimedEvent]
+    public var expectations: [Expectation]
+}
+
+/// Which circuit the plant models, with the experiment's settings.
+public struct CircuitSpec: Sendable, Equatable {
+    public enum Preset: String, Sendable, CaseIterable { case adultPatient = "adult_patient", millarExVivo = "millar_ex_vivo" }
+    public enum Membrane: String, Sendable, CaseIterable { case pmp, pp }
+    public var preset: Preset
+    /// Activated clotting time in seconds (anticoagulation).
+    public var actSeconds: Double?
+    public var membrane: Membrane?
+}
+
+/// Something that happens at a time of the run (and, for faults, may last an interval).
+public struct TimedEvent: Sendable {
+    public var at: Duration
+    /// End of a fault interval; `nil`: until the end of the run.
+    public var until: Duration?
+    public var action: ScenarioAction
+    /// Where it was written (for messages in the verdict).
+    public var line: Int
+}
+
+public enum ParticleKind: String, Sendable, CaseIterable { case msc, ev }
+public enum InfusionPortSpec: String, Sendable, CaseIterable {
+    case prePump = "pre_pump", preOxygenator = "pre_oxygenator", postOxygenator = "post_oxygenator"
+}
+
+public enum ScenarioAction: Sendable {
+    case fault(Fault)
+    /// Cells (or vesicles) enter the circuit at a port, as a bolus.
+    case infuseParticles(count: Double, kind: ParticleKind, port: InfusionPortSpec)
+    case setFlow(Flow)
+    case setSpeed(PumpSpeed)
+    case setACT(seconds: Double)
+    /// The operator clears a fault (the rig returns to inactive, never straight to running).
+    case clearFault
+    /// The operator starts the circuit again (activate).
+    case activate
+}
+
+/// The fault catalogue (documented in HIL/README.md). Each is made real in the plant or
+/// the devices below the HAL; the firmware only sees its effects.
+public enum Fault: Sendable, Equatable {
+    case sensorDisconnect(SensorRole)
+    case sensorStuck(SensorRole)
+    /// Offset growing by `perMinute` (in the sensor's unit: mmHg or L/min) from the fault start.
+    case sensorDrift(SensorRole, perMinute: Double)
+    /// Extra Gaussian noise (standard deviation, sensor's unit).
+    case sensorNoiseBurst(SensorRole, standardDeviation: Double)
+    /// The sensor's I²C device does not acknowledge for the interval.
+    case i2cNAKBurst(SensorRole)
+    case pumpStall
+    case tachometerLoss
+    /// Drainage line kinked (0...1 occlusion): suction.
+    case drainageKink(occlusion: Double)
+    /// Return line kinked (0...1 occlusion): over-pressure.
+    case returnKink(occlusion: Double)
+    case clampStuck(closed: Bool)
+    case syringeOcclusion
+    case syringeEmpty
+    case airInLine
+    case emergencyStop
+    /// Each tick in the interval starts this late.
+    case loopOverrun(delay: Duration)
+    /// The loop hangs for the interval: nothing ticks, so nothing kicks the watchdog.
+    case watchdogStarved
+    /// Power is cut at `at`: the run ends without a shutdown sequence.
+    case powerLoss
+
+    public static let names = ["sensor_disconnect", "sensor_stuck", "sensor_drift", "sensor_noise_burst", "i2c_nak_burst",
+                               "pump_stall", "tachometer_loss", "drainage_kink", "return_kink", "clamp_stuck",
+                               "syringe_occlusion", "syringe_empty", "air_in_line", "emergency_stop", "loop_overrun",
+                               "watchdog_starved", "power_loss"]
+}
+
+/// What a scenario checks.
+public struct Expectation: Sendable {
+    public var name: String
+    public var kind: Kind
+    public var line: Int
+
+    public enum Kind: Sendable {
+        case metric(Metric, statistic: Statistic, window: ClosedRange<Duration>, change: Change?, bound: Bound)
+        case state(LifecycleState, window: ClosedRange<Duration>)
+        case output(OutputSignal, bound: Bound, window: ClosedRange<Duration>)
+        /// An event of `kind` (with `detail` if given) between `after` and `after + within`.
+        case event(EventKind, detail: String?, after: Duration, within: Duration)
+        /// No event of `kind` in the window.
+        case noEvent(EventKind, detail: String?, window: ClosedRange<Duration>)
+    }
+
+    public enum Metric: String, Sendable, CaseIterable {
+        case flow = "flow_lpm", drainPressure = "p_drain_mmhg", prePressure = "p_pre_mmhg", postPressure = "p_post_mmhg"
+        case oxygenatorDrop = "dp_oxy_mmhg", speed = "speed_rpm", commandedSpeed = "speed_cmd_rpm"
+        case oxygenatorResistance = "oxy_resistance"
+    }
+    public enum Statistic: String, Sendable, CaseIterable { case mean, min, max, last }
+    /// Compare the change relative to a baseline window's mean instead of the raw value.
+    public enum Change: Sendable {
+        case percent(baseline: ClosedRange<Duration>)
+        case absolute(baseline: ClosedRange<Duration>)
+    }
+    public enum OutputSignal: String, Sendable, CaseIterable {
+        case pumpEnable = "pump_enable", clamp = "clamp", pumpSpeedCommand = "pump_speed_cmd_rpm"
+    }
+    public enum EventKind: String, Sendable, CaseIterable {
+        case lifecycle, phase, fault, sensorInvalid = "sensor_invalid", sensorRecovered = "sensor_recovered"
+        case overrun, outputsSafe = "outputs_safe", watchdogReset = "watchdog_reset"
+    }
+    public struct Bound: Sendable, Equatable {
+        public var atLeast: Double?
+        public var atMost: Double?
+        public func holds(_ v: Double) -> Bool {
+            guard v.isFinite else { return false }
+            return (atLeast.map { v >= $0 } ?? true) && (atMost.map { v <= $0 } ?? true)
+        }
+        public var description: String {
+            switch (atLeast, atMost) {
+            case let (a?, b?): a == b ? "= \(a)" : "in [\(a), \(b)]"
+            case let (a?, nil): "≥ \(a)"
+            case let (nil, b?): "≤ \(b)"
+            default: "any"
+            }
+        }
+    }
+}

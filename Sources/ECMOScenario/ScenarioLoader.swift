@@ -1,0 +1,356 @@
+import Yams
+import ECMOCore
+import ECMODataFile
+
+/// Reads scenario files strictly: unknown keys, fault names, event kinds and out-of-range
+/// times are errors naming file, line and key (exit code 2 in the CLI).
+public enum ScenarioLoader {
+    public static func load(path: String) throws(DataFileErrors) -> Scenario {
+        let text: String
+        switch DataFile.readText(path: path, kind: "scenario file") {
+        case .success(let t): text = t
+        case .failure(let e): throw DataFileErrors([e])
+        }
+        return try parse(yaml: text, file: path)
+    }
+
+    public static func parse(yaml: String, file: String) throws(DataFileErrors) -> Scenario {
+        let root = try DataFile.compose(yaml: yaml, file: file, kind: "scenario file")
+        var d = ScenarioDecoder(reader: YAMLReader(file: file), file: file)
+        let s = d.decode(root)
+        let errors = d.reader.diagnostics.errors
+        guard errors.isEmpty, let s else {
+            throw DataFileErrors(errors.isEmpty ? [DataFileError(file: file, line: 1, column: 1, keyPath: "", message: "the scenario could not be built")] : errors)
+        }
+        return s
+    }
+}
+
+struct ScenarioDecoder {
+    var reader: YAMLReader
+    let file: String
+    var duration: Duration = .zero
+
+    static let topKeys = ["scenario", "events", "expectations"]
+    static let headerKeys = ["name", "description", "seed", "board", "duration", "circuit", "control", "record_hz"]
+
+    mutating func decode(_ root: Node) -> Scenario? {
+        guard let top = reader.mapping(root, path: [], at: .start) else { return nil }
+        reader.checkKeys(top, allowed: Self.topKeys, required: ["scenario", "expectations"])
+        guard let hEntry = top.entry("scenario"), let h = reader.mapping(hEntry) else { return nil }
+        reader.checkKeys(h, allowed: Self.headerKeys, required: ["name", "description", "seed", "board", "duration", "control"])
+        let name = reader.string(h, "name")
+        let description = reader.string(h, "description")
+        let seed = reader.int(h, "seed", in: 0...Int.max)
+        let board = reader.string(h, "board")
+        let dur = reader.duration(h, "duration", in: .milliseconds(10)...Duration.seconds(7 * 24 * 3600))
+        duration = dur?.value ?? .zero
+        let recordHz = h.has("record_hz") ? reader.number(h, "record_hz", in: 0.01...1000, unit: " Hz") : nil
+
+        var circuit = CircuitSpec(preset: .adultPatient, actSeconds: nil, membrane: nil)
+        if let c = h.entry("circuit").flatMap({ reader.mapping($0) }) {
+            reader.checkKeys(c, allowed: ["preset", "act_s", "membrane"], required: ["preset"])
+            if let p = reader.choice(c, "preset", CircuitSpec.Preset.self) { circuit.preset = p.value }
+            if c.has("act_s") { circuit.actSeconds = reader.number(c, "act_s", in: 60...1500, unit: " s")?.value }
+            if c.has("membrane") { circuit.membrane = reader.choice(c, "membrane", CircuitSpec.Membrane.self)?.value }
+        }
+        var control: PumpMode?
+        if let c = h.entry("control").flatMap({ reader.mapping($0) }) {
+            control = decodeControl(c)
+        }
+        var events: [TimedEvent] = []
+        if let list = top.has("events") ? reader.sequence(top, "events") : [] {
+            for item in list {
+                if let e = decodeEvent(item.node, path: item.path, at: item.position) { events.append(e) }
+            }
+        }
+        var expectations: [Expectation] = []
+        if let list = reader.sequence(top, "expectations") {
+            if list.isEmpty, let e = top.entry("expectations") {
+                reader.error(e.keyPosition, ["expectations"], "a scenario needs at least one expectation")
+            }
+            for item in list {
+                if let e = decodeExpectation(item.node, path: item.path, at: item.position) { expectations.append(e) }
+            }
+        }
+        guard let name, let description, let seed, let board, let dur, let control else { return nil }
+        return Scenario(file: file, name: name.value, description: description.value, seed: UInt64(seed.value),
+                        board: board.value, duration: dur.value, circuit: circuit, control: control,
+                        recordInterval: .seconds(1 / (recordHz?.value ?? 10)),
+                        events: events.sorted { $0.at < $1.at }, expectations: expectations)
+    }
+
+    mutating func decodeControl(_ c: MappingView) -> PumpMode? {
+        guard let mode = reader.string(c, "mode") else {
+            reader.checkKeys(c, allowed: ["mode", "flow_lpm", "rpm"], required: ["mode"])
+            return nil
+        }
+        switch mode.value {
+        case "constant_flow":
+            reader.checkKeys(c, allowed: ["mode", "flow_lpm"], required: ["flow_lpm"])
+            return reader.number(c, "flow_lpm", in: 0.5...8, unit: " L/min").map { .constantFlow(.lpm($0.value)) }
+        case "constant_speed":
+            reader.checkKeys(c, allowed: ["mode", "rpm"], required: ["rpm"])
+            return reader.number(c, "rpm", in: 500...6000, unit: " rpm").map { .constantSpeed(.rpm($0.value)) }
+        default:
+            reader.error(mode.position, mode.path, "unknown value '\(mode.value)' (allowed: constant_flow, constant_speed)")
+            return nil
+        }
+    }
+
+    // MARK: Events
+
+    static let eventCommonKeys = ["at", "for"]
+    static let actions = ["infuse_particles", "set_flow", "set_speed", "set_act", "clear_fault", "activate"]
+
+    mutating func time(_ m: MappingView, _ key: String) -> Located<Duration>? {
+        reader.duration(m, key, in: .zero...max(duration, .zero))
+    }
+
+    mutating func decodeEvent(_ node: Node, path: [String], at position: Position) -> TimedEvent? {
+        guard let m = reader.mapping(node, path: path, at: position) else { return nil }
+        let at = time(m, "at")
+        if !m.has("at") { reader.error(m.position, path + ["at"], "missing required key 'at'") }
+        let length = m.has("for") ? reader.duration(m, "for", in: .milliseconds(1)...Duration.seconds(30 * 24 * 3600)) : nil
+        let isFault = m.has("fault"), isAction = m.has("action")
+        guard isFault != isAction else {
+            reader.error(m.position, path, "an event needs exactly one of 'fault' or 'action'")
+            return nil
+        }
+        let action: ScenarioAction?
+        if isFault {
+            action = decodeFault(m, path: path).map { .fault($0) }
+        } else {
+            action = decodeAction(m, path: path)
+        }
+        guard let at, let action else { return nil }
+        let until = length.map { at.value + $0.value }
+        if case .fault(.powerLoss) = action, length != nil, let l = length {
+            reader.error(l.position, l.path, "power_loss ends the run: it has no duration")
+        }
+        return TimedEvent(at: at.value, until: until, action: action, line: m.position.line)
+    }
+
+    mutating func sensor(_ m: MappingView) -> SensorRole? {
+        let allowed: [SensorRole] = [.drainPressure, .preOxygenatorPressure, .postOxygenatorPressure, .flow]
+        guard let s = reader.string(m, "sensor") else {
+            if !m.has("sensor") { reader.error(m.position, m.path + ["sensor"], "missing required key 'sensor'") }
+            return nil
+        }
+        guard let r = SensorRole(rawValue: s.value), allowed.contains(r) else {
+            reader.error(s.position, s.path, "unknown sensor '\(s.value)' (allowed: \(allowed.map(\.rawValue).joined(separator: ", ")))")
+            return nil
+        }
+        return r
+    }
+
+    mutating func decodeFault(_ m: MappingView, path: [String]) -> Fault? {
+        guard let name = reader.string(m, "fault") else { return nil }
+        func keys(_ extra: [String], required: [String] = []) {
+            reader.checkKeys(m, allowed: Self.eventCommonKeys + ["fault"] + extra, required: required)
+        }
+        switch name.value {
+        case "sensor_disconnect": keys(["sensor"]); return sensor(m).map { .sensorDisconnect($0) }
+        case "sensor_stuck": keys(["sensor"]); return sensor(m).map { .sensorStuck($0) }
+        case "sensor_drift":
+            keys(["sensor", "per_minute"], required: ["per_minute"])
+            guard let s = sensor(m), let r = reader.number(m, "per_minute", in: -1000...1000) else { return nil }
+            return .sensorDrift(s, perMinute: r.value)
+        case "sensor_noise_burst":
+            keys(["sensor", "sd"], required: ["sd"])
+            guard let s = sensor(m), let sd = reader.number(m, "sd", in: 0...1000) else { return nil }
+            return .sensorNoiseBurst(s, standardDeviation: sd.value)
+        case "i2c_nak_burst": keys(["sensor"]); return sensor(m).map { .i2cNAKBurst($0) }
+        case "pump_stall": keys([]); return .pumpStall
+        case "tachometer_loss": keys([]); return .tachometerLoss
+        case "drainage_kink", "return_kink":
+            keys(["occlusion"], required: ["occlusion"])
+            guard let o = reader.number(m, "occlusion", in: 0...1) else { return nil }
+            return name.value == "drainage_kink" ? .drainageKink(occlusion: o.value) : .returnKink(occlusion: o.value)
+        case "clamp_stuck":
+            keys(["position"], required: ["position"])
+            guard let p = reader.string(m, "position") else { return nil }
+            guard p.value == "open" || p.value == "closed" else {
+                reader.error(p.position, p.path, "unknown value '\(p.value)' (allowed: open, closed)")
+                return nil
+            }
+            return .clampStuck(closed: p.value == "closed")
+        case "syringe_occlusion": keys([]); return .syringeOcclusion
+        case "syringe_empty": keys([]); return .syringeEmpty
+        case "air_in_line": keys([]); return .airInLine
+        case "emergency_stop": keys([]); return .emergencyStop
+        case "loop_overrun":
+            keys(["delay"], required: ["delay"])
+            return reader.duration(m, "delay", in: .microseconds(1)...Duration.seconds(10)).map { .loopOverrun(delay: $0.value) }
+        case "watchdog_starved": keys([]); return .watchdogStarved
+        case "power_loss": keys([]); return .powerLoss
+        default:
+            let guess = YAMLReader.closest(to: name.value, in: Fault.names).map { "did you mean '\($0)'? " } ?? ""
+            reader.error(name.position, name.path, "unknown fault '\(name.value)' (\(guess)catalogue: \(Fault.names.joined(separator: ", ")))")
+            return nil
+        }
+    }
+
+    mutating func decodeAction(_ m: MappingView, path: [String]) -> ScenarioAction? {
+        guard let name = reader.string(m, "action") else { return nil }
+        func keys(_ extra: [String], required: [String] = []) {
+            reader.checkKeys(m, allowed: Self.eventCommonKeys + ["action"] + extra, required: required)
+        }
+        if m.has("for") && name.value != "" {
+            if let f = m.entry("for") { reader.error(f.keyPosition, f.path, "'for' applies to faults only") }
+        }
+        switch name.value {
+        case "infuse_particles":
+            keys(["count", "particle", "port"], required: ["count", "particle", "port"])
+            guard let n = reader.number(m, "count", in: 1...1e12),
+                  let k = reader.choice(m, "particle", ParticleKind.self),
+                  let p = reader.choice(m, "port", InfusionPortSpec.self) else { return nil }
+            return .infuseParticles(count: n.value, kind: k.value, port: p.value)
+        case "set_flow":
+            keys(["flow_lpm"], required: ["flow_lpm"])
+            return reader.number(m, "flow_lpm", in: 0.5...8, unit: " L/min").map { .setFlow(.lpm($0.value)) }
+        case "set_speed":
+            keys(["rpm"], required: ["rpm"])
+            return reader.number(m, "rpm", in: 500...6000, unit: " rpm").map { .setSpeed(.rpm($0.value)) }
+        case "set_act":
+            keys(["act_s"], required: ["act_s"])
+            return reader.number(m, "act_s", in: 60...1500, unit: " s").map { .setACT(seconds: $0.value) }
+        case "clear_fault": keys([]); return .clearFault
+        case "activate": keys([]); return .activate
+        default:
+            reader.error(name.position, name.path, "unknown action '\(name.value)' (allowed: \(Self.actions.joined(separator: ", ")))")
+            return nil
+        }
+    }
+
+    // MARK: Expectations
+
+    static let expectationKinds = ["metric", "state", "output", "event", "no_event", "alarm", "no_alarm"]
+
+    mutating func window(_ m: MappingView, allowAt: Bool) -> ClosedRange<Duration>? {
+        if allowAt, m.has("at") {
+            if m.has("from") || m.has("to"), let e = m.entry("at") {
+                reader.error(e.keyPosition, e.path, "give either 'at' or 'from'/'to', not both")
+                return nil
+            }
+            return time(m, "at").map { $0.value...$0.value }
+        }
+        let from = m.has("from") ? time(m, "from")?.value : .zero
+        let to = m.has("to") ? time(m, "to")?.value : duration
+        guard let from, let to else { return nil }
+        guard from <= to else {
+            reader.error(m.position, m.path + ["from"], "the window starts after it ends")
+            return nil
+        }
+        return from...to
+    }
+
+    mutating func bound(_ m: MappingView) -> Expectation.Bound? {
+        var b = Expectation.Bound()
+        if m.has("between") {
+            guard let v = reader.numbers(m, "between", count: 2) else { return nil }
+            guard v.value[0] <= v.value[1] else {
+                reader.error(v.position, v.path, "the lower bound is above the upper bound")
+                return nil
+            }
+            b.atLeast = v.value[0]
+            b.atMost = v.value[1]
+        }
+        if m.has("at_least") { b.atLeast = reader.number(m, "at_least")?.value }
+        if m.has("at_most") { b.atMost = reader.number(m, "at_most")?.value }
+        if b.atLeast == nil && b.atMost == nil {
+            reader.error(m.position, m.path, "needs a bound: at_least, at_most or between")
+            return nil
+        }
+        return b
+    }
+
+    mutating func decodeExpectation(_ node: Node, path: [String], at position: Position) -> Expectation? {
+        guard let m = reader.mapping(node, path: path, at: position) else { return nil }
+        let present = Self.expectationKinds.filter { m.has($0) }
+        guard present.count == 1, let kind = present.first else {
+            reader.error(m.position, path, "an expectation needs exactly one of: \(Self.expectationKinds.joined(separator: ", "))")
+            return nil
+        }
+        let name = m.has("name") ? reader.string(m, "name")?.value : nil
+        let line = m.position.line
+        switch kind {
+        case "metric":
+            reader.checkKeys(m, allowed: ["name", "metric", "stat", "from", "to", "change", "baseline", "at_least", "at_most", "between"], required: [])
+            guard let metric = reader.choice(m, "metric", Expectation.Metric.self) else { return nil }
+            let stat = m.has("stat") ? reader.choice(m, "stat", Expectation.Statistic.self)?.value : .mean
+            let w = window(m, allowAt: false)
+            var change: Expectation.Change?
+            if m.has("change") {
+                let c = reader.string(m, "change")
+                guard let be = m.entry("baseline"), let bm = reader.mapping(be) else {
+                    reader.error(m.position, path + ["baseline"], "'change' needs a 'baseline' window {from, to}")
+                    return nil
+                }
+                reader.checkKeys(bm, allowed: ["from", "to"], required: ["from", "to"])
+                guard let bw = window(bm, allowAt: false), let c else { return nil }
+                switch c.value {
+                case "percent": change = .percent(baseline: bw)
+                case "absolute": change = .absolute(baseline: bw)
+                default:
+                    reader.error(c.position, c.path, "unknown value '\(c.value)' (allowed: percent, absolute)")
+                    return nil
+                }
+            } else if let b = m.entry("baseline") {
+                reader.error(b.keyPosition, b.path, "'baseline' needs 'change: percent' or 'change: absolute'")
+            }
+            let b = bound(m)
+            guard let stat, let w, let b else { return nil }
+            return Expectation(name: name ?? "\(metric.value.rawValue) \(stat.rawValue) \(b.description)",
+                               kind: .metric(metric.value, statistic: stat, window: w, change: change, bound: b), line: line)
+        case "state":
+            reader.checkKeys(m, allowed: ["name", "state", "at", "from", "to"], required: [])
+            guard let s = reader.string(m, "state") else { return nil }
+            let states: [LifecycleState] = [.unconfigured, .inactive, .active, .fault]
+            guard let st = states.first(where: { $0.description == s.value }) else {
+                reader.error(s.position, s.path, "unknown state '\(s.value)' (allowed: unconfigured, inactive, active, fault)")
+                return nil
+            }
+            guard let w = window(m, allowAt: true) else { return nil }
+            return Expectation(name: name ?? "state \(s.value)", kind: .state(st, window: w), line: line)
+        case "output":
+            reader.checkKeys(m, allowed: ["name", "output", "at", "from", "to", "equals", "at_least", "at_most", "between"], required: [])
+            guard let o = reader.choice(m, "output", Expectation.OutputSignal.self) else { return nil }
+            var b: Expectation.Bound?
+            if m.has("equals") {
+                guard let e = reader.string(m, "equals") else { return nil }
+                let truth: [String: Double] = ["on": 1, "off": 0, "closed": 1, "open": 0]
+                guard o.value != .pumpSpeedCommand, let v = truth[e.value] else {
+                    reader.error(e.position, e.path, o.value == .pumpSpeedCommand
+                                 ? "pump_speed_cmd_rpm takes at_least/at_most/between"
+                                 : "unknown value '\(e.value)' (allowed: \(o.value == .clamp ? "closed, open" : "on, off"))")
+                    return nil
+                }
+                b = Expectation.Bound(atLeast: v, atMost: v)
+            } else {
+                b = bound(m)
+            }
+            guard let b, let w = window(m, allowAt: true) else { return nil }
+            return Expectation(name: name ?? "\(o.value.rawValue) \(b.description)", kind: .output(o.value, bound: b, window: w), line: line)
+        case "event", "no_event":
+            reader.checkKeys(m, allowed: ["name", kind, "detail", "after", "within", "from", "to"], required: [])
+            guard let k = reader.choice(m, kind, Expectation.EventKind.self) else { return nil }
+            let detail = m.has("detail") ? reader.string(m, "detail")?.value : nil
+            if kind == "event" {
+                let after = m.has("after") ? time(m, "after")?.value : .zero
+                let within = m.has("within") ? reader.duration(m, "within", in: .zero...Duration.seconds(30 * 24 * 3600))?.value : duration
+                guard let after, let within else { return nil }
+                return Expectation(name: name ?? "event \(k.value.rawValue)\(detail.map { " \($0)" } ?? "")",
+                                   kind: .event(k.value, detail: detail, after: after, within: within), line: line)
+            }
+            guard let w = window(m, allowAt: false) else { return nil }
+            return Expectation(name: name ?? "no event \(k.value.rawValue)\(detail.map { " \($0)" } ?? "")",
+                               kind: .noEvent(k.value, detail: detail, window: w), line: line)
+        default: // alarm, no_alarm
+            if let e = m.entry(kind) {
+                reader.error(e.keyPosition, e.path, "alarm expectations need the safety core's alarm identifiers, which this build does not have yet")
+            }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,255 @@
+import Foundation
+import ECMOCore
+import ECMOHAL
+import ECMOBoard
+import ECMODataFile
+import ECMOSim
+import ECMORuntime
+
+/// The verdict on one expectation.
+public struct Verdict: Sendable {
+    public var name: String
+    public var line: Int
+    public var passed: Bool
+    /// What was measured, in words ("mean 0.61 L/min", "fault at 60.001 s").
+    public var detail: String
+}
+
+/// What one scenario run produced.
+public struct ScenarioResult: Sendable {
+    public var scenario: String
+    public var file: String
+    public var verdicts: [Verdict]
+    public var outcome: String
+    public var figures: [String: Double]
+    public var runDirectory: String?
+    public var wallSeconds: Double
+    public var ticks: UInt64
+    public var passed: Bool { verdicts.allSatisfy(\.passed) }
+}
+
+public struct ScenarioError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Runs a scenario on the simulated board in lockstep: the same firmware loop as
+/// `ecmo-rig run`, with the scenario's faults and operator actions applied at their
+/// times, expectations evaluated on every tick, and the run record written.
+public final class ScenarioRunner {
+    public let scenario: Scenario
+    public let board: BoardConfiguration
+    public let clock = ManualClock()
+    public let sim: SimulatedBoard
+    public private(set) var loop: RigLoop
+    private let recorder: RunRecorder?
+    private var evaluators: [ExpectationEvaluator]
+    private var events: [ObservedEvent] = []
+    private var eventIndex = 0
+    private var activeOverrun: Duration?
+    private var starvedUntil: Duration?
+    private var powerCut = false
+    private var activated = false
+
+    /// `outputDirectory`: where the run directory is created (nil: no files).
+    public init(scenario: Scenario, outputDirectory: URL?) throws {
+        self.scenario = scenario
+        let boardPath = try Self.resolve(board: scenario.board, scenarioFile: scenario.file)
+        do {
+            board = try BoardLoader.load(path: boardPath)
+        } catch {
+            throw ScenarioError(description: "\(scenario.file): board \(scenario.board): \(error)")
+        }
+        guard board.kind == .simulated else {
+            throw ScenarioError(description: "\(scenario.file): board \(boardPath) is not a simulated board")
+        }
+        sim = try SimulatedBoard(board: board, clock: clock, seed: scenario.seed, circuit: PlantSetup.circuit(for: scenario.circuit))
+        let recordEvery = max(1, Int((scenario.recordInterval.seconds / board.loopPeriod.seconds).rounded()))
+        loop = try RigLoop(board: board, hardware: sim, settings: RunSettings(mode: scenario.control, recordEvery: recordEvery))
+        evaluators = scenario.expectations.map { ExpectationEvaluator($0) }
+        if let outputDirectory {
+            let dir = outputDirectory.appendingPathComponent(scenario.name)
+            if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.removeItem(at: dir) }
+            recorder = try RunRecorder(directory: dir, telemetry: loop.telemetry, events: loop.events)
+        } else {
+            recorder = nil
+        }
+    }
+
+    /// A board path as written in the scenario: as given, then beside the scenario file,
+    /// then from the repository root above it (the folder holding Package.swift).
+    static func resolve(board: String, scenarioFile: String) throws -> String {
+        let fm = FileManager.default
+        if board.hasPrefix("/") || fm.fileExists(atPath: board) { return board }
+        var dir = URL(fileURLWithPath: scenarioFile).deletingLastPathComponent()
+        let beside = dir.appendingPathComponent(board).path
+        if fm.fileExists(atPath: beside) { return beside }
+        for _ in 0..<6 {
+            if fm.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) {
+                return dir.appendingPathComponent(board).path
+            }
+            dir = dir.deletingLastPathComponent()
+        }
+        throw ScenarioError(description: "\(scenarioFile): board file '\(board)' not found")
+    }
+
+    /// Runs to the end (or a power cut). `progress` gets the fraction done now and then.
+    public func run(progress: ((Double) -> Void)? = nil) throws -> ScenarioResult {
+        let started = Date()
+        recorder?.onRigEvent = { [weak self] e in self?.note(e) }
+        let period = board.loopPeriod
+        let end = Instant.origin + scenario.duration
+        let activateAt = Instant.origin + .milliseconds(200)
+        loop.handle(.configure, now: clock.now())
+        var now = clock.now()
+        var lastProgress = 0.0
+        var resetsSeen = 0
+        while now + period <= end {
+            now = now + period
+            clock.advance(to: now)
+            let t = now - .origin
+            applyEvents(upTo: t)
+            if powerCut { break }
+            if !activated && now >= activateAt {
+                activated = true
+                if loop.lastTelemetry.invalidMask & 0x0F == 0 { loop.handle(.activate, now: now) }
+            }
+            if let until = starvedUntil, t < until {
+                // The loop hangs: only the physical world (and its watchdog) goes on.
+                sim.service(now: now)
+            } else {
+                if starvedUntil != nil {
+                    starvedUntil = nil
+                    // The board was reset by its watchdog: the firmware boots afresh,
+                    // reads sensors, and does not restart the circuit by itself.
+                    if sim.watchdogResets > 0 {
+                        loop.handle(.shutdown, now: now)
+                        loop.handle(.configure, now: now)
+                    }
+                }
+                loop.tick(now: now, lateness: activeOverrun ?? .zero)
+            }
+            if sim.watchdogResets > resetsSeen {
+                resetsSeen = sim.watchdogResets
+                loop.events.push(RigEvent(.watchdogReset, at: now))
+            }
+            observe(t)
+            if loop.telemetry.count > 4096 || loop.events.count > 256 { drain() }
+            if let progress, t.seconds / scenario.duration.seconds - lastProgress >= 0.01 {
+                lastProgress = t.seconds / scenario.duration.seconds
+                progress(lastProgress)
+            }
+        }
+        if !powerCut { loop.shutdown(now: clock.now()) }
+        drain()
+        let verdicts = evaluators.map { $0.verdict(events: events) }
+        let outcome = powerCut ? "power_loss" : (loop.controller.lifecycle.faultReason != .none ? "fault" : "completed")
+        var figures: [String: Double] = [:]
+        let last = loop.lastTelemetry
+        figures["final_flow_lpm"] = last.flow.litersPerMinute
+        figures["final_dp_oxy_mmhg"] = last.oxygenatorPressureDrop.mmHg
+        figures["final_p_drain_mmhg"] = last.drainPressure.mmHg
+        figures["final_speed_rpm"] = last.measuredSpeed.rpm
+        figures["overruns"] = Double(loop.overruns)
+        figures["watchdog_resets"] = Double(sim.watchdogResets)
+        figures["oxygenator_resistance_factor"] = PlantSetup.resistanceFactor(sim)
+        let wall = Date().timeIntervalSince(started)
+        let result = ScenarioResult(scenario: scenario.name, file: scenario.file, verdicts: verdicts, outcome: outcome,
+                                    figures: figures, runDirectory: recorder?.directory.path, wallSeconds: wall,
+                                    ticks: loop.tickCount)
+        if let recorder {
+            try recorder.finish(summary: Self.summary(result, scenario: scenario))
+        }
+        return result
+    }
+
+    private func drain() {
+        if let recorder {
+            recorder.drainOnce()
+        } else {
+            _ = loop.telemetry.drain { _ in }
+            loop.events.drain { note($0) }
+        }
+    }
+
+    private func note(_ e: RigEvent) {
+        events.append(ObservedEvent(e))
+    }
+
+    /// Per tick: what the expectations look at, from the loop's frame and the plant's outputs.
+    private func observe(_ t: Duration) {
+        let f = loop.lastTelemetry
+        var o = Observation(time: t, state: f.state, frame: f)
+        o.pumpEnable = sim.pumpEnableLevel
+        o.clampClosed = sim.clampLevel
+        o.pumpSpeedCommand = sim.commandedPumpSpeed
+        for i in evaluators.indices { evaluators[i].observe(o) }
+    }
+
+    private func applyEvents(upTo t: Duration) {
+        while eventIndex < scenario.events.count, scenario.events[eventIndex].at <= t {
+            apply(scenario.events[eventIndex], start: true)
+            if let until = scenario.events[eventIndex].until {
+                pendingEnds.append((until, scenario.events[eventIndex]))
+                pendingEnds.sort { $0.0 < $1.0 }
+            }
+            eventIndex += 1
+        }
+        while let first = pendingEnds.first, first.0 <= t {
+            pendingEnds.removeFirst()
+            apply(first.1, start: false)
+        }
+    }
+    private var pendingEnds: [(Duration, TimedEvent)] = []
+
+    private func apply(_ e: TimedEvent, start: Bool) {
+        let now = clock.now()
+        switch e.action {
+        case .fault(let f):
+            switch f {
+            case .sensorDisconnect(let r): sim.setSensorDisconnected(r, start)
+            case .sensorStuck(let r): sim.setSensorStuck(r, start)
+            case .sensorDrift(let r, let rate): sim.setSensorDrift(r, perMinute: start ? rate : 0)
+            case .sensorNoiseBurst(let r, let sd): sim.setSensorNoise(r, standardDeviation: start ? sd : 0)
+            case .i2cNAKBurst(let r): sim.setI2CNAK(r, start)
+            case .pumpStall: PlantSetup.setPumpStalled(sim, start)
+            case .tachometerLoss: sim.tachometerLost = start
+            case .drainageKink(let o): PlantSetup.setDrainageOcclusion(sim, start ? o : 0)
+            case .returnKink(let o): PlantSetup.setReturnOcclusion(sim, start ? o : 0)
+            case .clampStuck(let closed): sim.setClampStuck(closed: start ? closed : nil)
+            case .syringeOcclusion: PlantSetup.setSyringeOccluded(sim, start)
+            case .syringeEmpty: sim.setSyringeEmpty(start)
+            case .airInLine: sim.setAirDetected(start)
+            case .emergencyStop: sim.setEmergencyStop(start)
+            case .loopOverrun(let d): activeOverrun = start ? d : nil
+            case .watchdogStarved: starvedUntil = start ? (e.until ?? scenario.duration) : nil
+            case .powerLoss:
+                if start {
+                    sim.cutPower()
+                    powerCut = true
+                }
+            }
+        case .infuseParticles(let n, let kind, let port):
+            if start { PlantSetup.infuse(sim, count: n, kind: kind, port: port) }
+        case .setFlow(let q): if start { loop.setMode(.constantFlow(q), now: now) }
+        case .setSpeed(let s): if start { loop.setMode(.constantSpeed(s), now: now) }
+        case .setACT(let s): if start { PlantSetup.setACT(sim, seconds: s) }
+        case .clearFault: if start { loop.handle(.clearFault, now: now) }
+        case .activate: if start { loop.handle(.activate, now: now) }
+        }
+    }
+
+    static func summary(_ r: ScenarioResult, scenario: Scenario) -> [String: JSONValue] {
+        [
+            "scenario": .string(r.scenario),
+            "file": .string(r.file),
+            "seed": .int(Int(truncatingIfNeeded: scenario.seed)),
+            "outcome": .string(r.outcome),
+            "passed": .bool(r.passed),
+            "ticks": .int(Int(r.ticks)),
+            "figures": .object(r.figures.mapValues { .number(($0 * 1000).rounded() / 1000) }),
+            "expectations": .array(r.verdicts.map {
+                .object(["name": .string($0.name), "line": .int($0.line), "passed": .bool($0.passed), "measured": .string($0.detail)])
+            }),
+        ]
+    }
+}

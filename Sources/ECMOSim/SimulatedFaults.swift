@@ -1,0 +1,43 @@
+import ECMOCore
+import ECMOHAL
+import ECMOBoard
+import ECMOMockBoard
+
+/// Device-level faults of one sensor channel, applied where the sensor's value is
+/// published to its device model (so the firmware sees them through its drivers).
+public struct SensorFaultState: Sendable, Equatable {
+    /// The device stops answering (digital) or the input floats to the rail (analog).
+    public var disconnected = false
+    /// The value freezes at what it was when the fault began.
+    public var stuckValue: Double?
+    /// Offset growing at `driftPerSecond` from `driftStart`.
+    public var driftPerSecond = 0.0
+    public var driftStart: Instant = .origin
+    /// Extra noise (standard deviation, in the channel's unit).
+    public var extraNoise = 0.0
+    public init() {}
+    public var isClear: Bool { self == SensorFaultState() }
+}
+
+/// The simulated sensor channels that faults can target, with a dense index for the
+/// per-tick publishing path (no dictionary there).
+public enum SimulatedChannel: Int, CaseIterable, Sendable {
+    case drainPressure = 0, preOxygenatorPressure, postOxygenatorPressure, flow
+    public init?(_ role: SensorRole) {
+        switch role {
+        case .drainPressure: self = .drainPressure
+        case .preOxygenatorPressure: self = .preOxygenatorPressure
+        case .postOxygenatorPressure: self = .postOxygenatorPressure
+        case .flow: self = .flow
+        default: return nil
+        }
+    }
+    public var role: SensorRole {
+        switch self {
+        case .drainPressure: .drainPressure
+        case .preOxygenatorPressure: .preOxygenatorPressure
+        case .postOxygenatorPressure: .postOxygenatorPressure
+        case .flow: .flow
+        }
+    }
+}
