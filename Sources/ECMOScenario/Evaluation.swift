@@ -128,6 +128,7 @@ struct ExpectationEvaluator {
             case .min: value = minimum
             case .max: value = maximum
             case .last: value = last
+            case .range: value = maximum - minimum
             }
             var detail = "\(stat.rawValue) \(fmt(value))"
             switch change {

@@ -112,7 +112,7 @@ public struct Expectation: Sendable {
         case oxygenatorDrop = "dp_oxy_mmhg", speed = "speed_rpm", commandedSpeed = "speed_cmd_rpm"
         case oxygenatorResistance = "oxy_resistance"
     }
-    public enum Statistic: String, Sendable, CaseIterable { case mean, min, max, last }
+    public enum Statistic: String, Sendable, CaseIterable { case mean, min, max, last, range }
     /// Compare the change relative to a baseline window's mean instead of the raw value.
     public enum Change: Sendable {
         case percent(baseline: ClosedRange<Duration>)

@@ -108,7 +108,10 @@ public final class ScenarioRunner {
             clock.advance(to: now)
             let t = now - .origin
             applyEvents(upTo: t)
-            if powerCut { break }
+            if powerCut {
+                observe(t)
+                break
+            }
             if !activated && now >= activateAt {
                 activated = true
                 if loop.lastTelemetry.invalidMask & 0x0F == 0 { loop.handle(.activate, now: now) }
@@ -221,7 +224,7 @@ public final class ScenarioRunner {
             case .airInLine: sim.setAirDetected(start)
             case .emergencyStop: sim.setEmergencyStop(start)
             case .loopOverrun(let d): activeOverrun = start ? d : nil
-            case .watchdogStarved: starvedUntil = start ? (e.until ?? scenario.duration) : nil
+            case .watchdogStarved: if start { starvedUntil = e.until ?? scenario.duration }  // ended by the tick path, which reboots the firmware
             case .powerLoss:
                 if start {
                     sim.cutPower()
