@@ -9,6 +9,8 @@ struct Observation {
     var pumpEnable = false
     var clampClosed = true
     var pumpSpeedCommand: PumpSpeed = .zero
+    var truth = CircuitTruth()
+    var inputs: [Bool] = []
 
     func value(of m: Expectation.Metric) -> Double? {
         switch m {
@@ -21,6 +23,11 @@ struct Observation {
         case .commandedSpeed: frame.commandedSpeed.rpm
         case .oxygenatorResistance:
             frame.flow.litersPerMinute >= 0.2 ? frame.oxygenatorPressureDrop.mmHg / frame.flow.litersPerMinute : nil
+        case .trueFlow: truth.flow
+        case .trueDrainPressure: truth.drain
+        case .truePrePressure: truth.pre
+        case .truePostPressure: truth.post
+        case .trueSpeed: truth.speed
         }
     }
 
@@ -31,6 +38,11 @@ struct Observation {
         case .pumpSpeedCommand: pumpSpeedCommand.rpm
         }
     }
+}
+
+/// The plant's state at a tick (for `true_*` metrics).
+struct CircuitTruth {
+    var flow = 0.0, drain = 0.0, pre = 0.0, post = 0.0, speed = 0.0
 }
 
 /// An event from the run's log, in the scenario's vocabulary.
@@ -111,6 +123,15 @@ struct ExpectationEvaluator {
                 violations += 1
                 if firstViolation == nil { firstViolation = (o.time, v) }
             }
+        case .input(let sig, let asserted, let window):
+            guard window.contains(o.time) || (window.lowerBound == window.upperBound && samples == 0 && o.time >= window.lowerBound) else { return }
+            samples += 1
+            let i = Expectation.InputSignal.allCases.firstIndex(of: sig) ?? 0
+            let level = i < o.inputs.count ? o.inputs[i] : false
+            if level != asserted {
+                violations += 1
+                if firstViolation == nil { firstViolation = (o.time, level ? 1 : 0) }
+            }
         case .event, .noEvent:
             break
         }
@@ -158,6 +179,12 @@ struct ExpectationEvaluator {
                 return v(false, "\(violations) of \(samples) ticks outside \(bound.description); first at \(fmt(t.seconds)) s: \(sig.rawValue) = \(fmt(val))")
             }
             return v(true, "\(sig.rawValue) \(bound.description) in all \(samples) ticks")
+        case .input(let sig, let asserted, _):
+            guard samples > 0 else { return v(false, "the window had no ticks") }
+            if let (t, _) = firstViolation {
+                return v(false, "\(violations) of \(samples) ticks with \(sig.rawValue) \(asserted ? "not asserted" : "asserted"); first at \(fmt(t.seconds)) s")
+            }
+            return v(true, "\(sig.rawValue) \(asserted ? "asserted" : "released") in all \(samples) ticks")
         case .event(let k, let detail, let after, let within):
             if let hit = events.first(where: { $0.matches(k, detail) && $0.time >= after && $0.time <= after + within }) {
                 return v(true, "at \(fmt(hit.time.seconds)) s (\(fmt((hit.time - after).seconds * 1000)) ms after \(fmt(after.seconds)) s)")

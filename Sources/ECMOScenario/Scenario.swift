@@ -101,6 +101,7 @@ public struct Expectation: Sendable {
         case metric(Metric, statistic: Statistic, window: ClosedRange<Duration>, change: Change?, bound: Bound)
         case state(LifecycleState, window: ClosedRange<Duration>)
         case output(OutputSignal, bound: Bound, window: ClosedRange<Duration>)
+        case input(InputSignal, asserted: Bool, window: ClosedRange<Duration>)
         /// An event of `kind` (with `detail` if given) between `after` and `after + within`.
         case event(EventKind, detail: String?, after: Duration, within: Duration)
         /// No event of `kind` in the window.
@@ -111,6 +112,14 @@ public struct Expectation: Sendable {
         case flow = "flow_lpm", drainPressure = "p_drain_mmhg", prePressure = "p_pre_mmhg", postPressure = "p_post_mmhg"
         case oxygenatorDrop = "dp_oxy_mmhg", speed = "speed_rpm", commandedSpeed = "speed_cmd_rpm"
         case oxygenatorResistance = "oxy_resistance"
+        /// The plant's truth (what the physics has, not what the sensors report).
+        case trueFlow = "true_flow_lpm", trueDrainPressure = "true_p_drain_mmhg", truePrePressure = "true_p_pre_mmhg"
+        case truePostPressure = "true_p_post_mmhg", trueSpeed = "true_speed_rpm"
+    }
+    /// Digital inputs as the firmware would read them.
+    public enum InputSignal: String, Sendable, CaseIterable {
+        case airDetector = "air_detector", emergencyStop = "estop", syringeEndEmpty = "syringe_end_empty"
+        case syringeEndFull = "syringe_end_full"
     }
     public enum Statistic: String, Sendable, CaseIterable { case mean, min, max, last, range }
     /// Compare the change relative to a baseline window's mean instead of the raw value.

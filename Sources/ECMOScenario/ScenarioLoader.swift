@@ -225,7 +225,7 @@ struct ScenarioDecoder {
 
     // MARK: Expectations
 
-    static let expectationKinds = ["metric", "state", "output", "event", "no_event", "alarm", "no_alarm"]
+    static let expectationKinds = ["metric", "state", "output", "input", "event", "no_event", "alarm", "no_alarm"]
 
     mutating func window(_ m: MappingView, allowAt: Bool) -> ClosedRange<Duration>? {
         if allowAt, m.has("at") {
@@ -332,6 +332,15 @@ struct ScenarioDecoder {
             }
             guard let b, let w = window(m, allowAt: true) else { return nil }
             return Expectation(name: name ?? "\(o.value.rawValue) \(b.description)", kind: .output(o.value, bound: b, window: w), line: line)
+        case "input":
+            reader.checkKeys(m, allowed: ["name", "input", "equals", "at", "from", "to"], required: ["equals"])
+            guard let i = reader.choice(m, "input", Expectation.InputSignal.self), let e = reader.string(m, "equals") else { return nil }
+            guard e.value == "asserted" || e.value == "released" else {
+                reader.error(e.position, e.path, "unknown value '\(e.value)' (allowed: asserted, released)")
+                return nil
+            }
+            guard let w = window(m, allowAt: true) else { return nil }
+            return Expectation(name: name ?? "\(i.value.rawValue) \(e.value)", kind: .input(i.value, asserted: e.value == "asserted", window: w), line: line)
         case "event", "no_event":
             reader.checkKeys(m, allowed: ["name", kind, "detail", "after", "within", "from", "to"], required: [])
             guard let k = reader.choice(m, kind, Expectation.EventKind.self) else { return nil }

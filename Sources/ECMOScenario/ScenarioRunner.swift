@@ -49,6 +49,8 @@ public final class ScenarioRunner {
     private var starvedUntil: Duration?
     private var powerCut = false
     private var activated = false
+    private let needsTruth: Bool
+    private let needsInputs: Bool
 
     /// `outputDirectory`: where the run directory is created (nil: no files).
     public init(scenario: Scenario, outputDirectory: URL?) throws {
@@ -66,6 +68,11 @@ public final class ScenarioRunner {
         let recordEvery = max(1, Int((scenario.recordInterval.seconds / board.loopPeriod.seconds).rounded()))
         loop = try RigLoop(board: board, hardware: sim, settings: RunSettings(mode: scenario.control, recordEvery: recordEvery))
         evaluators = scenario.expectations.map { ExpectationEvaluator($0) }
+        needsTruth = scenario.expectations.contains {
+            if case .metric(let m, _, _, _, _) = $0.kind { return m.rawValue.hasPrefix("true_") }
+            return false
+        }
+        needsInputs = scenario.expectations.contains { if case .input = $0.kind { return true } else { return false } }
         if let outputDirectory {
             let dir = outputDirectory.appendingPathComponent(scenario.name)
             if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.removeItem(at: dir) }
@@ -185,6 +192,12 @@ public final class ScenarioRunner {
         o.pumpEnable = sim.pumpEnableLevel
         o.clampClosed = sim.clampLevel
         o.pumpSpeedCommand = sim.commandedPumpSpeed
+        if needsTruth {
+            let p = sim.truePressures
+            o.truth = CircuitTruth(flow: sim.circuit.flow.litersPerMinute, drain: p.drain.mmHg, pre: p.preOxygenator.mmHg,
+                                   post: p.postOxygenator.mmHg, speed: sim.circuit.speed.rpm)
+        }
+        if needsInputs { o.inputs = Expectation.InputSignal.allCases.map { sim.inputLevel($0.rawValue) } }
         for i in evaluators.indices { evaluators[i].observe(o) }
     }
 

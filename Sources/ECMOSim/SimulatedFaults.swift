@@ -41,3 +41,10 @@ public enum SimulatedChannel: Int, CaseIterable, Sendable {
         }
     }
 }
+
+extension SimulatedBoard {
+    /// The level of an input line as the firmware would read it (logical, asserted = true).
+    public func inputLevel(_ role: String) -> Bool {
+        (try? mock.inputLine(role, edges: .none).read()) ?? false
+    }
+}
