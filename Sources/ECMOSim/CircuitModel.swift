@@ -1,23 +1,34 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#elseif canImport(Musl)
+import Musl
+#endif
 import ECMOCore
 
-/// A lumped model of the bench circuit: reservoir → drainage line → centrifugal pump →
-/// oxygenator → return line (clamp) → reservoir. One inertial flow state and a
-/// first-order motor; pressures follow from the flow through each resistance.
+/// A lumped, calibrated model of the bench circuit:
+/// venous pool → cannula-site compartment (P_res) → drainage line (P_drain) → centrifugal
+/// pump → pre-oxygenator (P_pre) → oxygenator → post-oxygenator (P_post) → return line
+/// (clamp) → venous pool. Derivation, parameter sources and calibration:
+/// `docs/simulator-model.md`.
 ///
-/// Equations (Q in L/min, ω in krpm, pressures in mmHg):
-/// - pump head        H(ω, Q)   = k·ω² − h·Q·|Q|
-/// - each resistance  ΔP(Q)     = r₁·Q + r₂·Q·|Q|   (laminar + turbulent terms)
-/// - flow dynamics    L·dQ/dt   = H − ΔP_drain − ΔP_oxy − ΔP_return
-/// - motor            τ·dω/dt   = ω_cmd − ω   (coasting with τ_coast when disabled)
-/// - P_drain = P_res − ΔP_drain,  P_post = P_res + ΔP_return,  P_pre = P_post + ΔP_oxy
+/// States: circuit flow Q (one inertial flow: the tubing is rigid), the volume of the
+/// compartment at the drainage cannula tip, rotor speed, fluid temperature, and the
+/// oxygenator fouling (`fouling`). Units inside: Q in L/min, ω in krpm, P in mmHg, V in mL.
+/// - pump head       H(ω, Q) = a·ω² + b·ω·Q − c·Q·|Q|
+/// - each resistance ΔP(Q)   = r₁·Q + r₂·Q·|Q|   (laminar + inertial/turbulent terms)
+/// - flow            L·dQ/dt = P_res + H − ΔP_drain − ΔP_oxy − ΔP_return − P_pool
+/// - compartment     dV/dt   = Q_vr − Q,  Q_vr = s_v·(P_pool − max(P_res, 0)) / R_vr
+///   (Guyton's venous return: it plateaus once the vessel at the cannula collapses),
+///   P_res = V/C above 0 mmHg, V/C_collapse below (a collapsed vein is stiff), so when
+///   the pump asks for more than the venous return, P_res and P_drain fall steeply.
+/// - motor           τ·dω/dt = ω_cmd − ω  (coasting, or braking when the rotor is stalled)
 ///
-/// The flow step is backward Euler linearised about the present flow, so a closed clamp
-/// (a resistance thousands of times larger) stays stable at a 1 ms step.
-///
-/// Default numbers give an adult-like circuit: about 4 L/min at 3000 rpm with
-/// P_drain ≈ −43, P_pre ≈ 170, P_post ≈ 150 mmHg and ΔP_oxy ≈ 21 mmHg (the Millar
-/// control circuit: 21 ± 4 mmHg at 4.12 L/min); 1.5 L/min at 1500 rpm, 8 L/min at 5000.
-/// The simulator issue replaces these with a calibrated, documented parameter set.
+/// The (Q, V) step is backward Euler linearised about the present state (one Newton step
+/// of a 2×2 system), so a closed clamp or a kinked line (resistances 10⁴× larger) stays
+/// stable at 1 ms and the calibration is the same at 1 ms, 10 ms or 100 ms steps.
+/// `step` allocates nothing.
 public struct CircuitModel: Sendable {
     public struct Resistance: Sendable, Equatable {
         /// mmHg per (L/min).
@@ -30,37 +41,93 @@ public struct CircuitModel: Sendable {
         }
         public func drop(_ q: Double) -> Double { linear * q + quadratic * q * abs(q) }
         public func slope(_ q: Double) -> Double { linear + 2 * quadratic * abs(q) }
+        func scaled(_ k: Double) -> Resistance { Resistance(linear: linear * k, quadratic: quadratic * k) }
     }
 
+    /// Every number of the model. Defaults are the adult preset (`.adultPatient`).
     public struct Parameters: Sendable, Equatable {
-        /// Shut-off head coefficient k (mmHg per krpm²).
-        public var pumpHeadCoefficient = 27.7
-        /// Head lost to flow inside the pump h (mmHg per (L/min)²).
-        public var pumpFlowLoss = 2.0
-        public var drainage = Resistance(linear: 8.0, quadratic: 1.0)
-        public var oxygenator = Resistance(linear: 4.5, quadratic: 0.2)
-        public var returnLine = Resistance(linear: 25.0, quadratic: 3.0)
+        /// Shut-off head coefficient a (mmHg per krpm²): Rotaflow/CentriMag-like, ≈ 270 mmHg
+        /// at 3000 rpm and ≈ 740 mmHg at 5000 rpm at zero flow.
+        public var pumpHeadCoefficient = 29.6
+        /// Speed–flow term b (mmHg per krpm per L/min); 0: the fit needs no hump.
+        public var pumpSpeedFlowCoefficient = 0.0
+        /// Head lost to flow inside the pump c (mmHg per (L/min)²).
+        public var pumpFlowLoss = 2.43
+        /// Drainage cannula and line, upstream of the P_drain sensor.
+        public var drainage = Resistance(linear: 9.0, quadratic: 1.25)
+        /// The clean oxygenator (Quadrox-iD-like: ≈ 21 mmHg at 4.12 L/min).
+        public var oxygenator = Resistance(linear: 4.5, quadratic: 0.15)
+        /// Return line and cannula, downstream of the P_post sensor.
+        public var returnLine = Resistance(linear: 25.0, quadratic: 2.8)
         /// Extra linear resistance of the return line when clamped (mmHg per L/min).
         public var clampResistance = 50_000.0
-        /// Fluid inertance L (mmHg·s per (L/min)).
-        public var inertance = 17.0
-        /// Reservoir (or venous) pressure at the cannula tips.
-        public var reservoirPressure = Pressure(mmHg: 0)
-        /// Motor time constant while driven, and while coasting with the enable off.
+        /// Fluid inertance L (mmHg·s per (L/min)): ρ·ℓ/A summed over tubing and cannulae.
+        public var inertance = 10.0
+        /// Pressure of the venous pool the circuit drains from and returns to (mean
+        /// systemic filling pressure for a patient, hydrostatic head of a reservoir).
+        public var venousPoolPressure = Pressure(mmHg: 10)
+        /// Resistance from the pool to the cannula-site compartment (mmHg per L/min).
+        /// Venous return plateaus at P_pool / R_vr (here 6 L/min) once P_res reaches 0.
+        public var venousReturnResistance = 10.0 / 6.0
+        /// Compliance of the compartment at the cannula tip while distended, and once
+        /// collapsed (mL per mmHg).
+        public var compliance = 20.0
+        public var collapsedCompliance = 0.2
+        /// Motor time constant while driven, while coasting with the enable off, and while
+        /// braked by a locked rotor.
         public var motorTimeConstant: Duration = .milliseconds(300)
         public var coastTimeConstant: Duration = .seconds(1)
+        public var stallTimeConstant: Duration = .milliseconds(30)
+        /// Heater set point, room temperature, and how fast the fluid follows each.
+        public var heaterSetpoint = Temperature(celsius: 37)
+        public var ambientTemperature = Temperature(celsius: 22)
+        public var heaterTimeConstant: Duration = .seconds(600)
+        public var coolingTimeConstant: Duration = .seconds(2400)
         public init() {}
     }
 
     public var parameters: Parameters
+    /// Oxygenator deposits (cells, thrombus); advanced by `step` with the circuit flow.
+    public var fouling: FoulingModel
     /// Present rotor speed.
     public private(set) var speed: PumpSpeed = .zero
     /// Present flow (positive: forward through the oxygenator).
     public private(set) var flow: Flow = .zero
-    /// Multiplies the oxygenator resistance (1 = clean). Fouling raises it.
+    /// Volume of the cannula-site compartment above its zero-pressure volume (negative:
+    /// the vessel or reservoir bag is collapsing).
+    public private(set) var compartmentVolume: Volume
+    public private(set) var temperature: Temperature
+
+    /// An extra factor on the oxygenator resistance on top of fouling (1 = none): a fault
+    /// hook for a clotted or kinked oxygenator independent of infused cells.
     public var oxygenatorResistanceFactor = 1.0
 
-    public init(parameters: Parameters = Parameters()) { self.parameters = parameters }
+    // MARK: Fault hooks (applied in `step`, read by the fault catalogue)
+
+    /// 0 = open … 1 = fully kinked drainage line. The open area falls as 1 − o and the
+    /// resistance rises as 1/(1 − o)² (capped at o = 0.998): the pump sucks, P_drain
+    /// falls toward P_res − shut-off head.
+    public var drainageOcclusion = 0.0
+    /// 0 = open … 1 = fully kinked return line (downstream of P_post): P_post and P_pre rise
+    /// toward the shut-off head.
+    public var returnOcclusion = 0.0
+    /// Rotor locked (thrombus in the pump, bearing failure): speed falls to 0 within
+    /// `stallTimeConstant` whatever the command.
+    public var pumpStalled = false
+    /// Air in front of the bubble detector: a flag for the board, no physics.
+    public var airInLine = false
+    /// Scales venous return (1 = normal; 0.5 = hypovolaemia or a malpositioned cannula:
+    /// half the venous return, so suction starts at half the flow).
+    public var venousReturnScale = 1.0
+    /// Heater on: the fluid relaxes to `heaterSetpoint`; off: it drifts to room temperature.
+    public var heaterOn = true
+
+    public init(parameters: Parameters = Parameters(), fouling: FoulingModel = FoulingModel(parameters: .adultPatient)) {
+        self.parameters = parameters
+        self.fouling = fouling
+        compartmentVolume = .mL(parameters.venousPoolPressure.mmHg * parameters.compliance)
+        temperature = parameters.heaterSetpoint
+    }
 
     /// Inputs from the actuators.
     public struct Drive: Sendable, Equatable {
@@ -82,73 +149,151 @@ public struct CircuitModel: Sendable {
         public var oxygenatorDrop: Pressure { preOxygenator - postOxygenator }
     }
 
+    // MARK: Derived quantities
+
+    /// Pump head at `speed` and flow `q` (L/min), mmHg.
     public func head(speed: PumpSpeed, flow q: Double) -> Double {
         let w = speed.rpm / 1000
-        return parameters.pumpHeadCoefficient * w * w - parameters.pumpFlowLoss * q * abs(q)
+        return parameters.pumpHeadCoefficient * w * w + parameters.pumpSpeedFlowCoefficient * w * q
+            - parameters.pumpFlowLoss * q * abs(q)
     }
 
-    private func oxygenatorResistance() -> Resistance {
-        Resistance(linear: parameters.oxygenator.linear * oxygenatorResistanceFactor,
-                   quadratic: parameters.oxygenator.quadratic * oxygenatorResistanceFactor)
+    /// Total multiplier on the clean oxygenator resistance (fouling × fault factor).
+    public var effectiveOxygenatorResistanceFactor: Double {
+        fouling.resistanceFactor * max(oxygenatorResistanceFactor, 0)
     }
 
-    private func returnResistance(clamped: Bool) -> Resistance {
-        var r = parameters.returnLine
+    /// Pressure in the compartment at the drainage cannula tip.
+    public var reservoirPressure: Pressure { .mmHg(compartmentPressure(compartmentVolume.milliliters)) }
+
+    /// Present oxygenator resistance ΔP_oxy / Q at the present flow (fouling included):
+    /// the fouling indicator the firmware estimates from its sensors.
+    public var oxygenatorResistance: HydraulicResistance {
+        let q = max(abs(flow.litersPerMinute), 0.01)
+        return HydraulicResistance(mmHgMinutePerLiter: oxygenatorDrop().drop(q) / q)
+    }
+
+    /// Resistance multiplier of a line with occlusion `o`: open area 1 − o, orifice-like 1/A².
+    static func occlusionFactor(_ o: Double) -> Double {
+        let open = 1 - min(max(o, 0), 0.998)
+        return 1 / (open * open)
+    }
+
+    private func oxygenatorDrop() -> Resistance { parameters.oxygenator.scaled(effectiveOxygenatorResistanceFactor) }
+    private func drainageDrop() -> Resistance { parameters.drainage.scaled(Self.occlusionFactor(drainageOcclusion)) }
+    private func returnDrop(clamped: Bool) -> Resistance {
+        var r = parameters.returnLine.scaled(Self.occlusionFactor(returnOcclusion))
         if clamped { r.linear += parameters.clampResistance }
         return r
     }
+
+    private func compartmentPressure(_ v: Double) -> Double {
+        v >= 0 ? v / parameters.compliance : v / parameters.collapsedCompliance
+    }
+
+    private var venousConductance: Double { max(venousReturnScale, 0) / parameters.venousReturnResistance }
+
+    // MARK: Dynamics
 
     /// Advances the circuit by `dt` under `drive`.
     public mutating func step(_ drive: Drive, dt: Duration) {
         let h = dt.seconds
         guard h > 0 else { return }
         // Motor.
-        let target = drive.pumpEnabled ? max(0, drive.commandedSpeed.rpm) : 0
-        let tau = (drive.pumpEnabled ? parameters.motorTimeConstant : parameters.coastTimeConstant).seconds
-        speed = PumpSpeed(rpm: speed.rpm + (target - speed.rpm) * (1 - exp(-h / tau)))
-        // Flow: backward Euler, one Newton step.
+        let target: Double
+        let tau: Double
+        if pumpStalled {
+            target = 0
+            tau = parameters.stallTimeConstant.seconds
+        } else if drive.pumpEnabled {
+            target = max(0, drive.commandedSpeed.rpm)
+            tau = parameters.motorTimeConstant.seconds
+        } else {
+            target = 0
+            tau = parameters.coastTimeConstant.seconds
+        }
+        speed = PumpSpeed(rpm: speed.rpm + (target - speed.rpm) * (1 - exp(-h / max(tau, 1e-6))))
+
+        // Flow and compartment volume: linearised backward Euler on (Q, V).
         let q = flow.litersPerMinute
-        let oxy = oxygenatorResistance()
-        let ret = returnResistance(clamped: drive.clampClosed)
-        let net = head(speed: speed, flow: q) - parameters.drainage.drop(q) - oxy.drop(q) - ret.drop(q)
-        let slope = 2 * parameters.pumpFlowLoss * abs(q) + parameters.drainage.slope(q) + oxy.slope(q) + ret.slope(q)
-        let dq = (h / parameters.inertance) * net / (1 + (h / parameters.inertance) * slope)
+        let v = compartmentVolume.milliliters
+        let drain = drainageDrop(), oxy = oxygenatorDrop(), ret = returnDrop(clamped: drive.clampClosed)
+        let pPool = parameters.venousPoolPressure.mmHg
+        let pRes = compartmentPressure(v)
+        let dP = v >= 0 ? 1 / parameters.compliance : 1 / parameters.collapsedCompliance
+        let inertance = parameters.inertance
+        let w = speed.rpm / 1000
+        let headSlope = parameters.pumpSpeedFlowCoefficient * w - 2 * parameters.pumpFlowLoss * abs(q)
+        let f1 = (head(speed: speed, flow: q) - drain.drop(q) - oxy.drop(q) - ret.drop(q) + pRes - pPool) / inertance
+        let g = venousConductance
+        let qVenous = g * (pPool - max(pRes, 0))
+        let kf = 1000.0 / 60.0   // mL/s per L/min
+        let f2 = kf * (qVenous - q)
+        let j11 = (headSlope - drain.slope(q) - oxy.slope(q) - ret.slope(q)) / inertance
+        let j12 = dP / inertance
+        let j21 = -kf
+        let j22 = pRes > 0 ? -kf * g * dP : 0
+        let a11 = 1 - h * j11, a12 = -h * j12, a21 = -h * j21, a22 = 1 - h * j22
+        let det = a11 * a22 - a12 * a21
+        guard det.isFinite, abs(det) > 1e-300 else { return }
+        let dq = (h * f1 * a22 - a12 * h * f2) / det
+        let dv = (a11 * h * f2 - a21 * h * f1) / det
         flow = Flow(litersPerMinute: q + dq)
+        compartmentVolume = Volume(milliliters: v + dv)
+
+        fouling.step(flow: flow, dt: dt)
+
+        // Temperature: first-order toward the heater set point or the room.
+        let tTarget = heaterOn ? parameters.heaterSetpoint : parameters.ambientTemperature
+        let tTau = (heaterOn ? parameters.heaterTimeConstant : parameters.coolingTimeConstant).seconds
+        temperature = temperature + (tTarget - temperature) * (1 - exp(-h / max(tTau, 1e-6)))
     }
 
-    /// Pressures at the sensor sites for the present flow and clamp state.
+    /// Pressures at the sensor sites for the present state and clamp.
     public func pressures(clampClosed: Bool) -> Pressures {
         let q = flow.litersPerMinute
-        let pRes = parameters.reservoirPressure.mmHg
-        let drain = pRes - parameters.drainage.drop(q)
-        let post: Double
-        if clampClosed {
-            // Clamp sits downstream of P_post: the pump head stands against it.
-            post = pRes + returnResistance(clamped: true).drop(q)
-        } else {
-            post = pRes + parameters.returnLine.drop(q)
-        }
-        let pre = post + oxygenatorResistance().drop(q)
+        let drain = compartmentPressure(compartmentVolume.milliliters) - drainageDrop().drop(q)
+        // The clamp and any return-line kink sit downstream of P_post.
+        let post = parameters.venousPoolPressure.mmHg + returnDrop(clamped: clampClosed).drop(q)
+        let pre = post + oxygenatorDrop().drop(q)
         return Pressures(drain: .mmHg(drain), preOxygenator: .mmHg(pre), postOxygenator: .mmHg(post))
     }
 
-    /// Steady-state flow for a speed (no clamp), by bisection on the head balance.
+    /// Steady-state flow for a speed with the clamp open, under the present fouling and
+    /// faults, by bisection on the head balance; capped by the venous-return plateau.
     public func steadyStateFlow(at speed: PumpSpeed) -> Flow {
+        let g = venousConductance
+        let drain = drainageDrop(), oxy = oxygenatorDrop(), ret = returnDrop(clamped: false)
+        let w = pumpStalled ? 0 : speed.rpm
+        let s = PumpSpeed(rpm: w)
+        let netAtRest = head(speed: s, flow: 0)
+        guard netAtRest > 0 else { return .zero }
         var lo = 0.0, hi = 20.0
-        let oxy = oxygenatorResistance()
-        for _ in 0..<60 {
+        for _ in 0..<80 {
             let mid = (lo + hi) / 2
-            let net = head(speed: speed, flow: mid) - parameters.drainage.drop(mid) - oxy.drop(mid) - parameters.returnLine.drop(mid)
+            let venousDrop = g > 0 ? mid / g : .infinity
+            let net = head(speed: s, flow: mid) - drain.drop(mid) - oxy.drop(mid) - ret.drop(mid) - venousDrop
             if net > 0 { lo = mid } else { hi = mid }
         }
-        return Flow(litersPerMinute: (lo + hi) / 2)
+        let plateau = g * parameters.venousPoolPressure.mmHg
+        return Flow(litersPerMinute: min((lo + hi) / 2, max(plateau, 0)))
+    }
+
+    // MARK: Convenience
+
+    /// Infuses particles into the circuit (forwards to `fouling`).
+    public mutating func infuse(cells count: Double, kind: ParticleKind, port: InfusionPort) {
+        fouling.infuse(cells: count, kind: kind, port: port)
+    }
+
+    /// Runs the plant alone at constant drive for `duration` with step `dt`.
+    public mutating func run(_ drive: Drive, for duration: Duration, dt: Duration) {
+        guard dt > .zero else { return }
+        var t = Duration.zero
+        while t < duration {
+            let h = min(dt, duration - t)
+            step(drive, dt: h)
+            t += h
+        }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#elseif canImport(Musl)
-import Musl
-#endif
