@@ -15,6 +15,8 @@ public final class SimulatedBoard: HardwareProvider {
     public let clock: any MonotonicClock
     public var circuit: CircuitModel
     public var noise: SensorNoise
+    /// The cell syringe's mechanism (plunger, end stops, occlusion force).
+    public var syringe = SyringeModel(parameters: .syringe50mL, initialVolume: .mL(50))
     public let simulatedWatchdog: SimulatedWatchdog
     /// Longest physics step; longer service intervals are split.
     public var maximumStep: Duration = .milliseconds(1)
@@ -300,7 +302,10 @@ public final class SimulatedBoard: HardwareProvider {
     /// Presses or releases the emergency stop button.
     public func setEmergencyStop(_ pressed: Bool) { mock.inputLine(InputRole.emergencyStop.rawValue, edges: .both).drive(pressed) }
     /// Air in front of the bubble detector.
-    public func setAirDetected(_ air: Bool) { mock.inputLine(InputRole.airDetector.rawValue, edges: .both).drive(air) }
+    public func setAirDetected(_ air: Bool) {
+        circuit.airInLine = air
+        mock.inputLine(InputRole.airDetector.rawValue, edges: .both).drive(air)
+    }
 }
 
 /// The simulated board's watchdog: expires if not kicked within its timeout, which the
