@@ -237,8 +237,12 @@ public struct PumpConfiguration: Sendable, Equatable {
     /// Speed commanded at boot, on shutdown, in fault and when commands stop.
     public var safeSpeed: PumpSpeed
     public var maxCommandAge: Duration
+    /// The pump's H–Q curve, when known: lets the safety layer cross-check the flow meter.
+    public var curve: PumpCurve?
     public init(pwmChip: String, channel: Int, period: Duration, dutyAtZero: Double, dutyAtMax: Double,
-                rpmAtMaxDuty: PumpSpeed, limits: PumpLimits, safeSpeed: PumpSpeed, maxCommandAge: Duration) {
+                rpmAtMaxDuty: PumpSpeed, limits: PumpLimits, safeSpeed: PumpSpeed, maxCommandAge: Duration,
+                curve: PumpCurve? = nil) {
+        self.curve = curve
         self.pwmChip = pwmChip
         self.channel = channel
         self.period = period

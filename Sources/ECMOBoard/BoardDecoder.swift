@@ -30,6 +30,7 @@ struct BoardDecoder {
     static let ads1115Keys = ["full_scale_v", "data_rate_sps"]
     static let pumpKeys = ["pwm", "channel", "period_us", "duty_at_zero", "duty_at_max", "rpm_at_max_duty", "min_rpm",
                            "max_rpm", "max_ramp_rpm_per_s", "safe_rpm", "max_command_age_ms"]
+    static let pumpCurveKeys = ["curve_head_mmhg_per_krpm2", "curve_flow_loss_mmhg_per_lpm2"]
     static let syringeKeys = ["steps_per_revolution", "microsteps", "lead_screw_pitch_mm", "max_step_rate_hz"]
 
     /// ADS1115 programmable gain ranges (datasheet table 3), volts.
@@ -445,8 +446,18 @@ struct BoardDecoder {
 
     private mutating func decodePump(_ entry: Entry) -> PumpConfiguration? {
         guard let m = reader.mapping(entry) else { return nil }
-        reader.checkKeys(m, allowed: Self.pumpKeys, required: Self.pumpKeys)
+        reader.checkKeys(m, allowed: Self.pumpKeys + Self.pumpCurveKeys, required: Self.pumpKeys)
         let pwm = reader.reference(m, "pwm")
+        // Optional pump curve (both keys or neither), for the speed–flow cross-check.
+        var curve: PumpCurve?
+        let headK = m.has("curve_head_mmhg_per_krpm2") ? reader.number(m, "curve_head_mmhg_per_krpm2", in: 1...500) : nil
+        let lossH = m.has("curve_flow_loss_mmhg_per_lpm2") ? reader.number(m, "curve_flow_loss_mmhg_per_lpm2", in: 0.01...100) : nil
+        if let k = headK, let h = lossH {
+            curve = PumpCurve(headCoefficient: k.value, flowLoss: h.value)
+        } else if m.has("curve_head_mmhg_per_krpm2") != m.has("curve_flow_loss_mmhg_per_lpm2") {
+            let missing = m.has("curve_head_mmhg_per_krpm2") ? "curve_flow_loss_mmhg_per_lpm2" : "curve_head_mmhg_per_krpm2"
+            reader.error(m.position, m.path + [missing], "the pump curve needs both curve_head_mmhg_per_krpm2 and curve_flow_loss_mmhg_per_lpm2")
+        }
         if let pwm { checkReference(pwm, known: Set(pwmChannels.keys), what: "PWM chip", section: "pwm_chips") }
         var channel = reader.int(m, "channel", in: 0...63)
         if let pwm, let c = channel, let count = pwmChannels[pwm.value] ?? nil, c.value >= count {
@@ -498,7 +509,7 @@ struct BoardDecoder {
             dutyAtZero: dutyZero.value, dutyAtMax: dutyMax.value, rpmAtMaxDuty: .rpm(atMax.value),
             limits: PumpLimits(minimumSpeed: .rpm(minRPM.value), maximumSpeed: .rpm(maxRPM.value),
                                maximumRampPerSecond: .rpm(ramp.value)),
-            safeSpeed: .rpm(safeRPM.value), maxCommandAge: .milliseconds(age.value))
+            safeSpeed: .rpm(safeRPM.value), maxCommandAge: .milliseconds(age.value), curve: curve)
     }
 
     private mutating func decodeSyringe(_ entry: Entry) -> SyringeDriveConfiguration? {

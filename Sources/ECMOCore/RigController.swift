@@ -4,13 +4,13 @@ public struct ActuatorCommands: Sendable, BitwiseCopyable, Equatable {
     public var pumpEnabled: Bool
     /// `true` closes (clamps) the return line.
     public var clampClosed: Bool
-    public var buzzer: Bool
 
-    public init(pumpSpeed: PumpSpeed, pumpEnabled: Bool, clampClosed: Bool, buzzer: Bool) {
+    /// The buzzer and lamps are not here: they belong to the alarm system, which keeps
+    /// sounding in a fault when every process actuator is held safe.
+    public init(pumpSpeed: PumpSpeed, pumpEnabled: Bool, clampClosed: Bool) {
         self.pumpSpeed = pumpSpeed
         self.pumpEnabled = pumpEnabled
         self.clampClosed = clampClosed
-        self.buzzer = buzzer
     }
 }
 
@@ -102,7 +102,8 @@ public struct RigController: Sendable {
     }
 
     /// One control step at `now` with this tick's sensor readings.
-    public mutating func update(_ frame: SensorFrame, now: Instant) -> ControlOutput {
+    /// `speedCeiling`: the safety layer's interlock limit (suction, over-pressure).
+    public mutating func update(_ frame: SensorFrame, now: Instant, speedCeiling: PumpSpeed? = nil) -> ControlOutput {
         let dt = lastUpdate.map { now - $0 } ?? .zero
         lastUpdate = now
         switch lifecycle.state {
@@ -120,6 +121,7 @@ public struct RigController: Sendable {
         case .spinUp:
             let step = limits.maximumRampPerSecond.rpm * dt.seconds
             spinUpCommand = PumpSpeed(rpm: min(spinUpCommand.rpm + step, limits.minimumSpeed.rpm))
+            if let ceiling = speedCeiling, spinUpCommand > ceiling { spinUpCommand = ceiling }
             let measured = frame.pumpSpeed.value(at: now, maxAge: configuration.maximumSampleAge)
             let reached = spinUpCommand >= limits.minimumSpeed
                 && measured.map { abs($0.rpm - limits.minimumSpeed.rpm) <= configuration.spinUpTolerance * limits.minimumSpeed.rpm } ?? false
@@ -127,11 +129,15 @@ public struct RigController: Sendable {
                 phase = .regulating
                 pump.reset(to: limits.minimumSpeed)
             }
-            return .command(ActuatorCommands(pumpSpeed: spinUpCommand, pumpEnabled: true, clampClosed: !reached, buzzer: false))
+            return .command(ActuatorCommands(pumpSpeed: spinUpCommand, pumpEnabled: true, clampClosed: !reached))
         case .regulating:
             let flow = frame.flow.value(at: now, maxAge: configuration.maximumSampleAge)
-            let speed = pump.update(measuredFlow: flow, dt: dt)
-            return .command(ActuatorCommands(pumpSpeed: speed, pumpEnabled: true, clampClosed: false, buzzer: false))
+            var speed = pump.update(measuredFlow: flow, dt: dt)
+            if let ceiling = speedCeiling, speed > ceiling {
+                pump.reset(to: ceiling)   // no wind-up against the interlock
+                speed = ceiling
+            }
+            return .command(ActuatorCommands(pumpSpeed: speed, pumpEnabled: true, clampClosed: false))
         }
     }
 }

@@ -50,6 +50,8 @@ public struct SensorFrame: Sendable, BitwiseCopyable {
     public var pumpSpeed: SensorSample<PumpSpeed>
     public var emergencyStop: Bool
     public var airDetected: Bool
+    /// The cell syringe's empty end stop.
+    public var syringeEmpty: Bool
 
     public init(at time: Instant = .origin) {
         drainPressure = .init(value: .zero, timestamp: time, source: .drainPressure, status: .missing)
@@ -59,6 +61,7 @@ public struct SensorFrame: Sendable, BitwiseCopyable {
         pumpSpeed = .init(value: .zero, timestamp: time, source: .pumpTachometer, status: .missing)
         emergencyStop = false
         airDetected = false
+        syringeEmpty = false
     }
 
     /// ΔP across the oxygenator, when both sides are valid.

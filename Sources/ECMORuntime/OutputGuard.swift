@@ -53,7 +53,7 @@ public final class OutputGuard {
     @inline(__always)
     public func command(_ role: ActuatorRole, _ value: Double, now: Instant) {
         let i = role.index
-        guard channels[i] != nil, !forcedSafe else { return }
+        guard channels[i] != nil, !forcedSafe || Self.isAnnunciator(role) else { return }
         channels[i]!.commanded = value
         channels[i]!.lastCommandAt = now
     }
@@ -62,15 +62,36 @@ public final class OutputGuard {
         command(.pumpSpeed, commands.pumpSpeed.rpm, now: now)
         command(.pumpEnable, commands.pumpEnabled ? 1 : 0, now: now)
         command(.clamp, commands.clampClosed ? 1 : 0, now: now)
-        command(.buzzer, commands.buzzer ? 1 : 0, now: now)
+    }
+
+    /// Alarm annunciators (buzzer, lamps) keep working in a forced safe state: a fault is
+    /// exactly when the alarm must sound. They still age out if the loop stops commanding.
+    public static func isAnnunciator(_ role: ActuatorRole) -> Bool {
+        role == .buzzer || role == .ledRed || role == .ledYellow || role == .ledGreen
+    }
+
+    public func annunciate(_ s: AlarmSignals, now: Instant) {
+        annunciate(.buzzer, s.buzzer, now: now)
+        annunciate(.ledRed, s.red, now: now)
+        annunciate(.ledYellow, s.yellow, now: now)
+        annunciate(.ledGreen, s.green, now: now)
+    }
+
+    @inline(__always)
+    private func annunciate(_ role: ActuatorRole, _ on: Bool, now: Instant) {
+        let i = role.index
+        guard channels[i] != nil else { return }
+        channels[i]!.commanded = on ? 1 : 0
+        channels[i]!.lastCommandAt = now
     }
 
     /// Puts every output to its safe value now, and ignores commands until `release`.
     public func forceSafe() {
         forcedSafe = true
-        for i in channels.indices where channels[i] != nil {
+        for i in channels.indices {
+            guard let c = channels[i], !Self.isAnnunciator(c.role) else { continue }
             channels[i]!.lastCommandAt = nil
-            write(i, channels[i]!.safeValue)
+            write(i, c.safeValue)
         }
     }
 
@@ -82,7 +103,7 @@ public final class OutputGuard {
     public func enforce(now: Instant) {
         for i in 0..<channels.count {
             guard let c = channels[i] else { continue }
-            let fresh = !forcedSafe && c.lastCommandAt.map { now - $0 <= c.maxCommandAge } ?? false
+            let fresh = (!forcedSafe || Self.isAnnunciator(c.role)) && c.lastCommandAt.map { now - $0 <= c.maxCommandAge } ?? false
             if !fresh && !c.expired && c.lastCommandAt != nil { channels[i]!.expiries &+= 1 }
             channels[i]!.expired = !fresh
             let target = fresh ? c.commanded : c.safeValue

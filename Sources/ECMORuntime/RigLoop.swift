@@ -13,8 +13,14 @@ public struct RunSettings: Sendable {
     public var eventCapacity: Int
     /// An overrun is a tick that started later than this after its deadline.
     public var overrunThreshold: Duration?
+    /// Alarm limits (already validated against their hard bounds).
+    public var alarmLimits: AlarmLimits
+    public var fouling: FoulingMonitor.Configuration
     public init(mode: PumpMode, recordEvery: Int = 10, telemetryCapacity: Int = 8192, eventCapacity: Int = 1024,
-                overrunThreshold: Duration? = nil) {
+                overrunThreshold: Duration? = nil, alarmLimits: AlarmLimits = AlarmLimits(),
+                fouling: FoulingMonitor.Configuration = .init()) {
+        self.alarmLimits = alarmLimits
+        self.fouling = fouling
         self.mode = mode
         self.recordEvery = max(1, recordEvery)
         self.telemetryCapacity = telemetryCapacity
@@ -38,6 +44,12 @@ public final class RigLoop {
     public let telemetry: SPSCRing<TelemetryFrame>
     public let events: SPSCRing<RigEvent>
     public private(set) var controller: RigController
+    /// Sensor validation, alarms, interlocks and the fouling monitor.
+    public private(set) var safety: SafetySupervisor
+    public private(set) var lastDecision = SafetyDecision(speedCeiling: nil, infusionPaused: false,
+                                                          signals: AlarmSignals(buzzer: false, red: false, yellow: false, green: false))
+    private var lastConfigMismatches = 0
+    private var configMismatchUntil: Instant?
     public private(set) var frame: SensorFrame
     public private(set) var lastTelemetry = TelemetryFrame()
     public private(set) var tickCount: UInt64 = 0
@@ -61,6 +73,8 @@ public final class RigLoop {
         controller = RigController(configuration: RigControllerConfiguration(
             pump: board.pump.limits, mode: settings.mode,
             maximumSampleAge: board.sensors[.flow]?.maxAge ?? .milliseconds(50)))
+        safety = SafetySupervisor(limits: settings.alarmLimits, pump: board.pump.limits, pumpCurve: board.pump.curve,
+                                  fouling: settings.fouling)
         telemetry = SPSCRing(capacity: settings.telemetryCapacity)
         events = SPSCRing(capacity: settings.eventCapacity)
         frame = SensorFrame(at: hardware.clock.now())
@@ -93,6 +107,19 @@ public final class RigLoop {
         return true
     }
 
+    /// The operator (or console) acknowledges an alarm. Returns false if it was not active.
+    @discardableResult
+    public func acknowledge(_ id: AlarmID, by actor: AlarmActor, now: Instant) -> Bool {
+        let ring = events
+        return safety.acknowledge(id, by: actor, now: now) { e in ring.push(RigEvent(alarm: e)) }
+    }
+
+    /// The operator pauses alarm audio (IEC 60601-1-8: for the configured pause, 120 s by default).
+    public func pauseAudio(by actor: AlarmActor, now: Instant) {
+        let ring = events
+        safety.pauseAudio(by: actor, now: now) { e in ring.push(RigEvent(alarm: e)) }
+    }
+
     /// Changes the pump set-point (bumpless).
     public func setMode(_ mode: PumpMode, now: Instant) {
         controller.setMode(mode)
@@ -106,7 +133,8 @@ public final class RigLoop {
     public func tick(now: Instant, lateness: Duration = .zero) {
         let started = hardware.clock.now()
         tickCount &+= 1
-        if lateness > overrunThreshold {
+        let overran = lateness > overrunThreshold
+        if overran {
             overruns &+= 1
             events.push(RigEvent(.overrun, at: now, lateness.seconds))
         }
@@ -115,15 +143,30 @@ public final class RigLoop {
         hardware.service(now: now)
         sensors.read(into: &frame, now: now)
 
-        // Interlocks the foundation owns: E-stop and air put every output safe in this tick.
+        // Hard interlocks: E-stop and air put every process output safe in this tick.
         if frame.emergencyStop && controller.state != .fault {
             handle(.fault(.emergencyStop), now: now)
         } else if frame.airDetected && controller.state != .fault {
             handle(.fault(.airInLine), now: now)
         }
 
+        // Safety: validate samples (before the controller sees them), alarms, interlocks.
+        let mismatches = sensors.configMismatchCount
+        if mismatches != lastConfigMismatches {
+            lastConfigMismatches = mismatches
+            configMismatchUntil = now + .seconds(1)
+        }
+        let context = SafetySupervisor.Context(
+            state: controller.state, phase: controller.phase, faultReason: controller.lifecycle.faultReason,
+            commandedSpeed: PumpSpeed(rpm: outputs.value(of: .pumpSpeed) ?? 0),
+            pumpEnabled: (outputs.value(of: .pumpEnable) ?? 0) != 0, overrun: overran,
+            deviceConfigMismatch: configMismatchUntil.map { now <= $0 } ?? false,
+            syringeEmpty: frame.syringeEmpty)
+        let ring = events
+        lastDecision = safety.update(&frame, context: context, now: now) { e in ring.push(RigEvent(alarm: e)) }
+
         // Update.
-        let output = controller.update(frame, now: now)
+        let output = controller.update(frame, now: now, speedCeiling: lastDecision.speedCeiling)
 
         // Write.
         switch output {
@@ -131,6 +174,7 @@ public final class RigLoop {
         case .safe: if !outputs.forcedSafe { outputs.forceSafe() }
         case .command(let c): outputs.command(c, now: now)
         }
+        outputs.annunciate(lastDecision.signals, now: now)
         outputs.enforce(now: now)
         noteTransitions(now: now)
 
@@ -162,6 +206,9 @@ public final class RigLoop {
         t.sensorErrors = frame.drainPressure.errorCount &+ frame.preOxygenatorPressure.errorCount
             &+ frame.postOxygenatorPressure.errorCount &+ frame.flow.errorCount &+ frame.pumpSpeed.errorCount
         t.overruns = overruns
+        t.highestAlarm = safety.alarms.highestActivePriority?.rawValue ?? 0
+        t.activeAlarms = UInt8(clamping: safety.alarms.activeCount)
+        t.speedCeiling = lastDecision.speedCeiling ?? .zero
         t.lateness = lateness
         t.executionTime = hardware.clock.now() - started
         lastTelemetry = t

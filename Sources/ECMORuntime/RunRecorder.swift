@@ -24,7 +24,7 @@ public final class RunRecorder: @unchecked Sendable {
     /// Called with each event as drained (lockstep consumers such as the scenario runner).
     public var onRigEvent: ((RigEvent) -> Void)?
 
-    public static let csvHeader = "t_s,state,phase,fault,P_drain_mmHg,P_pre_mmHg,P_post_mmHg,dP_oxy_mmHg,flow_lpm,speed_rpm,speed_cmd_rpm,pump_enabled,clamp_closed,invalid_mask,sensor_errors,overruns,lateness_us,exec_us\n"
+    public static let csvHeader = "t_s,state,phase,fault,P_drain_mmHg,P_pre_mmHg,P_post_mmHg,dP_oxy_mmHg,flow_lpm,speed_rpm,speed_cmd_rpm,pump_enabled,clamp_closed,invalid_mask,sensor_errors,overruns,lateness_us,exec_us,alarm_priority,alarms_active,speed_ceiling_rpm\n"
 
     /// Creates the run directory (and parents). Refuses to overwrite an existing record.
     /// Loop time written as 0 in the record (the run's start on the real monotonic clock,
@@ -135,7 +135,8 @@ public final class RunRecorder: @unchecked Sendable {
         r += fixed(f.flow.litersPerMinute, 3) + "," + fixed(f.measuredSpeed.rpm, 1) + "," + fixed(f.commandedSpeed.rpm, 1) + ","
         r += (f.pumpEnabled ? "1" : "0") + "," + (f.clampClosed ? "1" : "0") + ","
         r += "\(f.invalidMask),\(f.sensorErrors),\(f.overruns),"
-        r += fixed(f.lateness.seconds * 1e6, 1) + "," + fixed(f.executionTime.seconds * 1e6, 1) + "\n"
+        r += fixed(f.lateness.seconds * 1e6, 1) + "," + fixed(f.executionTime.seconds * 1e6, 1) + ","
+        r += "\(f.highestAlarm),\(f.activeAlarms)," + fixed(f.speedCeiling.rpm, 0) + "\n"
         return r
     }
 
@@ -170,11 +171,26 @@ public final class RunRecorder: @unchecked Sendable {
             o["event"] = .string("outputs_safe")
         case .watchdogReset:
             o["event"] = .string("watchdog_reset")
+        case .alarm:
+            o["event"] = .string("alarm")
+            let (id, kind, priority, actor) = Self.decodeAlarm(e)
+            o["alarm"] = .string(id?.identifier ?? "ALL")
+            o["action"] = .string(kind.map { "\($0)" } ?? "?")
+            o["priority"] = .string(priority.map { "\($0)" } ?? "?")
+            o["by"] = .string(actor.map { "\($0)" } ?? "?")
         case .outputExpired:
             o["event"] = .string("output_expired")
             o["role"] = .string(ActuatorRole.allCases.first { Double($0.index) == e.a }?.rawValue ?? "?")
         }
         return JSONValue.object(o).rendered(pretty: false)
+    }
+
+    /// Unpacks an alarm-log event (see `RigEvent.Code.alarm`).
+    public static func decodeAlarm(_ e: RigEvent) -> (AlarmID?, AlarmEventKind?, AlarmPriority?, AlarmActor?) {
+        let b = Int(e.b)
+        let id = e.a >= 0 ? AlarmID(rawValue: UInt8(e.a)) : nil
+        return (id, AlarmEventKind(rawValue: UInt8(b % 10)), AlarmPriority(rawValue: UInt8((b / 10) % 10)),
+                AlarmActor(rawValue: UInt8(b / 100)))
     }
 
     public static func sensorNames(mask: UInt8) -> [String] {

@@ -46,6 +46,7 @@ public final class SensorSuite {
     public let tachometer: Tachometer
     private let estop: any DigitalInput
     private let air: any DigitalInput
+    private let syringeEmpty: (any DigitalInput)?
     private let maxAge: [SensorRole: Duration]
     private let drainMaxAge: Duration, preMaxAge: Duration, postMaxAge: Duration, flowMaxAge: Duration
     public private(set) var inputReadErrors: UInt32 = 0
@@ -116,6 +117,14 @@ public final class SensorSuite {
         tachometer = Tachometer(input: tachLine, pulsesPerRevolution: tachConfig.pulsesPerRevolution ?? 1)
         estop = try input(.emergencyStop).0
         air = try input(.airDetector).0
+        syringeEmpty = board.inputs[.syringeEndEmpty] != nil ? try input(.syringeEndEmpty).0 : nil
+    }
+
+    /// Configuration read-backs that found a device changed (reset itself), all devices.
+    public var configMismatchCount: Int {
+        var n = 0
+        for i in adcDrivers.indices { n += adcDrivers[i].configMismatchCount }
+        return n
     }
 
     /// Services every device and fills `frame`. Samples older than their role's maximum
@@ -135,6 +144,9 @@ public final class SensorSuite {
         // cannot see must stop the circuit (fail safe).
         do { frame.emergencyStop = try estop.read() } catch { frame.emergencyStop = true; inputReadErrors &+= 1 }
         do { frame.airDetected = try air.read() } catch { frame.airDetected = true; inputReadErrors &+= 1 }
+        if let s = syringeEmpty {
+            do { frame.syringeEmpty = try s.read() } catch { frame.syringeEmpty = true; inputReadErrors &+= 1 }
+        }
     }
 
     // Concrete overloads, not a generic: an unspecialised generic call allocates in debug builds.

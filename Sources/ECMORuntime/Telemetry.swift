@@ -23,6 +23,11 @@ public struct TelemetryFrame: Sendable, BitwiseCopyable {
     /// How late the tick started relative to its deadline, and how long it ran.
     public var lateness: Duration
     public var executionTime: Duration
+    /// Highest active alarm priority (0 none, 1 low, 2 medium, 3 high) and how many are active.
+    public var highestAlarm: UInt8
+    public var activeAlarms: UInt8
+    /// Interlock speed limit in force (0: none).
+    public var speedCeiling: PumpSpeed
 
     public init() {
         tick = 0
@@ -43,6 +48,9 @@ public struct TelemetryFrame: Sendable, BitwiseCopyable {
         overruns = 0
         lateness = .zero
         executionTime = .zero
+        highestAlarm = 0
+        activeAlarms = 0
+        speedCeiling = .zero
     }
 
     public var oxygenatorPressureDrop: Pressure { preOxygenatorPressure - postOxygenatorPressure }
@@ -64,11 +72,18 @@ public struct RigEvent: Sendable, BitwiseCopyable {
         case outputExpired = 10
         /// The (simulated or real) watchdog reset the board.
         case watchdogReset = 11
+        /// An alarm-log entry: `a` = AlarmID raw value (−1: all), `b` = kind + 10·priority + 100·actor.
+        case alarm = 12
     }
     public var code: Code
     public var time: Instant
     public var a: Double
     public var b: Double
+    public init(alarm e: AlarmEvent) {
+        self.init(.alarm, at: e.time, e.id.map { Double($0.rawValue) } ?? -1,
+                  Double(e.kind.rawValue) + 10 * Double(e.priority.rawValue) + 100 * Double(e.actor.rawValue))
+    }
+
     public init(_ code: Code, at time: Instant, _ a: Double = 0, _ b: Double = 0) {
         self.code = code
         self.time = time

@@ -9,6 +9,7 @@ struct Observation {
     var pumpEnable = false
     var clampClosed = true
     var pumpSpeedCommand: PumpSpeed = .zero
+    var annunciators = AlarmSignals(buzzer: false, red: false, yellow: false, green: false)
     var truth = CircuitTruth()
     var inputs: [Bool] = []
 
@@ -36,6 +37,10 @@ struct Observation {
         case .pumpEnable: pumpEnable ? 1 : 0
         case .clamp: clampClosed ? 1 : 0
         case .pumpSpeedCommand: pumpSpeedCommand.rpm
+        case .buzzer: annunciators.buzzer ? 1 : 0
+        case .ledRed: annunciators.red ? 1 : 0
+        case .ledYellow: annunciators.yellow ? 1 : 0
+        case .ledGreen: annunciators.green ? 1 : 0
         }
     }
 }
@@ -49,6 +54,8 @@ struct CircuitTruth {
 struct ObservedEvent {
     var kind: Expectation.EventKind?
     var time: Duration
+    /// Alarm-log entries: which alarm, what happened, at what priority.
+    var alarm: (id: AlarmID?, kind: AlarmEventKind?, priority: AlarmPriority?)?
     /// Reason, target state or sensor names, compared with an expectation's `detail`.
     var details: [String]
 
@@ -71,6 +78,11 @@ struct ObservedEvent {
         case .overrun: kind = .overrun; details = []
         case .outputsSafe: kind = .outputsSafe; details = []
         case .watchdogReset: kind = .watchdogReset; details = []
+        case .alarm:
+            kind = nil
+            let (id, k, p, _) = RunRecorder.decodeAlarm(e)
+            alarm = (id, k, p)
+            details = []
         default: kind = nil; details = []
         }
     }
@@ -132,7 +144,7 @@ struct ExpectationEvaluator {
                 violations += 1
                 if firstViolation == nil { firstViolation = (o.time, level ? 1 : 0) }
             }
-        case .event, .noEvent:
+        case .event, .noEvent, .alarm, .noAlarm:
             break
         }
     }
@@ -191,6 +203,23 @@ struct ExpectationEvaluator {
             }
             let any = events.first { $0.matches(k, detail) }
             return v(false, any.map { "only at \(fmt($0.time.seconds)) s" } ?? "never")
+        case .alarm(let id, let priority, let after, let within):
+            let hits = events.filter {
+                guard let a = $0.alarm, a.id == id, a.kind == .raised || a.kind == .escalated else { return false }
+                return priority.map { a.priority == $0 } ?? true
+            }
+            if let hit = hits.first(where: { $0.time >= after && $0.time <= after + within }) {
+                return v(true, "\(id.identifier) \(hit.alarm?.priority.map { "\($0)" } ?? "") at \(fmt(hit.time.seconds)) s (\(fmt((hit.time - after).seconds * 1000)) ms after \(fmt(after.seconds)) s)")
+            }
+            return v(false, hits.first.map { "only at \(fmt($0.time.seconds)) s" } ?? "never raised")
+        case .noAlarm(let id, let window):
+            if let hit = events.first(where: {
+                guard let a = $0.alarm, a.kind == .raised, window.contains($0.time) else { return false }
+                return id.map { a.id == $0 } ?? true
+            }) {
+                return v(false, "\(hit.alarm?.id?.identifier ?? "?") raised at \(fmt(hit.time.seconds)) s")
+            }
+            return v(true, "none")
         case .noEvent(let k, let detail, let window):
             if let hit = events.first(where: { $0.matches(k, detail) && window.contains($0.time) }) {
                 return v(false, "at \(fmt(hit.time.seconds)) s: \(hit.details.joined(separator: ","))")

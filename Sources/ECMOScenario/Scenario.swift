@@ -54,6 +54,10 @@ public enum ScenarioAction: Sendable {
     case clearFault
     /// The operator starts the circuit again (activate).
     case activate
+    /// The operator acknowledges an alarm (nil: all active alarms).
+    case acknowledgeAlarm(AlarmID?)
+    /// The operator pauses alarm audio.
+    case audioPause
 }
 
 /// The fault catalogue (documented in HIL/README.md). Each is made real in the plant or
@@ -106,6 +110,10 @@ public struct Expectation: Sendable {
         case event(EventKind, detail: String?, after: Duration, within: Duration)
         /// No event of `kind` in the window.
         case noEvent(EventKind, detail: String?, window: ClosedRange<Duration>)
+        /// The alarm is raised (at `priority`, if given) between `after` and `after + within`.
+        case alarm(AlarmID, priority: AlarmPriority?, after: Duration, within: Duration)
+        /// The alarm (nil: any alarm) is never raised in the window.
+        case noAlarm(AlarmID?, window: ClosedRange<Duration>)
     }
 
     public enum Metric: String, Sendable, CaseIterable {
@@ -129,6 +137,7 @@ public struct Expectation: Sendable {
     }
     public enum OutputSignal: String, Sendable, CaseIterable {
         case pumpEnable = "pump_enable", clamp = "clamp", pumpSpeedCommand = "pump_speed_cmd_rpm"
+        case buzzer = "buzzer", ledRed = "led_red", ledYellow = "led_yellow", ledGreen = "led_green"
     }
     public enum EventKind: String, Sendable, CaseIterable {
         case lifecycle, phase, fault, sensorInvalid = "sensor_invalid", sensorRecovered = "sensor_recovered"

@@ -101,7 +101,7 @@ struct ScenarioDecoder {
     // MARK: Events
 
     static let eventCommonKeys = ["at", "for"]
-    static let actions = ["infuse_particles", "set_flow", "set_speed", "set_act", "clear_fault", "activate"]
+    static let actions = ["infuse_particles", "set_flow", "set_speed", "set_act", "clear_fault", "activate", "acknowledge_alarm", "audio_pause"]
 
     mutating func time(_ m: MappingView, _ key: String) -> Located<Duration>? {
         reader.duration(m, key, in: .zero...max(duration, .zero))
@@ -217,10 +217,24 @@ struct ScenarioDecoder {
             return reader.number(m, "act_s", in: 60...1500, unit: " s").map { .setACT(seconds: $0.value) }
         case "clear_fault": keys([]); return .clearFault
         case "activate": keys([]); return .activate
+        case "audio_pause": keys([]); return .audioPause
+        case "acknowledge_alarm":
+            keys(["alarm"], required: ["alarm"])
+            guard let a = reader.string(m, "alarm") else { return nil }
+            if a.value == "all" { return .acknowledgeAlarm(nil) }
+            return alarmID(a).map { .acknowledgeAlarm($0) }
         default:
             reader.error(name.position, name.path, "unknown action '\(name.value)' (allowed: \(Self.actions.joined(separator: ", ")))")
             return nil
         }
+    }
+
+    mutating func alarmID(_ a: Located<String>) -> AlarmID? {
+        if let id = AlarmID(identifier: a.value) { return id }
+        let all = AlarmID.allCases.map(\.identifier)
+        let guess = YAMLReader.closest(to: a.value, in: all).map { "did you mean '\($0)'? " } ?? ""
+        reader.error(a.position, a.path, "unknown alarm '\(a.value)' (\(guess)known: \(all.joined(separator: ", ")))")
+        return nil
     }
 
     // MARK: Expectations
@@ -315,6 +329,7 @@ struct ScenarioDecoder {
             return Expectation(name: name ?? "state \(s.value)", kind: .state(st, window: w), line: line)
         case "output":
             reader.checkKeys(m, allowed: ["name", "output", "at", "from", "to", "equals", "at_least", "at_most", "between"], required: [])
+            let onOff: Set<Expectation.OutputSignal> = [.pumpEnable, .buzzer, .ledRed, .ledYellow, .ledGreen]
             guard let o = reader.choice(m, "output", Expectation.OutputSignal.self) else { return nil }
             var b: Expectation.Bound?
             if m.has("equals") {
@@ -323,7 +338,7 @@ struct ScenarioDecoder {
                 guard o.value != .pumpSpeedCommand, let v = truth[e.value] else {
                     reader.error(e.position, e.path, o.value == .pumpSpeedCommand
                                  ? "pump_speed_cmd_rpm takes at_least/at_most/between"
-                                 : "unknown value '\(e.value)' (allowed: \(o.value == .clamp ? "closed, open" : "on, off"))")
+                                 : "unknown value '\(e.value)' (allowed: \(onOff.contains(o.value) ? "on, off" : "closed, open"))")
                     return nil
                 }
                 b = Expectation.Bound(atLeast: v, atMost: v)
@@ -355,11 +370,32 @@ struct ScenarioDecoder {
             guard let w = window(m, allowAt: false) else { return nil }
             return Expectation(name: name ?? "no event \(k.value.rawValue)\(detail.map { " \($0)" } ?? "")",
                                kind: .noEvent(k.value, detail: detail, window: w), line: line)
-        default: // alarm, no_alarm
-            if let e = m.entry(kind) {
-                reader.error(e.keyPosition, e.path, "alarm expectations need the safety core's alarm identifiers, which this build does not have yet")
+        case "alarm":
+            reader.checkKeys(m, allowed: ["name", "alarm", "priority", "after", "within"], required: [])
+            guard let a = reader.string(m, "alarm"), let id = alarmID(a) else { return nil }
+            var priority: AlarmPriority?
+            if let p = m.has("priority") ? reader.string(m, "priority") : nil {
+                let names: [String: AlarmPriority] = ["low": .low, "medium": .medium, "high": .high]
+                guard let v = names[p.value] else {
+                    reader.error(p.position, p.path, "unknown priority '\(p.value)' (allowed: high, medium, low)")
+                    return nil
+                }
+                priority = v
             }
-            return nil
+            let after = m.has("after") ? time(m, "after")?.value : .zero
+            let within = m.has("within") ? reader.duration(m, "within", in: .zero...Duration.seconds(30 * 24 * 3600))?.value : duration
+            guard let after, let within else { return nil }
+            return Expectation(name: name ?? "alarm \(a.value)", kind: .alarm(id, priority: priority, after: after, within: within), line: line)
+        default: // no_alarm
+            reader.checkKeys(m, allowed: ["name", "no_alarm", "from", "to"], required: [])
+            guard let a = reader.string(m, "no_alarm") else { return nil }
+            var id: AlarmID?
+            if a.value != "any" {
+                guard let v = alarmID(a) else { return nil }
+                id = v
+            }
+            guard let w = window(m, allowAt: false) else { return nil }
+            return Expectation(name: name ?? "no alarm \(a.value)", kind: .noAlarm(id, window: w), line: line)
         }
     }
 }

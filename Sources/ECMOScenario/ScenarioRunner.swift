@@ -162,6 +162,13 @@ public final class ScenarioRunner {
         figures["overruns"] = Double(loop.overruns)
         figures["watchdog_resets"] = Double(sim.watchdogResets)
         figures["oxygenator_resistance_factor"] = PlantSetup.resistanceFactor(sim)
+        let f = loop.safety.fouling
+        if let b = f.baselineResistance { figures["fouling_baseline_resistance"] = b.mmHgMinutePerLiter }
+        if let r = f.resistanceRise { figures["fouling_resistance_rise_percent"] = r * 100 }
+        if let q = f.flowChange { figures["fouling_flow_change_percent"] = q * 100 }
+        if let w = f.warningAt { figures["fouling_warning_at_s"] = (w - .origin).seconds }
+        if let p = f.pauseAt { figures["fouling_pause_at_s"] = (p - .origin).seconds }
+        figures["alarms_raised"] = Double(events.filter { $0.alarm?.kind == .raised }.count)
         let wall = Date().timeIntervalSince(started)
         let result = ScenarioResult(scenario: scenario.name, file: scenario.file, verdicts: verdicts, outcome: outcome,
                                     figures: figures, runDirectory: recorder?.directory.path, wallSeconds: wall,
@@ -192,6 +199,7 @@ public final class ScenarioRunner {
         o.pumpEnable = sim.pumpEnableLevel
         o.clampClosed = sim.clampLevel
         o.pumpSpeedCommand = sim.commandedPumpSpeed
+        o.annunciators = sim.annunciators
         if needsTruth {
             let p = sim.truePressures
             o.truth = CircuitTruth(flow: sim.circuit.flow.litersPerMinute, drain: p.drain.mmHg, pre: p.preOxygenator.mmHg,
@@ -251,6 +259,15 @@ public final class ScenarioRunner {
         case .setACT(let s): if start { PlantSetup.setACT(sim, seconds: s) }
         case .clearFault: if start { loop.handle(.clearFault, now: now) }
         case .activate: if start { loop.handle(.activate, now: now) }
+        case .acknowledgeAlarm(let id):
+            if start {
+                if let id {
+                    loop.acknowledge(id, by: .operatorPanel, now: now)
+                } else {
+                    for a in AlarmID.allCases where loop.safety.alarms.isActive(a) { loop.acknowledge(a, by: .operatorPanel, now: now) }
+                }
+            }
+        case .audioPause: if start { loop.pauseAudio(by: .operatorPanel, now: now) }
         }
     }
 

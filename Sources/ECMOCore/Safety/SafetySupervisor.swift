@@ -1,0 +1,163 @@
+/// What the safety layer decides each tick, applied by the runtime.
+public struct SafetyDecision: Sendable, BitwiseCopyable, Equatable {
+    /// Highest pump speed allowed now (suction or over-pressure interlock), nil: no limit.
+    public var speedCeiling: PumpSpeed?
+    /// Cell infusion must be paused (fouling, any infusion fault).
+    public var infusionPaused: Bool
+    /// Buzzer and lamps.
+    public var signals: AlarmSignals
+}
+
+/// The safety core beside the controller: validates sensors, computes alarm conditions
+/// from limits, runs the alarm system and the fouling monitor, and applies the pressure
+/// interlocks (reduce speed toward the safe floor on suction or over-pressure). Air and
+/// E-stop faults are taken by the runtime in the same tick (safe outputs at once); this
+/// type adds their alarms. Pure: no I/O, time handed in, nothing allocated per tick.
+public struct SafetySupervisor: Sendable {
+    public var limits: AlarmLimits
+    public private(set) var alarms: AlarmSystem
+    public private(set) var validator = SensorValidator()
+    public private(set) var fouling: FoulingMonitor
+    public let pumpCurve: PumpCurve?
+    /// The pump's lowest running speed: interlocks never push below it (a stopped
+    /// centrifugal pump lets blood run backwards).
+    public let safeFloor: PumpSpeed
+    /// How fast an interlock takes speed away, and gives it back once the cause is gone.
+    public var reductionRate = PumpSpeed(rpm: 500)
+    public var recoveryRate = PumpSpeed(rpm: 200)
+    public var maximumSpeed: PumpSpeed
+    public private(set) var speedCeiling: PumpSpeed?
+    public private(set) var conditions = AlarmConditions()
+    /// P_pre below P_post beyond this is physically impossible in this circuit.
+    public var crossCheckTolerance = Pressure(mmHg: 20)
+    private var crossCheckSince: Instant?
+    private var tachSince: Instant?
+    private var lastUpdate: Instant?
+
+    public init(limits: AlarmLimits = AlarmLimits(), pump: PumpLimits, pumpCurve: PumpCurve?,
+                fouling: FoulingMonitor.Configuration = .init(), alarms: AlarmSystem = AlarmSystem()) {
+        self.limits = limits
+        self.alarms = alarms
+        self.fouling = FoulingMonitor(configuration: fouling)
+        self.pumpCurve = pumpCurve
+        safeFloor = pump.minimumSpeed
+        maximumSpeed = pump.maximumSpeed
+    }
+
+    /// Everything the supervisor looks at besides the sensor frame.
+    public struct Context: Sendable {
+        public var state: LifecycleState
+        public var phase: RunPhase
+        public var faultReason: FaultReason
+        /// The speed command the controller produced last tick (start of a reduction).
+        public var commandedSpeed: PumpSpeed
+        public var pumpEnabled: Bool
+        public var overrun: Bool
+        public var deviceConfigMismatch: Bool
+        public var syringeEmpty: Bool
+        public init(state: LifecycleState, phase: RunPhase, faultReason: FaultReason, commandedSpeed: PumpSpeed,
+                    pumpEnabled: Bool, overrun: Bool, deviceConfigMismatch: Bool, syringeEmpty: Bool) {
+            self.state = state
+            self.phase = phase
+            self.faultReason = faultReason
+            self.commandedSpeed = commandedSpeed
+            self.pumpEnabled = pumpEnabled
+            self.overrun = overrun
+            self.deviceConfigMismatch = deviceConfigMismatch
+            self.syringeEmpty = syringeEmpty
+        }
+    }
+
+    /// Validates `frame` in place (implausible samples become invalid before the
+    /// controller sees them), evaluates every alarm condition, and decides the interlocks.
+    public mutating func update(_ frame: inout SensorFrame, context c: Context, now: Instant,
+                                emit: (AlarmEvent) -> Void) -> SafetyDecision {
+        let dt = lastUpdate.map { (now - $0).seconds } ?? 0
+        lastUpdate = now
+        validator.validate(&frame, now: now)
+        let running = c.state == .active && c.phase == .regulating
+        let reading = c.state != .unconfigured
+
+        let pDrain = frame.drainPressure.isValid ? frame.drainPressure.value : nil
+        let pPre = frame.preOxygenatorPressure.isValid ? frame.preOxygenatorPressure.value : nil
+        let pPost = frame.postOxygenatorPressure.isValid ? frame.postOxygenatorPressure.value : nil
+        let q = frame.flow.isValid ? frame.flow.value : nil
+        let speed = frame.pumpSpeed.isValid ? frame.pumpSpeed.value : nil
+
+        var k = AlarmConditions()
+        let suction = pDrain.map { $0 < limits.drainPressureLow } ?? false
+        let overPre = pPre.map { $0 > limits.prePressureHigh } ?? false
+        let overPost = pPost.map { $0 > limits.postPressureHigh } ?? false
+        k[.drainPressureLow] = reading && suction
+        k[.prePressureHigh] = reading && overPre
+        k[.postPressureHigh] = reading && overPost
+        k[.postPressureLow] = running && (pPost.map { $0 < limits.postPressureLow } ?? false)
+        if let a = pPre, let b = pPost { k[.oxygenatorDropHigh] = running && (a - b) > limits.oxygenatorDropHigh }
+        k[.flowLow] = running && (q.map { $0 < limits.flowLow } ?? false)
+        k[.flowHigh] = reading && (q.map { $0 > limits.flowHigh } ?? false)
+
+        // Flow against what the pump curve predicts for this speed and head.
+        if running, let curve = pumpCurve, let s = speed, let a = pPre, let d = pDrain, let qq = q,
+           s >= safeFloor, let predicted = curve.predictedFlow(speed: s, head: a - d) {
+            let scale = max(predicted.litersPerMinute, 1.0)
+            k[.speedFlowMismatch] = abs(qq.litersPerMinute - predicted.litersPerMinute) / scale > limits.speedFlowMismatchFraction
+        }
+        // Tachometer: the pump is driven and moving blood, yet no speed is measured.
+        let tachSilent = c.pumpEnabled && c.commandedSpeed >= safeFloor && (speed.map { $0.rpm < 100 } ?? true)
+            && (q.map { $0 >= .lpm(0.5) } ?? false)
+        if tachSilent { tachSince = tachSince ?? now } else { tachSince = nil }
+        k[.tachometerLost] = tachSince.map { now - $0 >= .milliseconds(300) } ?? false
+
+        // Any analog channel invalid (missing, stale, read error or failed validation),
+        // once the rig is reading; or P_pre below P_post, which this circuit cannot do.
+        let anyInvalid = !frame.drainPressure.isValid || !frame.preOxygenatorPressure.isValid
+            || !frame.postOxygenatorPressure.isValid || !frame.flow.isValid
+        var crossFail = false
+        if let a = pPre, let b = pPost, a < b - crossCheckTolerance {
+            crossCheckSince = crossCheckSince ?? now
+            crossFail = now - (crossCheckSince ?? now) >= .seconds(1)
+        } else {
+            crossCheckSince = nil
+        }
+        k[.sensorInvalid] = reading && (anyInvalid || crossFail)
+        k[.airInLine] = frame.airDetected || c.faultReason == .airInLine
+        k[.emergencyStop] = frame.emergencyStop || c.faultReason == .emergencyStop
+        k[.loopOverrun] = c.overrun
+        k[.deviceConfigMismatch] = c.deviceConfigMismatch
+        k[.syringeEmpty] = c.syringeEmpty
+
+        // Fouling.
+        var dp: Pressure?
+        if let a = pPre, let b = pPost { dp = a - b }
+        fouling.update(pressureDrop: dp, flow: q, regulating: running, now: now)
+        k[.foulingWarning] = fouling.warning
+        k[.foulingPause] = fouling.pause
+        conditions = k
+        alarms.evaluate(k, now: now, emit: emit)
+
+        // Interlocks: suction or over-pressure take speed away toward the safe floor,
+        // without waiting for the alarm's delay; the ceiling lifts slowly afterwards.
+        if running && (suction || overPre || overPost) {
+            let from = speedCeiling ?? c.commandedSpeed
+            speedCeiling = max(safeFloor, from - reductionRate * dt)
+        } else if let ceiling = speedCeiling {
+            let raised = ceiling + recoveryRate * dt
+            speedCeiling = raised >= maximumSpeed ? nil : raised
+        }
+        return SafetyDecision(speedCeiling: speedCeiling,
+                              infusionPaused: fouling.pause || k[.syringeEmpty] || k[.syringeOcclusion],
+                              signals: alarms.signals(at: now))
+    }
+
+    /// Operator actions on alarms.
+    public mutating func acknowledge(_ id: AlarmID, by actor: AlarmActor, now: Instant, emit: (AlarmEvent) -> Void) -> Bool {
+        alarms.acknowledge(id, by: actor, now: now, emit: emit)
+    }
+
+    public mutating func pauseAudio(by actor: AlarmActor, now: Instant, emit: (AlarmEvent) -> Void) {
+        alarms.pauseAudio(by: actor, now: now, emit: emit)
+    }
+
+    /// The protocol is about to infuse cells: freeze the fouling baseline now.
+    public mutating func closeFoulingBaseline(now: Instant) { fouling.closeBaseline(now: now) }
+}
