@@ -86,10 +86,11 @@ public final class OutputGuard {
     }
 
     /// Puts every output to its safe value now, and ignores commands until `release`.
-    public func forceSafe() {
+    /// Annunciators keep sounding unless `includingAnnunciators` (shutdown).
+    public func forceSafe(includingAnnunciators: Bool = false) {
         forcedSafe = true
         for i in channels.indices {
-            guard let c = channels[i], !Self.isAnnunciator(c.role) else { continue }
+            guard let c = channels[i], includingAnnunciators || !Self.isAnnunciator(c.role) else { continue }
             channels[i]!.lastCommandAt = nil
             write(i, c.safeValue)
         }

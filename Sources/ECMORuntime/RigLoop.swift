@@ -227,7 +227,7 @@ public final class RigLoop {
     /// Puts every output safe, leaves the lifecycle, and disarms the watchdog (clean exit only).
     public func shutdown(now: Instant) {
         handle(.shutdown, now: now)
-        outputs.forceSafe()
+        outputs.forceSafe(includingAnnunciators: true)
         events.push(RigEvent(.outputsSafe, at: now))
         if let wd = watchdog { try? wd.stop() }
     }

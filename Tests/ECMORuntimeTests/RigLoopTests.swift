@@ -57,10 +57,15 @@ import ECMORuntime
         let writesBefore = rig.sim.mock.trace.totalWrites
         rig.advance(.seconds(1))
         #expect(rig.loop.lastTelemetry.invalidMask & 0x0F == 0)
-        // Only I²C traffic (sensor reads) was written; every actuator stayed at its boot value.
+        // Only I²C traffic (sensor reads) and the alarm lamps were written; every process
+        // actuator stayed at its boot value.
+        let lamps = Set(["buzzer", "led_red", "led_yellow", "led_green"])
         let actuatorWrites = rig.sim.mock.trace.entries.filter {
-            if case .i2cWrite = $0.target { return false }
-            return $0.time > .origin
+            switch $0.target {
+            case .i2cWrite, .i2cNAK: return false
+            case .line(let id): return $0.time > .origin && !lamps.contains(rig.sim.mock.name(of: id) ?? "")
+            default: return $0.time > .origin
+            }
         }
         #expect(actuatorWrites.isEmpty, "\(actuatorWrites.count) actuator writes while inactive")
         #expect(rig.sim.mock.trace.totalWrites > writesBefore)

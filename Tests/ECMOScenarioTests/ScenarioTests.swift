@@ -77,9 +77,10 @@ expectations:
         #expect(e.split(separator: "\n").count == 2, "both errors reported in one pass")
     }
 
-    @Test func alarmExpectationsAreRefusedUntilAlarmsExist() {
-        let e = error(minimal.replacingOccurrences(of: "state: fault, at: 6s", with: "alarm: AIR_IN_LINE"))
-        #expect(e.contains("expectations.0.alarm"))
+    @Test func unknownAlarmIdentifierIsAnErrorWithASuggestion() {
+        #expect(error(minimal.replacingOccurrences(of: "state: fault, at: 6s", with: "alarm: E_STOP")) == "no error")
+        let e = error(minimal.replacingOccurrences(of: "state: fault, at: 6s", with: "alarm: E_STPO"))
+        #expect(e.contains("expectations.0.alarm: unknown alarm 'E_STPO' (did you mean 'E_STOP'?"))
     }
 
     @Test func missingFileAndYAMLSyntaxErrorsNameTheFile() {

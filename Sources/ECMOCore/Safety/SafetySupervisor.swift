@@ -6,6 +6,11 @@ public struct SafetyDecision: Sendable, BitwiseCopyable, Equatable {
     public var infusionPaused: Bool
     /// Buzzer and lamps.
     public var signals: AlarmSignals
+    public init(speedCeiling: PumpSpeed?, infusionPaused: Bool, signals: AlarmSignals) {
+        self.speedCeiling = speedCeiling
+        self.infusionPaused = infusionPaused
+        self.signals = signals
+    }
 }
 
 /// The safety core beside the controller: validates sensors, computes alarm conditions

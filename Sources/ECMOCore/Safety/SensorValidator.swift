@@ -12,10 +12,12 @@ public struct SensorValidator: Sendable {
             self.range = range
             self.maxRatePerSecond = maxRatePerSecond
         }
-        /// Blood-line pressures: a transducer beyond −500…+1000 mmHg is broken; 5000 mmHg/s is a spike.
-        public static let pressure = ChannelLimits(range: -500...1000, maxRatePerSecond: 5000)
-        /// Flow: −2…15 L/min plausible; 50 L/min per second is not a circuit.
-        public static let flow = ChannelLimits(range: -2...15, maxRatePerSecond: 50)
+        /// Blood-line pressures: a transducer beyond −500…+1000 mmHg is broken. Clamping
+        /// or unclamping moves pressure by ~100 mmHg within one 5 ms sample (20 000 mmHg/s),
+        /// so only a jump no fluid makes (500 mmHg in 5 ms) is a glitch.
+        public static let pressure = ChannelLimits(range: -500...1000, maxRatePerSecond: 100_000)
+        /// Flow: −2…15 L/min plausible; a jump of 1 L/min within 5 ms is not a circuit.
+        public static let flow = ChannelLimits(range: -2...15, maxRatePerSecond: 200)
     }
 
     /// Why a channel was judged invalid (for the record).
