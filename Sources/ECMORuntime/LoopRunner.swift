@@ -21,6 +21,10 @@ public final class LoopRunner: @unchecked Sendable {
     public private(set) var maxLateness: Duration = .zero
     /// Missed periods skipped to catch up after a long stall.
     public private(set) var skippedPeriods: UInt64 = 0
+    /// Lockstep only: when a consumer thread drains the rings (the CLI's recorder), wait
+    /// for it when a ring is nearly full instead of dropping rows. Off by default, so a
+    /// run without a consumer (a test) never waits for one.
+    public var waitsForConsumer = false
 
     public init(loop: RigLoop, pacing: Pacing) {
         self.loop = loop
@@ -50,8 +54,8 @@ public final class LoopRunner: @unchecked Sendable {
                 beforeTick?(deadline)
                 loop.tick(now: deadline)
                 // No deadline is real here: wait for the recorder rather than drop data.
-                while loop.telemetry.count > loop.telemetry.totalPushed / 1_000_000 + 6000
-                    || loop.events.count > 768 {
+                while waitsForConsumer && (loop.telemetry.count > loop.telemetry.capacity * 3 / 4
+                    || loop.events.count > loop.events.capacity * 3 / 4) {
                     if stopRequested.load(ordering: .relaxed) { break }
                     Self.yieldBriefly()
                 }

@@ -49,6 +49,7 @@ public final class RigLoop {
     public private(set) var lastDecision = SafetyDecision(speedCeiling: nil, infusionPaused: false,
                                                           signals: AlarmSignals(buzzer: false, red: false, yellow: false, green: false))
     private var lastConfigMismatches = 0
+    private var pendingWatchdogReport = false
     private var configMismatchUntil: Instant?
     public private(set) var frame: SensorFrame
     public private(set) var lastTelemetry = TelemetryFrame()
@@ -107,6 +108,10 @@ public final class RigLoop {
         return true
     }
 
+    /// The board started after its watchdog reset it (Linux: `WDIOF_CARDRESET` in the boot
+    /// status; simulation: the simulated watchdog): raises the latched WATCHDOG_RESET alarm.
+    public func reportBootAfterWatchdogReset() { pendingWatchdogReport = true }
+
     /// The operator (or console) acknowledges an alarm. Returns false if it was not active.
     @discardableResult
     public func acknowledge(_ id: AlarmID, by actor: AlarmActor, now: Instant) -> Bool {
@@ -161,7 +166,8 @@ public final class RigLoop {
             commandedSpeed: PumpSpeed(rpm: outputs.value(of: .pumpSpeed) ?? 0),
             pumpEnabled: (outputs.value(of: .pumpEnable) ?? 0) != 0, overrun: overran,
             deviceConfigMismatch: configMismatchUntil.map { now <= $0 } ?? false,
-            syringeEmpty: frame.syringeEmpty)
+            syringeEmpty: frame.syringeEmpty, bootedAfterWatchdogReset: pendingWatchdogReport)
+        pendingWatchdogReport = false
         let ring = events
         lastDecision = safety.update(&frame, context: context, now: now) { e in ring.push(RigEvent(alarm: e)) }
 

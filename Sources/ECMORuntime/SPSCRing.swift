@@ -7,7 +7,7 @@ import Atomics
 /// ordinary thread.
 public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     private let storage: UnsafeMutablePointer<Element>
-    private let capacity: Int
+    public let capacity: Int
     private let mask: Int
     /// Next slot to write (producer-owned).
     private let head = ManagedAtomic<Int>(0)

@@ -134,6 +134,7 @@ public final class ScenarioRunner {
                     if sim.watchdogResets > 0 {
                         loop.handle(.shutdown, now: now)
                         loop.handle(.configure, now: now)
+                        loop.reportBootAfterWatchdogReset()
                     }
                 }
                 loop.tick(now: now, lateness: activeOverrun ?? .zero)

@@ -158,6 +158,7 @@ struct Run: AsyncParsableCommand {
         let eventLogger = logger
         recorder.onEvent = { line in eventLogger.info("event \(line)") }
         let runner = LoopRunner(loop: loop, pacing: pacing)
+        runner.waitsForConsumer = true   // the recorder thread drains; never drop rows in a lockstep run
         logger.info("board \(config.name) (\(config.kind.rawValue)), loop \(Int(ticksPerSecond)) Hz, \(Self.describe(mode)), \(duration.text) \(pace.rawValue); recording to \(runDirectory.path)")
 
         let service = RigService(runner: runner, duration: duration.duration, recorder: recorder, quiet: quiet)

@@ -60,8 +60,12 @@ public struct SafetySupervisor: Sendable {
         public var overrun: Bool
         public var deviceConfigMismatch: Bool
         public var syringeEmpty: Bool
+        /// The board came up after a watchdog reset (reported once, latched until acknowledged).
+        public var bootedAfterWatchdogReset: Bool
         public init(state: LifecycleState, phase: RunPhase, faultReason: FaultReason, commandedSpeed: PumpSpeed,
-                    pumpEnabled: Bool, overrun: Bool, deviceConfigMismatch: Bool, syringeEmpty: Bool) {
+                    pumpEnabled: Bool, overrun: Bool, deviceConfigMismatch: Bool, syringeEmpty: Bool,
+                    bootedAfterWatchdogReset: Bool = false) {
+            self.bootedAfterWatchdogReset = bootedAfterWatchdogReset
             self.state = state
             self.phase = phase
             self.faultReason = faultReason
@@ -130,6 +134,7 @@ public struct SafetySupervisor: Sendable {
         k[.loopOverrun] = c.overrun
         k[.deviceConfigMismatch] = c.deviceConfigMismatch
         k[.syringeEmpty] = c.syringeEmpty
+        k[.watchdogReset] = c.bootedAfterWatchdogReset
 
         // Fouling.
         var dp: Pressure?
