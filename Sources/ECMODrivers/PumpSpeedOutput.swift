@@ -28,6 +28,7 @@ public struct PumpSpeedCalibration: Sendable, Equatable {
 public final class PumpSpeedOutput {
     public let pwm: any PWMOutput
     public let calibration: PumpSpeedCalibration
+    @exclusivity(unchecked)
     public private(set) var lastDuty: Double = .nan
 
     public init(pwm: any PWMOutput, calibration: PumpSpeedCalibration, period: Duration) throws(HALError) {

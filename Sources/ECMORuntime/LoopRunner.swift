@@ -18,12 +18,15 @@ public final class LoopRunner: @unchecked Sendable {
     public let pacing: Pacing
     public let stopRequested = ManagedAtomic<Bool>(false)
     /// Largest lateness seen (real-time pacing only).
+    @exclusivity(unchecked)
     public private(set) var maxLateness: Duration = .zero
     /// Missed periods skipped to catch up after a long stall.
+    @exclusivity(unchecked)
     public private(set) var skippedPeriods: UInt64 = 0
     /// Lockstep only: when a consumer thread drains the rings (the CLI's recorder), wait
     /// for it when a ring is nearly full instead of dropping rows. Off by default, so a
     /// run without a consumer (a test) never waits for one.
+    @exclusivity(unchecked)
     public var waitsForConsumer = false
 
     public init(loop: RigLoop, pacing: Pacing) {

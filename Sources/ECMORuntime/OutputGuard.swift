@@ -33,9 +33,12 @@ public final class OutputGuard {
     }
 
     /// Indexed by `ActuatorRole.index`; `nil` where the board has no such actuator.
+    @exclusivity(unchecked)
     public private(set) var channels: [Channel?]
     /// Set while a safe state is forced (fault, E-stop, shutdown): commands are ignored.
+    @exclusivity(unchecked)
     public private(set) var forcedSafe = false
+    @exclusivity(unchecked)
     public private(set) var totalWriteErrors: UInt64 = 0
 
     public init() {

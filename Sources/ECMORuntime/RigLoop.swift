@@ -43,18 +43,26 @@ public final class RigLoop {
     public let outputs: OutputGuard
     public let telemetry: SPSCRing<TelemetryFrame>
     public let events: SPSCRing<RigEvent>
+    @exclusivity(unchecked)
     public private(set) var controller: RigController
     /// Sensor validation, alarms, interlocks and the fouling monitor.
+    @exclusivity(unchecked)
     public private(set) var safety: SafetySupervisor
+    @exclusivity(unchecked)
     public private(set) var lastDecision = SafetyDecision(speedCeiling: nil, infusionPaused: false,
                                                           signals: AlarmSignals(buzzer: false, red: false, yellow: false, green: false))
     private var lastConfigMismatches = 0
     private var pendingWatchdogReport = false
     private var configMismatchUntil: Instant?
+    @exclusivity(unchecked)
     public private(set) var frame: SensorFrame
+    @exclusivity(unchecked)
     public private(set) var lastTelemetry = TelemetryFrame()
+    @exclusivity(unchecked)
     public private(set) var tickCount: UInt64 = 0
+    @exclusivity(unchecked)
     public private(set) var overruns: UInt32 = 0
+    @exclusivity(unchecked)
     public private(set) var watchdogKicks: UInt64 = 0
     private let settings: RunSettings
     private let watchdog: (any Watchdog)?

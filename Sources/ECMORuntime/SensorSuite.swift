@@ -49,6 +49,7 @@ public final class SensorSuite {
     private let syringeEmpty: (any DigitalInput)?
     private let maxAge: [SensorRole: Duration]
     private let drainMaxAge: Duration, preMaxAge: Duration, postMaxAge: Duration, flowMaxAge: Duration
+    @exclusivity(unchecked)
     public private(set) var inputReadErrors: UInt32 = 0
 
     public init(board: BoardConfiguration, hardware: any HardwareProvider) throws {

@@ -88,11 +88,14 @@ public enum Fault: Sendable, Equatable {
     case watchdogStarved
     /// Power is cut at `at`: the run ends without a shutdown sequence.
     case powerLoss
+    /// The sensor's device resets itself (brown-out): its configuration returns to
+    /// power-on defaults, which only a read-back notices.
+    case deviceReset(SensorRole)
 
     public static let names = ["sensor_disconnect", "sensor_stuck", "sensor_drift", "sensor_noise_burst", "i2c_nak_burst",
                                "pump_stall", "tachometer_loss", "drainage_kink", "return_kink", "clamp_stuck",
                                "syringe_occlusion", "syringe_empty", "air_in_line", "emergency_stop", "loop_overrun",
-                               "watchdog_starved", "power_loss"]
+                               "watchdog_starved", "power_loss", "device_reset"]
 }
 
 /// What a scenario checks.

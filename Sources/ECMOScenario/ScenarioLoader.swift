@@ -184,6 +184,7 @@ struct ScenarioDecoder {
             return reader.duration(m, "delay", in: .microseconds(1)...Duration.seconds(10)).map { .loopOverrun(delay: $0.value) }
         case "watchdog_starved": keys([]); return .watchdogStarved
         case "power_loss": keys([]); return .powerLoss
+        case "device_reset": keys(["sensor"]); return sensor(m).map { .deviceReset($0) }
         default:
             let guess = YAMLReader.closest(to: name.value, in: Fault.names).map { "did you mean '\($0)'? " } ?? ""
             reader.error(name.position, name.path, "unknown fault '\(name.value)' (\(guess)catalogue: \(Fault.names.joined(separator: ", ")))")

@@ -247,6 +247,7 @@ public final class ScenarioRunner {
             case .emergencyStop: sim.setEmergencyStop(start)
             case .loopOverrun(let d): activeOverrun = start ? d : nil
             case .watchdogStarved: if start { starvedUntil = e.until ?? scenario.duration }  // ended by the tick path, which reboots the firmware
+            case .deviceReset(let r): if start { sim.resetDevice(of: r) }
             case .powerLoss:
                 if start {
                     sim.cutPower()

@@ -13,12 +13,16 @@ public final class SimulatedBoard: HardwareProvider {
     public let board: BoardConfiguration
     public let mock: MockBoard
     public let clock: any MonotonicClock
+    @exclusivity(unchecked)
     public var circuit: CircuitModel
+    @exclusivity(unchecked)
     public var noise: SensorNoise
     /// The cell syringe's mechanism (plunger, end stops, occlusion force).
+    @exclusivity(unchecked)
     public var syringe = SyringeModel(parameters: .syringe50mL, initialVolume: .mL(50))
     public let simulatedWatchdog: SimulatedWatchdog
     /// Longest physics step; longer service intervals are split.
+    @exclusivity(unchecked)
     public var maximumStep: Duration = .milliseconds(1)
 
     /// Sensor noise (standard deviations), applied before the device models quantise.
@@ -43,10 +47,13 @@ public final class SimulatedBoard: HardwareProvider {
     private var lastService: Instant
     private var tachPhase = 0.0
     /// Times the watchdog reset the board (outputs forced to their boot defaults).
+    @exclusivity(unchecked)
     public private(set) var watchdogResets = 0
     /// Per-channel sensor faults, indexed by `SimulatedChannel.rawValue`.
+    @exclusivity(unchecked)
     public private(set) var sensorFaults = [SensorFaultState](repeating: SensorFaultState(), count: SimulatedChannel.allCases.count)
     /// The tachometer produces no pulses (broken wire, failed sensor).
+    @exclusivity(unchecked)
     public var tachometerLost = false
     /// Last value published per channel, for stuck faults.
     private var lastPublished = [Double](repeating: 0, count: SimulatedChannel.allCases.count)
@@ -312,10 +319,15 @@ public final class SimulatedBoard: HardwareProvider {
 /// board turns into a reset of every output to its boot default.
 public final class SimulatedWatchdog: Watchdog {
     private let clock: any MonotonicClock
+    @exclusivity(unchecked)
     public private(set) var timeout: Duration = .zero
+    @exclusivity(unchecked)
     public private(set) var armed = false
+    @exclusivity(unchecked)
     public private(set) var lastKick: Instant = .origin
+    @exclusivity(unchecked)
     public private(set) var expiries = 0
+    @exclusivity(unchecked)
     public private(set) var kicks: UInt64 = 0
 
     init(clock: any MonotonicClock) { self.clock = clock }

@@ -33,7 +33,7 @@ import ECMOScenario
 
     @Test func everyHazardIsProvedByAScenarioThatExpectsItsAlarmAndByExistingTests() throws {
         let hazards = rows { $0.hasPrefix("H") && Int($0.dropFirst()) != nil }
-        #expect(hazards.count >= 15)
+        #expect(hazards.count >= 16)
         let testSources = try FileManager.default.subpathsOfDirectory(atPath: repositoryRoot.appendingPathComponent("Tests").path)
             .filter { $0.hasSuffix(".swift") }
             .map { try String(contentsOf: repositoryRoot.appendingPathComponent("Tests").appendingPathComponent($0), encoding: .utf8) }
@@ -49,10 +49,14 @@ import ECMOScenario
                     let path = scenarioFolder.appendingPathComponent(p).path
                     let s = try ScenarioLoader.load(path: path)
                     let expectsAlarm = s.expectations.contains {
-                        if case .alarm(let id, _, _, _) = $0.kind { return id.identifier == alarm }
+                        if case .alarm(let id, let priority, _, _) = $0.kind { return id.identifier == alarm && priority != nil }
                         return false
                     }
-                    #expect(expectsAlarm, "\(h[0]): \(p) does not expect \(alarm)")
+                    let checksState = s.expectations.contains { if case .state = $0.kind { return true } else { return false } }
+                    let checksOutput = s.expectations.contains { if case .output = $0.kind { return true } else { return false } }
+                    #expect(expectsAlarm, "\(h[0]): \(p) does not expect \(alarm) with a priority")
+                    #expect(checksState, "\(h[0]): \(p) checks no lifecycle state")
+                    #expect(checksOutput, "\(h[0]): \(p) checks no actuator output")
                 } else {
                     let name = p.split(separator: ".").last.map(String.init) ?? p
                     #expect(testSources.contains("func \(name)("), "\(h[0]): no test named \(p)")
