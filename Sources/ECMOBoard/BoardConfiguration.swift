@@ -254,16 +254,14 @@ public struct PumpConfiguration: Sendable, Equatable {
         self.maxCommandAge = maxCommandAge
     }
 
+    /// The speed ↔ duty map of the motor controller (one implementation, in the core).
+    public var calibration: PumpSpeedCalibration {
+        PumpSpeedCalibration(dutyAtZero: dutyAtZero, dutyAtMax: dutyAtMax, rpmAtMaxDuty: rpmAtMaxDuty)
+    }
     /// Duty cycle for a speed, clamped to the calibrated span.
-    public func duty(for speed: PumpSpeed) -> Double {
-        let f = max(0, min(1, speed.rpm / rpmAtMaxDuty.rpm))
-        return dutyAtZero + f * (dutyAtMax - dutyAtZero)
-    }
+    public func duty(for speed: PumpSpeed) -> Double { calibration.duty(for: speed) }
     /// Speed a duty cycle asks for (inverse of `duty(for:)`).
-    public func speed(for duty: Double) -> PumpSpeed {
-        let f = (duty - dutyAtZero) / (dutyAtMax - dutyAtZero)
-        return PumpSpeed(rpm: max(0, min(1, f)) * rpmAtMaxDuty.rpm)
-    }
+    public func speed(for duty: Double) -> PumpSpeed { calibration.speed(forDuty: duty) }
 }
 
 /// The syringe's mechanics (step/dir stepper on a lead screw).

@@ -282,8 +282,7 @@ extension OutputGuard {
             g.add(role, sink: .digital(line), safeValue: c.safeValue ? 1 : 0, maxCommandAge: c.maxCommandAge)
         }
         let pwm = try hardware.pwmChannel(chip: board.pump.pwmChip, channel: board.pump.channel)
-        let calibration = PumpSpeedCalibration(dutyAtZero: board.pump.dutyAtZero, dutyAtMax: board.pump.dutyAtMax,
-                                               rpmAtMaxDuty: board.pump.rpmAtMaxDuty)
+        let calibration = board.pump.calibration
         let pump: PumpSpeedOutput
         do {
             pump = try PumpSpeedOutput(pwm: pwm, calibration: calibration, period: board.pump.period)
