@@ -100,7 +100,10 @@ public final class ScenarioRunner {
     }
 
     /// Runs to the end (or a power cut). `progress` gets the fraction done now and then.
-    public func run(progress: ((Double) -> Void)? = nil) throws -> ScenarioResult {
+    /// With `pacedBy`, each tick waits for its time on that (real) clock: the same run,
+    /// the same record, at the pace of the wall (for watching it, or a virtual board).
+    public func run(pacedBy wall: (any MonotonicClock)? = nil, progress: ((Double) -> Void)? = nil) throws -> ScenarioResult {
+        let wallStart = wall?.now()
         let started = Date()
         recorder?.onRigEvent = { [weak self] e in self?.note(e) }
         let period = board.loopPeriod
@@ -114,6 +117,7 @@ public final class ScenarioRunner {
             now = now + period
             clock.advance(to: now)
             let t = now - .origin
+            if let wall, let wallStart { wall.sleep(until: wallStart + t) }
             applyEvents(upTo: t)
             if powerCut {
                 observe(t)

@@ -384,6 +384,9 @@ struct Simulate: AsyncParsableCommand {
     @Flag(help: "Print only the verdict table.")
     var quiet = false
 
+    @Flag(help: "Pace each scenario to the wall clock instead of running as fast as possible.")
+    var realtime = false
+
     func run() async throws {
         // Load everything first: a malformed file stops the batch before anything runs.
         var loaded: [Scenario] = []
@@ -414,7 +417,7 @@ struct Simulate: AsyncParsableCommand {
             }
             if !quiet { print("▶ \(s.name) (\(YAMLDuration.format(s.duration)) loop time, seed \(s.seed))") }
             let isTTY = isatty(STDOUT_FILENO) != 0
-            let r = try runner.run { fraction in
+            let r = try runner.run(pacedBy: realtime ? SystemMonotonicClock() : nil) { fraction in
                 if !quiet && isTTY {
                     FileHandle.standardOutput.write(Data("\r  \(Int(fraction * 100)) %".utf8))
                 }
