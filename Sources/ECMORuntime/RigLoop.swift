@@ -82,7 +82,9 @@ public final class RigLoop {
         controller = RigController(configuration: RigControllerConfiguration(
             pump: board.pump.limits, mode: settings.mode,
             maximumSampleAge: board.sensors[.flow]?.maxAge ?? .milliseconds(50)))
-        safety = SafetySupervisor(limits: settings.alarmLimits, pump: board.pump.limits, pumpCurve: board.pump.curve,
+        // Limits beyond their hard bounds are refused here, whoever built the settings.
+        let limits = try settings.alarmLimits.validated()
+        safety = SafetySupervisor(limits: limits, pump: board.pump.limits, pumpCurve: board.pump.curve,
                                   fouling: settings.fouling)
         telemetry = SPSCRing(capacity: settings.telemetryCapacity)
         events = SPSCRing(capacity: settings.eventCapacity)

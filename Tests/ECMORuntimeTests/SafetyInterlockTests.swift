@@ -114,3 +114,14 @@ import ECMOSim
         #expect(rig.sim.mock.outputLine("buzzer").level == false)
     }
 }
+
+@Suite struct AlarmLimitSettingsTests {
+    @Test func loopRefusesAlarmLimitsBeyondTheirHardBounds() throws {
+        let rig = try SimRig()
+        var limits = AlarmLimits()
+        limits.prePressureHigh = .mmHg(900)
+        #expect(throws: AlarmLimitError.self) {
+            _ = try RigLoop(board: rig.board, hardware: rig.sim, settings: RunSettings(mode: .constantFlow(.lpm(4)), alarmLimits: limits))
+        }
+    }
+}
