@@ -4,6 +4,8 @@ import ECMODrivers
 
 /// Where an actuator's value goes.
 public enum ActuatorSink {
+    /// The board has no such actuator.
+    case none
     case digital(any DigitalOutput)
     case pumpSpeed(PumpSpeedOutput)
 }
@@ -14,13 +16,15 @@ public enum ActuatorSink {
 /// Whatever the controller does, nothing reaches the hardware except through here.
 ///
 /// Values are `Double`s on the wire of this type only (rpm for the pump, 0/1 for lines);
-/// the typed commands come from the controller.
+/// the typed commands come from the controller. The per-channel state is plain values,
+/// kept apart from the sinks, so the per-tick walk copies nothing that needs retaining.
 public final class OutputGuard {
-    public struct Channel {
+    public struct Channel: Sendable {
         public let role: ActuatorRole
+        /// False where the board has no such actuator (the slot is unused).
+        public let present: Bool
         public let safeValue: Double
         public let maxCommandAge: Duration
-        let sink: ActuatorSink
         public fileprivate(set) var commanded: Double
         public fileprivate(set) var lastCommandAt: Instant?
         /// What was last written successfully (NaN: nothing yet, or the last write failed).
@@ -30,11 +34,23 @@ public final class OutputGuard {
         /// Outputs that went safe because their command aged out.
         public fileprivate(set) var expiries: UInt32 = 0
         fileprivate var expired = true
+        public let isAnnunciator: Bool
+
+        init(role: ActuatorRole, present: Bool, safeValue: Double, maxCommandAge: Duration) {
+            self.role = role
+            self.present = present
+            self.safeValue = safeValue
+            self.maxCommandAge = maxCommandAge
+            commanded = safeValue
+            isAnnunciator = OutputGuard.isAnnunciator(role)
+        }
     }
 
-    /// Indexed by `ActuatorRole.index`; `nil` where the board has no such actuator.
+    /// Indexed by `ActuatorRole.index`; `present` is false where the board has no such actuator.
     @exclusivity(unchecked)
-    public private(set) var channels: [Channel?]
+    public private(set) var channels: [Channel]
+    @exclusivity(unchecked)
+    private var sinks: [ActuatorSink]
     /// Set while a safe state is forced (fault, E-stop, shutdown): commands are ignored.
     @exclusivity(unchecked)
     public private(set) var forcedSafe = false
@@ -42,13 +58,15 @@ public final class OutputGuard {
     public private(set) var totalWriteErrors: UInt64 = 0
 
     public init() {
-        channels = Array(repeating: nil, count: ActuatorRole.count)
+        channels = ActuatorRole.allCases.sorted { $0.index < $1.index }
+            .map { Channel(role: $0, present: false, safeValue: 0, maxCommandAge: .zero) }
+        sinks = Array(repeating: .none, count: ActuatorRole.count)
     }
 
     /// Adds an actuator and writes its safe value at once (boot default).
     public func add(_ role: ActuatorRole, sink: ActuatorSink, safeValue: Double, maxCommandAge: Duration) {
-        channels[role.index] = Channel(role: role, safeValue: safeValue, maxCommandAge: maxCommandAge,
-                                       sink: sink, commanded: safeValue, lastCommandAt: nil)
+        channels[role.index] = Channel(role: role, present: true, safeValue: safeValue, maxCommandAge: maxCommandAge)
+        sinks[role.index] = sink
         write(role.index, safeValue)
     }
 
@@ -56,9 +74,9 @@ public final class OutputGuard {
     @inline(__always)
     public func command(_ role: ActuatorRole, _ value: Double, now: Instant) {
         let i = role.index
-        guard channels[i] != nil, !forcedSafe || Self.isAnnunciator(role) else { return }
-        channels[i]!.commanded = value
-        channels[i]!.lastCommandAt = now
+        guard channels[i].present, !forcedSafe || channels[i].isAnnunciator else { return }
+        channels[i].commanded = value
+        channels[i].lastCommandAt = now
     }
 
     public func command(_ commands: ActuatorCommands, now: Instant) {
@@ -74,28 +92,19 @@ public final class OutputGuard {
     }
 
     public func annunciate(_ s: AlarmSignals, now: Instant) {
-        annunciate(.buzzer, s.buzzer, now: now)
-        annunciate(.ledRed, s.red, now: now)
-        annunciate(.ledYellow, s.yellow, now: now)
-        annunciate(.ledGreen, s.green, now: now)
-    }
-
-    @inline(__always)
-    private func annunciate(_ role: ActuatorRole, _ on: Bool, now: Instant) {
-        let i = role.index
-        guard channels[i] != nil else { return }
-        channels[i]!.commanded = on ? 1 : 0
-        channels[i]!.lastCommandAt = now
+        command(.buzzer, s.buzzer ? 1 : 0, now: now)
+        command(.ledRed, s.red ? 1 : 0, now: now)
+        command(.ledYellow, s.yellow ? 1 : 0, now: now)
+        command(.ledGreen, s.green ? 1 : 0, now: now)
     }
 
     /// Puts every output to its safe value now, and ignores commands until `release`.
     /// Annunciators keep sounding unless `includingAnnunciators` (shutdown).
     public func forceSafe(includingAnnunciators: Bool = false) {
         forcedSafe = true
-        for i in channels.indices {
-            guard let c = channels[i], includingAnnunciators || !Self.isAnnunciator(c.role) else { continue }
-            channels[i]!.lastCommandAt = nil
-            write(i, c.safeValue)
+        for i in channels.indices where channels[i].present && (includingAnnunciators || !channels[i].isAnnunciator) {
+            channels[i].lastCommandAt = nil
+            write(i, channels[i].safeValue)
         }
     }
 
@@ -105,33 +114,33 @@ public final class OutputGuard {
     /// Writes what each output should hold at `now`: its command while fresh, else its
     /// safe value. Writes only what changed (each write may be a system call).
     public func enforce(now: Instant) {
-        for i in 0..<channels.count {
-            guard let c = channels[i] else { continue }
-            let fresh = (!forcedSafe || Self.isAnnunciator(c.role)) && c.lastCommandAt.map { now - $0 <= c.maxCommandAge } ?? false
-            if !fresh && !c.expired && c.lastCommandAt != nil { channels[i]!.expiries &+= 1 }
-            channels[i]!.expired = !fresh
-            let target = fresh ? c.commanded : c.safeValue
-            if target != c.written { write(i, target) }
+        for i in 0..<channels.count where channels[i].present {
+            let exempt = !forcedSafe || channels[i].isAnnunciator
+            let fresh = exempt && channels[i].lastCommandAt.map { now - $0 <= channels[i].maxCommandAge } ?? false
+            if !fresh && !channels[i].expired && channels[i].lastCommandAt != nil { channels[i].expiries &+= 1 }
+            channels[i].expired = !fresh
+            let target = fresh ? channels[i].commanded : channels[i].safeValue
+            if target != channels[i].written { write(i, target) }
         }
     }
 
-    /// The value an output holds now (what was last written).
+    /// The value an output holds now (what was last written); nil if the board has none.
     public func value(of role: ActuatorRole) -> Double? {
-        channels[role.index]?.written
+        channels[role.index].present ? channels[role.index].written : nil
     }
 
     private func write(_ i: Int, _ value: Double) {
-        guard let c = channels[i] else { return }
         do {
-            switch c.sink {
+            switch sinks[i] {
+            case .none: return
             case .digital(let line): try line.set(value != 0)
             case .pumpSpeed(let pump): try pump.set(PumpSpeed(rpm: value))
             }
-            channels[i]!.written = value
+            channels[i].written = value
         } catch {
-            channels[i]!.written = .nan
-            channels[i]!.writeErrors &+= 1
-            channels[i]!.lastError = error
+            channels[i].written = .nan
+            channels[i].writeErrors &+= 1
+            channels[i].lastError = error
             totalWriteErrors &+= 1
         }
     }

@@ -35,7 +35,7 @@ import ECMORuntime
         g.enforce(now: clock.now())
         #expect(board.outputLine("pump_enable").level == false)
         #expect(board.outputLine("clamp").level == true)
-        #expect(g.channels[ActuatorRole.pumpEnable.index]?.expiries == 1)
+        #expect(g.channels[ActuatorRole.pumpEnable.index].expiries == 1)
     }
 
     @Test func forcedSafeIgnoresCommandsUntilReleased() {
