@@ -153,8 +153,10 @@ public final class MockI2CBus {
         }
     }
 
-    func write(_ address: UInt8, _ bytes: UnsafeRawBufferPointer) throws(HALError) {
-        let now = clock.now()
+    /// Address and write phase, shared by a plain write and the first half of a
+    /// write-then-read: NAK (traced) when nothing answers or the model refuses.
+    private func writePhase(_ address: UInt8, _ bytes: UnsafeRawBufferPointer,
+                            at now: Instant) throws(HALError) -> (AddressSlot, any I2CDeviceModel) {
         guard let s = addressPhase(address), let model = s.model else {
             traceWrite(address, bytes, acknowledged: false, at: now)
             throw .nak(address: address)
@@ -167,6 +169,11 @@ public final class MockI2CBus {
             }
         }
         traceWrite(address, bytes, acknowledged: true, at: now)
+        return (s, model)
+    }
+
+    func write(_ address: UInt8, _ bytes: UnsafeRawBufferPointer) throws(HALError) {
+        _ = try writePhase(address, bytes, at: clock.now())
     }
 
     private func readPhase(_ s: AddressSlot, _ model: any I2CDeviceModel, _ address: UInt8,
@@ -194,20 +201,10 @@ public final class MockI2CBus {
 
     func writeRead(_ address: UInt8, _ bytes: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
         let now = clock.now()
-        guard let s = addressPhase(address), let model = s.model else {
-            traceWrite(address, bytes, acknowledged: false, at: now)
-            throw .nak(address: address)
-        }
-        if !s.frozen {
-            guard model.write(bytes, at: now) else {
-                s.naks += 1
-                traceWrite(address, bytes, acknowledged: false, at: now)
-                throw .nak(address: address)
-            }
-        }
-        traceWrite(address, bytes, acknowledged: true, at: now)
+        let (s, model) = try writePhase(address, bytes, at: now)
         try readPhase(s, model, address, buffer, at: now)
     }
+
 }
 
 /// The `I2CDevice` handle the drivers get: one address on a `MockI2CBus`.

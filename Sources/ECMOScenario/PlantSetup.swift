@@ -6,24 +6,15 @@ import ECMOSim
 /// the model's internals.
 enum PlantSetup {
     static func circuit(for spec: CircuitSpec) -> CircuitModel {
-        let preset: CircuitPreset = spec.preset == .millarExVivo ? .millarExVivo : .adultPatient
-        return preset.makeCircuit(membrane: spec.membrane == .pp ? .pp : .pmp,
-                                  activatedClottingTime: .seconds(spec.actSeconds ?? 200))
+        spec.preset.makeCircuit(membrane: spec.membrane ?? .pmp, activatedClottingTime: .seconds(spec.actSeconds ?? 200))
     }
     static func resistanceFactor(_ sim: SimulatedBoard) -> Double { sim.circuit.effectiveOxygenatorResistanceFactor }
     static func setPumpStalled(_ sim: SimulatedBoard, _ on: Bool) { sim.circuit.pumpStalled = on }
     static func setDrainageOcclusion(_ sim: SimulatedBoard, _ o: Double) { sim.circuit.drainageOcclusion = o }
     static func setReturnOcclusion(_ sim: SimulatedBoard, _ o: Double) { sim.circuit.returnOcclusion = o }
     static func setSyringeOccluded(_ sim: SimulatedBoard, _ on: Bool) { sim.syringe.occluded = on }
-    static func infuse(_ sim: SimulatedBoard, count: Double, kind: ParticleKind, port: InfusionPortSpec) {
-        let k: ECMOSim.ParticleKind = kind == .msc ? .msc : .extracellularVesicle
-        let p: ECMOSim.InfusionPort
-        switch port {
-        case .prePump: p = .prePump
-        case .preOxygenator: p = .preOxygenator
-        case .postOxygenator: p = .postOxygenator
-        }
-        sim.circuit.infuse(cells: count, kind: k, port: p)
+    static func infuse(_ sim: SimulatedBoard, count: Double, kind: ParticleKind, port: InfusionPort) {
+        sim.circuit.infuse(cells: count, kind: kind, port: port)
     }
     static func setACT(_ sim: SimulatedBoard, seconds: Double) { sim.circuit.fouling.activatedClottingTime = .seconds(seconds) }
 }

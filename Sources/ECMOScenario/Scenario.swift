@@ -1,4 +1,5 @@
 import ECMOCore
+import ECMOSim
 
 /// A scenario: a reproducible experiment or fault drill on the simulated rig. Data, not
 /// code (HIL/scenarios/*.yaml, format in HIL/README.md): the same file runs in the test
@@ -20,12 +21,10 @@ public struct Scenario: Sendable {
 
 /// Which circuit the plant models, with the experiment's settings.
 public struct CircuitSpec: Sendable, Equatable {
-    public enum Preset: String, Sendable, CaseIterable { case adultPatient = "adult_patient", millarExVivo = "millar_ex_vivo" }
-    public enum Membrane: String, Sendable, CaseIterable { case pmp, pp }
-    public var preset: Preset
+    public var preset: CircuitPreset
     /// Activated clotting time in seconds (anticoagulation).
     public var actSeconds: Double?
-    public var membrane: Membrane?
+    public var membrane: MembraneMaterial?
 }
 
 /// Something that happens at a time of the run (and, for faults, may last an interval).
@@ -38,15 +37,11 @@ public struct TimedEvent: Sendable {
     public var line: Int
 }
 
-public enum ParticleKind: String, Sendable, CaseIterable { case msc, ev }
-public enum InfusionPortSpec: String, Sendable, CaseIterable {
-    case prePump = "pre_pump", preOxygenator = "pre_oxygenator", postOxygenator = "post_oxygenator"
-}
 
 public enum ScenarioAction: Sendable {
     case fault(Fault)
     /// Cells (or vesicles) enter the circuit at a port, as a bolus.
-    case infuseParticles(count: Double, kind: ParticleKind, port: InfusionPortSpec)
+    case infuseParticles(count: Double, kind: ParticleKind, port: InfusionPort)
     case setFlow(Flow)
     case setSpeed(PumpSpeed)
     case setACT(seconds: Double)

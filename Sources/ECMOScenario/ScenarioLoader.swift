@@ -1,6 +1,7 @@
 import Yams
 import ECMOCore
 import ECMODataFile
+import ECMOSim
 
 /// Reads scenario files strictly: unknown keys, fault names, event kinds and out-of-range
 /// times are errors naming file, line and key (exit code 2 in the CLI).
@@ -50,9 +51,9 @@ struct ScenarioDecoder {
         var circuit = CircuitSpec(preset: .adultPatient, actSeconds: nil, membrane: nil)
         if let c = h.entry("circuit").flatMap({ reader.mapping($0) }) {
             reader.checkKeys(c, allowed: ["preset", "act_s", "membrane"], required: ["preset"])
-            if let p = reader.choice(c, "preset", CircuitSpec.Preset.self) { circuit.preset = p.value }
+            if let p = reader.choice(c, "preset", CircuitPreset.self) { circuit.preset = p.value }
             if c.has("act_s") { circuit.actSeconds = reader.number(c, "act_s", in: 60...1500, unit: " s")?.value }
-            if c.has("membrane") { circuit.membrane = reader.choice(c, "membrane", CircuitSpec.Membrane.self)?.value }
+            if c.has("membrane") { circuit.membrane = reader.choice(c, "membrane", MembraneMaterial.self)?.value }
         }
         var control: PumpMode?
         if let c = h.entry("control").flatMap({ reader.mapping($0) }) {
@@ -205,7 +206,7 @@ struct ScenarioDecoder {
             keys(["count", "particle", "port"], required: ["count", "particle", "port"])
             guard let n = reader.number(m, "count", in: 1...1e12),
                   let k = reader.choice(m, "particle", ParticleKind.self),
-                  let p = reader.choice(m, "port", InfusionPortSpec.self) else { return nil }
+                  let p = reader.choice(m, "port", InfusionPort.self) else { return nil }
             return .infuseParticles(count: n.value, kind: k.value, port: p.value)
         case "set_flow":
             keys(["flow_lpm"], required: ["flow_lpm"])

@@ -9,31 +9,34 @@ import ECMOCore
 
 /// What is infused into the circuit. Size decides whether a particle can stick in the
 /// oxygenator's fibre bundle at all.
-public enum ParticleKind: Sendable, Equatable, CaseIterable {
+/// Raw values are the names scenario and protocol files use.
+public enum ParticleKind: String, Sendable, Equatable, CaseIterable {
     /// Mesenchymal stromal cells, 10–30 µm: large and adhesive to PMP fibres (Millar 2019).
-    case msc
+    case msc = "msc"
     /// MSC-derived extracellular vesicles, 30–100 nm: pass the fibre bundle (Zhang et al.
     /// as cited by Cao 2024). Their own procoagulant activity is not modelled.
-    case extracellularVesicle
+    case extracellularVesicle = "ev"
 }
 
 /// Where on the circuit a syringe delivers.
-public enum InfusionPort: Sendable, Equatable, CaseIterable {
+/// Raw values are the names scenario and protocol files use.
+public enum InfusionPort: String, Sendable, Equatable, CaseIterable {
     /// Drainage line before the pump: reaches the oxygenator within a second or two.
-    case prePump
+    case prePump = "pre_pump"
     /// Between pump and oxygenator: reaches it at once.
-    case preOxygenator
+    case preOxygenator = "pre_oxygenator"
     /// After the oxygenator: goes to the reservoir or the patient first and comes back
     /// (if at all) only after a circuit transit.
-    case postOxygenator
+    case postOxygenator = "post_oxygenator"
 }
 
 /// The hollow-fibre material of the membrane oxygenator.
-public enum MembraneMaterial: Sendable, Equatable, CaseIterable {
+/// Raw values are the names scenario files use.
+public enum MembraneMaterial: String, Sendable, Equatable, CaseIterable {
     /// Polymethylpentene: today's long-term ECMO fibre; MSCs adhere strongly to it.
-    case pmp
+    case pmp = "pmp"
     /// Microporous polypropylene: CPB-style fibre, assumed less adhesive for MSCs.
-    case pp
+    case pp = "pp"
 }
 
 /// Cells infused into the circuit deposit on the oxygenator fibres and raise its
