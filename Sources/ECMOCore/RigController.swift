@@ -103,7 +103,10 @@ public struct RigController: Sendable {
 
     /// One control step at `now` with this tick's sensor readings.
     /// `speedCeiling`: the safety layer's interlock limit (suction, over-pressure).
-    public mutating func update(_ frame: SensorFrame, now: Instant, speedCeiling: PumpSpeed? = nil) -> ControlOutput {
+    /// `clampRequest`: the infusion engine's outflow clamp (honoured only while regulating;
+    /// start-up keeps the clamp closed by itself).
+    public mutating func update(_ frame: SensorFrame, now: Instant, speedCeiling: PumpSpeed? = nil,
+                                clampRequest: Bool = false) -> ControlOutput {
         let dt = lastUpdate.map { now - $0 } ?? .zero
         lastUpdate = now
         switch lifecycle.state {
@@ -137,7 +140,7 @@ public struct RigController: Sendable {
                 pump.reset(to: ceiling)   // no wind-up against the interlock
                 speed = ceiling
             }
-            return .command(ActuatorCommands(pumpSpeed: speed, pumpEnabled: true, clampClosed: false))
+            return .command(ActuatorCommands(pumpSpeed: speed, pumpEnabled: true, clampClosed: clampRequest))
         }
     }
 }

@@ -52,6 +52,10 @@ public struct SensorFrame: Sendable, BitwiseCopyable {
     public var airDetected: Bool
     /// The cell syringe's empty end stop.
     public var syringeEmpty: Bool
+    /// The heparin syringe's empty end stop (false when the board has none).
+    public var heparinEmpty: Bool
+    /// Cell-syringe plunger force (N), when the board has a force sensor (`.missing` otherwise).
+    public var syringeForce: SensorSample<Double>
 
     public init(at time: Instant = .origin) {
         drainPressure = .init(value: .zero, timestamp: time, source: .drainPressure, status: .missing)
@@ -62,6 +66,8 @@ public struct SensorFrame: Sendable, BitwiseCopyable {
         emergencyStop = false
         airDetected = false
         syringeEmpty = false
+        heparinEmpty = false
+        syringeForce = .init(value: 0, timestamp: time, source: .syringeForce, status: .missing)
     }
 
     /// ΔP across the oxygenator, when both sides are valid.

@@ -17,6 +17,12 @@ public final class MockOutputLine: DigitalOutput {
     /// Successful `set` calls.
     @exclusivity(unchecked)
     public private(set) var writeCount = 0
+    /// Rising edges on the pin so far.
+    @exclusivity(unchecked)
+    public private(set) var risingEdges: UInt64 = 0
+    /// Called on each rising edge of the pin, inside `set` (a stepper's STEP input acts on
+    /// the edge, so the simulated mechanism moves exactly when the firmware pulses).
+    public var onRise: (() -> Void)?
     private let clock: any MonotonicClock
     private let trace: MockTrace
 
@@ -34,7 +40,14 @@ public final class MockOutputLine: DigitalOutput {
         commanded = asserted
         writeCount += 1
         trace.append(TraceEntry(time: clock.now(), target: .line(id), value: asserted ? 1 : 0))
-        if case .none = fault { level = asserted }
+        if case .none = fault {
+            let rose = asserted && !level
+            level = asserted
+            if rose {
+                risingEdges &+= 1
+                onRise?()
+            }
+        }
     }
 
     /// The real level of the pin (so a stuck line reads back its stuck level, which is

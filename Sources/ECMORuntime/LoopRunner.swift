@@ -28,6 +28,9 @@ public final class LoopRunner: @unchecked Sendable {
     /// run without a consumer (a test) never waits for one.
     @exclusivity(unchecked)
     public var waitsForConsumer = false
+    /// The delivery journal's writer. In lockstep it is serviced between ticks (so the
+    /// simulated infusion is deterministic); in real time it runs on its own thread.
+    public var journalWriter: JournalWriter?
 
     public init(loop: RigLoop, pacing: Pacing) {
         self.loop = loop
@@ -56,6 +59,7 @@ public final class LoopRunner: @unchecked Sendable {
                 clock.advance(to: deadline)
                 beforeTick?(deadline)
                 loop.tick(now: deadline)
+                if let w = journalWriter, !w.isThreaded { w.serviceOnce() }
                 // No deadline is real here: wait for the recorder rather than drop data.
                 while waitsForConsumer && (loop.telemetry.count > loop.telemetry.capacity * 3 / 4
                     || loop.events.count > loop.events.capacity * 3 / 4) {
@@ -64,6 +68,7 @@ public final class LoopRunner: @unchecked Sendable {
                 }
             }
         case .realtime(let clock):
+            if let w = journalWriter, !w.isThreaded { w.start() }
             var deadline = clock.now() + period
             while !stopRequested.load(ordering: .relaxed) {
                 if let end, deadline > end { break }

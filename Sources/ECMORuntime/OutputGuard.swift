@@ -124,6 +124,31 @@ public final class OutputGuard {
         }
     }
 
+    /// Issues `count` step pulses on a digital output (high then low each), now, unless a
+    /// safe state is forced or `enable` is not asserted. Returns the pulses issued. The
+    /// line ends low, its safe value. Each edge is a write (a syscall on Linux).
+    @discardableResult
+    public func pulse(_ role: ActuatorRole, count: Int, requiring enable: ActuatorRole) -> Int {
+        let i = role.index
+        guard count > 0, channels[i].present, !forcedSafe, channels[enable.index].written == 1 else { return 0 }
+        guard case .digital(let line) = sinks[i] else { return 0 }
+        var issued = 0
+        while issued < count {
+            do {
+                try line.set(true)
+                try line.set(false)
+            } catch {
+                channels[i].writeErrors &+= 1
+                channels[i].lastError = error
+                totalWriteErrors &+= 1
+                break
+            }
+            issued += 1
+        }
+        channels[i].written = 0
+        return issued
+    }
+
     /// The value an output holds now (what was last written); nil if the board has none.
     public func value(of role: ActuatorRole) -> Double? {
         channels[role.index].present ? channels[role.index].written : nil

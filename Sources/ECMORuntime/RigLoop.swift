@@ -70,9 +70,33 @@ public final class RigLoop {
     private var previousState: LifecycleState = .unconfigured
     private var previousPhase: RunPhase = .idle
     private var previousInvalidMask: UInt8 = 0
+    /// The infusion engine (an engine with an empty plan when the run has no protocol).
+    @exclusivity(unchecked)
+    public private(set) var infusion: InfusionEngine
+    public let hasInfusionPlan: Bool
+    /// Between the loop and the delivery-journal writer (nil: no journal; then nothing is
+    /// ever authorized and no step is issued).
+    public let journal: JournalLink?
+    @exclusivity(unchecked)
+    public private(set) var lastInfusion = InfusionOutput()
+    @exclusivity(unchecked)
+    private var infusionInputs = InfusionInputs(circuitRunning: false)
+    private var cellVolumePerStep = 0.0
+    private var heparinVolumePerStep = 0.0
+    @exclusivity(unchecked)
+    public private(set) var stepsIssued: (cells: Int64, heparin: Int64) = (0, 0)
 
-    public init(board: BoardConfiguration, hardware: any HardwareProvider, settings: RunSettings, useWatchdog: Bool = true) throws {
+    public init(board: BoardConfiguration, hardware: any HardwareProvider, settings: RunSettings, useWatchdog: Bool = true,
+                infusion: InfusionEngine? = nil, journal: JournalLink? = nil) throws {
         self.board = board
+        let emptyPlan = InfusionPlan(channels: [], items: [])
+        self.infusion = infusion ?? InfusionEngine(plan: emptyPlan, loopPeriod: board.loopPeriod,
+                                                   pumpRamp: board.pump.limits.maximumRampPerSecond,
+                                                   pumpMaximum: board.pump.limits.maximumSpeed)
+        hasInfusionPlan = infusion != nil
+        self.journal = journal
+        cellVolumePerStep = infusion?.plan.channel(.cells)?.volumePerStep.milliliters ?? 0
+        heparinVolumePerStep = infusion?.plan.channel(.heparin)?.volumePerStep.milliliters ?? 0
         self.hardware = hardware
         self.settings = settings
         overrunThreshold = settings.overrunThreshold ?? board.loopPeriod
@@ -171,18 +195,26 @@ public final class RigLoop {
             lastConfigMismatches = mismatches
             configMismatchUntil = now + .seconds(1)
         }
-        let context = SafetySupervisor.Context(
+        var context = SafetySupervisor.Context(
             state: controller.state, phase: controller.phase, faultReason: controller.lifecycle.faultReason,
             commandedSpeed: PumpSpeed(rpm: outputs.value(of: .pumpSpeed) ?? 0),
             pumpEnabled: (outputs.value(of: .pumpEnable) ?? 0) != 0, overrun: overran,
             deviceConfigMismatch: configMismatchUntil.map { now <= $0 } ?? false,
             syringeEmpty: frame.syringeEmpty, bootedAfterWatchdogReset: pendingWatchdogReport)
         pendingWatchdogReport = false
+        context.infusion = lastInfusion.conditions
+        context.outflowClampProcedure = lastInfusion.clampProcedure
         let ring = events
         lastDecision = safety.update(&frame, context: context, now: now) { e in ring.push(RigEvent(alarm: e)) }
 
+        // Infusion: after safety (its pause and alarms act in this tick), before the
+        // controller (the outflow clamp's speed limit and clamp request).
+        if hasInfusionPlan { runInfusion(now: now) }
+
         // Update.
-        let output = controller.update(frame, now: now, speedCeiling: lastDecision.speedCeiling)
+        var ceiling = lastDecision.speedCeiling
+        if let l = lastInfusion.speedLimit { ceiling = ceiling.map { min($0, l) } ?? l }
+        let output = controller.update(frame, now: now, speedCeiling: ceiling, clampRequest: lastInfusion.clampClosed)
 
         // Write.
         switch output {
@@ -191,7 +223,9 @@ public final class RigLoop {
         case .command(let c): outputs.command(c, now: now)
         }
         outputs.annunciate(lastDecision.signals, now: now)
+        if hasInfusionPlan { commandSyringes(now: now) }
         outputs.enforce(now: now)
+        if hasInfusionPlan { pulseSyringes() }
         noteTransitions(now: now)
 
         // A healthy tick kicks the watchdog; a hung loop never gets here.
@@ -225,6 +259,11 @@ public final class RigLoop {
         t.highestAlarm = safety.alarms.highestActivePriority?.rawValue ?? 0
         t.activeAlarms = UInt8(clamping: safety.alarms.activeCount)
         t.speedCeiling = lastDecision.speedCeiling ?? .zero
+        t.cellsDelivered = Volume(milliliters: Double(infusion.cells.delivered) * cellVolumePerStep)
+        t.heparinDelivered = Volume(milliliters: Double(infusion.heparin.delivered) * heparinVolumePerStep)
+        t.infusionItem = Int16(clamping: infusion.itemIndex)
+        t.cellsHalt = infusion.cells.halt.rawValue
+        t.outflowClamp = lastInfusion.clampClosed
         t.lateness = lateness
         t.executionTime = hardware.clock.now() - started
         lastTelemetry = t
@@ -238,6 +277,87 @@ public final class RigLoop {
             if cleared != 0 { events.push(RigEvent(.sensorRecovered, at: now, Double(cleared))) }
             previousInvalidMask = t.invalidMask
         }
+    }
+
+    // MARK: Infusion
+
+    private func runInfusion(now: Instant) {
+        if let link = journal {
+            let g = link.granted
+            infusion.grant(cells: g.0, heparin: g.1)
+        }
+        var input = InfusionInputs(circuitRunning: controller.state == .active && controller.phase == .regulating)
+        input.infusionPaused = lastDecision.infusionPaused
+        input.highPriorityAlarm = safety.alarms.highestActivePriority == .high
+        input.measuredSpeed = frame.pumpSpeed.isValid ? frame.pumpSpeed.value : nil
+        input.commandedSpeed = PumpSpeed(rpm: outputs.value(of: .pumpSpeed) ?? 0)
+        input.preOxygenatorPressure = frame.preOxygenatorPressure.isValid ? frame.preOxygenatorPressure.value : nil
+        input.cellsEmptySwitch = frame.syringeEmpty
+        input.heparinEmptySwitch = frame.heparinEmpty
+        input.cellsForce = frame.syringeForce.isValid ? frame.syringeForce.value : nil
+        infusionInputs = input
+        let ring = events
+        var baselineClosed = false
+        lastInfusion = infusion.update(input, now: now) { e in
+            if e.kind == .baselineClosed { baselineClosed = true }
+            ring.push(RigEvent(infusion: e))
+        }
+        if baselineClosed { safety.closeFoulingBaseline(now: now) }
+        journal?.offer(infusion.journalSnapshot)
+    }
+
+    private func commandSyringes(now: Instant) {
+        let c = lastInfusion
+        outputs.command(.syringeEnable, c.cellsEnabled ? 1 : 0, now: now)
+        // Logical DIR asserted = withdraw (the board file's active_low flips the wire).
+        if c.cellSteps != 0 { outputs.command(.syringeDirection, c.cellSteps < 0 ? 1 : 0, now: now) }
+        outputs.command(.heparinEnable, c.heparinEnabled ? 1 : 0, now: now)
+        if c.heparinSteps != 0 { outputs.command(.heparinDirection, c.heparinSteps < 0 ? 1 : 0, now: now) }
+    }
+
+    private func pulseSyringes() {
+        let c = lastInfusion
+        if c.cellSteps != 0 {
+            let n = outputs.pulse(.syringeStep, count: Int(c.cellSteps.magnitude), requiring: .syringeEnable)
+            stepsIssued.cells &+= Int64(n)
+        }
+        if c.heparinSteps != 0 {
+            let n = outputs.pulse(.heparinStep, count: Int(c.heparinSteps.magnitude), requiring: .heparinEnable)
+            stepsIssued.heparin &+= Int64(n)
+        }
+    }
+
+    /// Operator: resume a halted infusion channel. False if refused (cause still present).
+    @discardableResult
+    public func resumeInfusion(_ channel: InfusionChannel, now: Instant) -> Bool {
+        let ring = events
+        return infusion.resume(channel, input: infusionInputs, now: now) { e in ring.push(RigEvent(infusion: e)) }
+    }
+
+    /// Operator: pause an infusion channel.
+    public func pauseInfusion(_ channel: InfusionChannel, now: Instant) {
+        let ring = events
+        infusion.pause(channel, now: now) { e in ring.push(RigEvent(infusion: e)) }
+    }
+
+    /// Operator: abort the protocol (both syringes stop for good; the clamp opens).
+    public func abortProtocol(now: Instant) {
+        let ring = events
+        infusion.abort(now: now) { e in ring.push(RigEvent(infusion: e)) }
+    }
+
+    /// Operator: change the heparin infusion rate.
+    @discardableResult
+    public func setHeparinRate(_ rate: HeparinRate, now: Instant) -> Bool {
+        let ring = events
+        return infusion.setHeparinRate(rate, now: now) { e in ring.push(RigEvent(infusion: e)) }
+    }
+
+    /// Operator: an ACT measurement; the advice is logged, never applied.
+    @discardableResult
+    public func enterACT(_ act: Duration, now: Instant) -> HeparinAdvice? {
+        let ring = events
+        return infusion.enterACT(act, now: now) { e in ring.push(RigEvent(infusion: e)) }
     }
 
     /// Puts every output safe, leaves the lifecycle, and disarms the watchdog (clean exit only).

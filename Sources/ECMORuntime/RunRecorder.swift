@@ -24,7 +24,7 @@ public final class RunRecorder: @unchecked Sendable {
     /// Called with each event as drained (lockstep consumers such as the scenario runner).
     public var onRigEvent: ((RigEvent) -> Void)?
 
-    public static let csvHeader = "t_s,state,phase,fault,P_drain_mmHg,P_pre_mmHg,P_post_mmHg,dP_oxy_mmHg,flow_lpm,speed_rpm,speed_cmd_rpm,pump_enabled,clamp_closed,invalid_mask,sensor_errors,overruns,lateness_us,exec_us,alarm_priority,alarms_active,speed_ceiling_rpm\n"
+    public static let csvHeader = "t_s,state,phase,fault,P_drain_mmHg,P_pre_mmHg,P_post_mmHg,dP_oxy_mmHg,flow_lpm,speed_rpm,speed_cmd_rpm,pump_enabled,clamp_closed,invalid_mask,sensor_errors,overruns,lateness_us,exec_us,alarm_priority,alarms_active,speed_ceiling_rpm,cells_ml,heparin_ml,protocol_item,cells_halt,outflow_clamp\n"
 
     /// Creates the run directory (and parents). Refuses to overwrite an existing record.
     /// Loop time written as 0 in the record (the run's start on the real monotonic clock,
@@ -136,7 +136,9 @@ public final class RunRecorder: @unchecked Sendable {
         r += (f.pumpEnabled ? "1" : "0") + "," + (f.clampClosed ? "1" : "0") + ","
         r += "\(f.invalidMask),\(f.sensorErrors),\(f.overruns),"
         r += fixed(f.lateness.seconds * 1e6, 1) + "," + fixed(f.executionTime.seconds * 1e6, 1) + ","
-        r += "\(f.highestAlarm),\(f.activeAlarms)," + fixed(f.speedCeiling.rpm, 0) + "\n"
+        r += "\(f.highestAlarm),\(f.activeAlarms)," + fixed(f.speedCeiling.rpm, 0) + ","
+        r += fixed(f.cellsDelivered.milliliters, 4) + "," + fixed(f.heparinDelivered.milliliters, 4) + ","
+        r += "\(f.infusionItem),\(f.cellsHalt)," + (f.outflowClamp ? "1" : "0") + "\n"
         return r
     }
 
@@ -178,11 +180,38 @@ public final class RunRecorder: @unchecked Sendable {
             o["action"] = .string(kind.map { "\($0)" } ?? "?")
             o["priority"] = .string(priority.map { "\($0)" } ?? "?")
             o["by"] = .string(actor.map { "\($0)" } ?? "?")
+        case .infusion:
+            let (kind, channel) = Self.decodeInfusion(e)
+            o["event"] = .string("infusion")
+            o["action"] = .string(kind?.name ?? "?")
+            o["channel"] = .string(channel?.description ?? "?")
+            o["item"] = .int(Int(e.c))
+            switch kind {
+            case .halted: o["reason"] = .string(InfusionHalt(rawValue: UInt8(clamping: Int(e.b)))?.description ?? "?")
+            case .itemStarted: o["steps"] = .number(e.b)
+            case .itemCompleted: o["steps_given"] = .number(e.b)
+            case .clampClosed: o["speed_rpm"] = .number(e.b)
+            case .clampOpened: o["clamped_s"] = .number(e.b)
+            case .agitation: o["strokes"] = .number(e.b)
+            case .heparinRateChanged: o["rate_u_per_kg_per_h"] = .number(e.b)
+            case .actAdvice:
+                o["act_s"] = .number(e.d)
+                o["suggested_u_per_kg_per_h"] = .number(e.b)
+                o["advice"] = .string(e.c > 0 ? "increase" : (e.c < 0 ? "decrease" : "keep"))
+                o["applied"] = .bool(false)
+            default: break
+            }
         case .outputExpired:
             o["event"] = .string("output_expired")
             o["role"] = .string(ActuatorRole.allCases.first { Double($0.index) == e.a }?.rawValue ?? "?")
         }
         return JSONValue.object(o).rendered(pretty: false)
+    }
+
+    /// Unpacks an infusion event (see `RigEvent.Code.infusion`).
+    public static func decodeInfusion(_ e: RigEvent) -> (InfusionEvent.Kind?, InfusionChannel?) {
+        let a = Int(e.a)
+        return (InfusionEvent.Kind(rawValue: UInt8(clamping: a % 100)), InfusionChannel(rawValue: a / 100))
     }
 
     /// Unpacks an alarm-log event (see `RigEvent.Code.alarm`).

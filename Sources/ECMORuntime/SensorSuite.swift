@@ -20,6 +20,19 @@ enum AnalogSource {
         }
     }
 
+    /// A plain value in the role's unit (force in N).
+    func scalar() -> SensorSample<Double> {
+        switch self {
+        case .abp2(let d):
+            let s = d.sample
+            return SensorSample(value: 0, timestamp: s.timestamp, source: s.source, errorCount: s.errorCount, status: .deviceFault)
+        case .adc(let d, let input, let cal, let role):
+            let v = d.sample(input: input)
+            return SensorSample(value: cal.convert(v.value), timestamp: v.timestamp, source: role,
+                                errorCount: v.errorCount, status: v.status)
+        }
+    }
+
     func flow() -> SensorSample<Flow> {
         switch self {
         case .abp2(let d):
@@ -47,6 +60,9 @@ public final class SensorSuite {
     private let estop: any DigitalInput
     private let air: any DigitalInput
     private let syringeEmpty: (any DigitalInput)?
+    private let heparinEmpty: (any DigitalInput)?
+    private let forceSource: AnalogSource?
+    private let forceMaxAge: Duration
     private let maxAge: [SensorRole: Duration]
     private let drainMaxAge: Duration, preMaxAge: Duration, postMaxAge: Duration, flowMaxAge: Duration
     @exclusivity(unchecked)
@@ -104,6 +120,8 @@ public final class SensorSuite {
         pre = try need(.preOxygenatorPressure)
         post = try need(.postOxygenatorPressure)
         flowSource = try need(.flow)
+        forceSource = sources[.syringeForce]
+        forceMaxAge = board.sensors[.syringeForce]?.maxAge ?? .milliseconds(50)
         maxAge = board.sensors.mapValues(\.maxAge)
         drainMaxAge = maxAge[.drainPressure] ?? .milliseconds(20)
         preMaxAge = maxAge[.preOxygenatorPressure] ?? .milliseconds(20)
@@ -119,6 +137,7 @@ public final class SensorSuite {
         estop = try input(.emergencyStop).0
         air = try input(.airDetector).0
         syringeEmpty = board.inputs[.syringeEndEmpty] != nil ? try input(.syringeEndEmpty).0 : nil
+        heparinEmpty = board.inputs[.heparinEndEmpty] != nil ? try input(.heparinEndEmpty).0 : nil
     }
 
     /// Configuration read-backs that found a device changed (reset itself), all devices.
@@ -147,6 +166,14 @@ public final class SensorSuite {
         do { frame.airDetected = try air.read() } catch { frame.airDetected = true; inputReadErrors &+= 1 }
         if let s = syringeEmpty {
             do { frame.syringeEmpty = try s.read() } catch { frame.syringeEmpty = true; inputReadErrors &+= 1 }
+        }
+        if let s = heparinEmpty {
+            do { frame.heparinEmpty = try s.read() } catch { frame.heparinEmpty = true; inputReadErrors &+= 1 }
+        }
+        if let f = forceSource {
+            var s = f.scalar()
+            if s.status == .valid && now - s.timestamp > forceMaxAge { s.status = .stale }
+            frame.syringeForce = s
         }
     }
 

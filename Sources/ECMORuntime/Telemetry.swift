@@ -28,6 +28,13 @@ public struct TelemetryFrame: Sendable, BitwiseCopyable {
     public var activeAlarms: UInt8
     /// Interlock speed limit in force (0: none).
     public var speedCeiling: PumpSpeed
+    /// Volume the infusion engine has issued per channel (forward dose steps × µL/step).
+    public var cellsDelivered: Volume
+    public var heparinDelivered: Volume
+    /// Cell-timeline item (protocol phase) and the cell channel's halt reason (0: none).
+    public var infusionItem: Int16
+    public var cellsHalt: UInt8
+    public var outflowClamp: Bool
 
     public init() {
         tick = 0
@@ -51,6 +58,11 @@ public struct TelemetryFrame: Sendable, BitwiseCopyable {
         highestAlarm = 0
         activeAlarms = 0
         speedCeiling = .zero
+        cellsDelivered = .zero
+        heparinDelivered = .zero
+        infusionItem = -1
+        cellsHalt = 0
+        outflowClamp = false
     }
 
     public var oxygenatorPressureDrop: Pressure { preOxygenatorPressure - postOxygenatorPressure }
@@ -74,11 +86,20 @@ public struct RigEvent: Sendable, BitwiseCopyable {
         case watchdogReset = 11
         /// An alarm-log entry: `a` = AlarmID raw value (−1: all), `b` = kind + 10·priority + 100·actor.
         case alarm = 12
+        /// Infusion engine: `a` = kind + 100·channel, `b` = value, `c` = item, `d` = extra.
+        case infusion = 13
     }
     public var code: Code
     public var time: Instant
     public var a: Double
     public var b: Double
+    public var c: Double = 0
+    public var d: Double = 0
+    public init(infusion e: InfusionEvent) {
+        self.init(.infusion, at: e.time, Double(e.kind.rawValue) + 100 * Double(e.channel.rawValue), e.value)
+        c = Double(e.item)
+        d = e.extra
+    }
     public init(alarm e: AlarmEvent) {
         self.init(.alarm, at: e.time, e.id.map { Double($0.rawValue) } ?? -1,
                   Double(e.kind.rawValue) + 10 * Double(e.priority.rawValue) + 100 * Double(e.actor.rawValue))

@@ -20,6 +20,30 @@ public final class SimulatedBoard: HardwareProvider {
     /// The cell syringe's mechanism (plunger, end stops, occlusion force).
     @exclusivity(unchecked)
     public var syringe = SyringeModel(parameters: .syringe50mL, initialVolume: .mL(50))
+    /// The heparin syringe's mechanism.
+    @exclusivity(unchecked)
+    public var heparinSyringe = SyringeModel(parameters: .syringe50mL, initialVolume: .mL(50))
+    /// What the cell syringe holds: each millilitre it delivers puts this many particles
+    /// of this kind into the circuit at this port (nil: plain fluid).
+    @exclusivity(unchecked)
+    public var syringeContents: SyringeContents?
+    /// Net plunger steps that moved, per channel (cells, heparin): what the plant received.
+    @exclusivity(unchecked)
+    public private(set) var plungerSteps: (cells: Int64, heparin: Int64) = (0, 0)
+    /// Optional durable copy of `plungerSteps` (two Int64s, e.g. in a shared mapping of a
+    /// file) updated at each step, so a harness can read what the plant received after the
+    /// firmware process was killed.
+    @exclusivity(unchecked)
+    public var plantLedger: UnsafeMutablePointer<Int64>?
+    /// Injected: the end-of-travel switch reads "empty" whatever the plunger does.
+    @exclusivity(unchecked)
+    public private(set) var forcedSyringeEmpty = false
+    private var stepLines: (cells: MockOutputLine?, cellsDir: MockOutputLine?, cellsEnable: MockOutputLine?,
+                            heparin: MockOutputLine?, heparinDir: MockOutputLine?, heparinEnable: MockOutputLine?)
+        = (nil, nil, nil, nil, nil, nil)
+    private var emptySwitch: MockInputLine?
+    private var heparinEmptySwitch: MockInputLine?
+    private var forceInputs: [(model: ADS1115Model, channel: Int, calibration: AnalogCalibration)] = []
     public let simulatedWatchdog: SimulatedWatchdog
     /// Longest physics step; longer service intervals are split.
     @exclusivity(unchecked)
@@ -86,7 +110,8 @@ public final class SimulatedBoard: HardwareProvider {
                     throw HardwareOpenError(what: "simulated device \(id)", cause: error)
                 }
                 for (role, s) in board.sensors where s.device == id {
-                    if let ch = s.channel, let cal = s.analog { analogInputs.append((role, model, ch, cal)) }
+                    guard let ch = s.channel, let cal = s.analog else { continue }
+                    if role == .syringeForce { forceInputs.append((model, ch, cal)) } else { analogInputs.append((role, model, ch, cal)) }
                 }
             }
         }
@@ -103,7 +128,71 @@ public final class SimulatedBoard: HardwareProvider {
         for role in InputRole.allCases where board.inputs[role] != nil && role != .pumpTachometer {
             _ = mock.inputLine(role.rawValue, edges: Self.edges(board.inputs[role]?.edge ?? .none))
         }
+        emptySwitch = board.inputs[.syringeEndEmpty] != nil ? mock.inputLine(InputRole.syringeEndEmpty.rawValue, edges: .both) : nil
+        heparinEmptySwitch = board.inputs[.heparinEndEmpty] != nil ? mock.inputLine(InputRole.heparinEndEmpty.rawValue, edges: .both) : nil
+        wireSyringes()
         publishSensors()
+    }
+
+    /// The step lines move the syringe mechanisms on each rising edge, as a stepper driver does.
+    private func wireSyringes() {
+        func line(_ r: ActuatorRole) -> MockOutputLine? { board.outputs[r] != nil ? mock.outputLine(r.rawValue) : nil }
+        stepLines = (line(.syringeStep), line(.syringeDirection), line(.syringeEnable),
+                     line(.heparinStep), line(.heparinDirection), line(.heparinEnable))
+        stepLines.cells?.onRise = { [unowned self] in self.stepCells() }
+        stepLines.heparin?.onRise = { [unowned self] in self.stepHeparin() }
+    }
+
+    private func stepCells() {
+        guard stepLines.cellsEnable?.level ?? false else { return }
+        // Logical DIR asserted = withdraw.
+        let forward = !(stepLines.cellsDir?.level ?? false)
+        let before = syringe.delivered
+        guard syringe.step(forward: forward) else { return }
+        plungerSteps.cells &+= forward ? 1 : -1
+        plantLedger?[0] = plungerSteps.cells
+        let out = syringe.delivered - before
+        if out > .zero, let c = syringeContents {
+            circuit.infuse(cells: out.milliliters * c.particlesPerMilliliter, kind: c.kind, port: c.port)
+        }
+    }
+
+    private func stepHeparin() {
+        guard stepLines.heparinEnable?.level ?? false else { return }
+        let forward = !(stepLines.heparinDir?.level ?? false)
+        guard heparinSyringe.step(forward: forward) else { return }
+        plungerSteps.heparin &+= forward ? 1 : -1
+        plantLedger?[1] = plungerSteps.heparin
+    }
+
+    /// Loads a syringe: its mechanism from the channel (bore, stroke, lead, microsteps),
+    /// filled to `volume`, and what it holds.
+    public func loadSyringe(_ channel: InfusionChannel, spec: SyringeChannelSpecification, volume: Volume,
+                            contents: SyringeContents? = nil) {
+        var p = SyringeModel.Parameters()
+        p.innerDiameterMillimetres = spec.syringe.innerDiameterMillimeters
+        p.strokeMillimetres = spec.syringe.capacity.microliters / max(spec.syringe.areaSquareMillimeters, 1e-9)
+        p.leadMillimetres = spec.drive.leadMillimeters
+        p.stepsPerRevolution = spec.drive.stepsPerRevolution
+        p.microsteps = spec.drive.microsteps
+        // The dead volume stays in the nozzle: the plunger's empty stop is that far from zero volume.
+        let travelVolume = max(volume - spec.syringe.deadVolume, .zero)
+        if channel == .cells {
+            syringe = SyringeModel(parameters: p, initialVolume: travelVolume)
+            syringeContents = contents
+        } else {
+            heparinSyringe = SyringeModel(parameters: p, initialVolume: travelVolume)
+        }
+    }
+
+    /// Restores what the plant had received before a restart (the plunger stays where the
+    /// motor left it when the firmware dies).
+    public func restorePlunger(cells: Int64, heparin: Int64) {
+        plungerSteps = (cells, heparin)
+        if cells > 0 { syringe.advanceWithoutDelivery(steps: Int(cells)) }
+        if heparin > 0 { heparinSyringe.advanceWithoutDelivery(steps: Int(heparin)) }
+        plantLedger?[0] = cells
+        plantLedger?[1] = heparin
     }
 
     static func pwmName(chip: String, channel: Int) -> String { "\(chip)/\(channel)" }
@@ -161,6 +250,16 @@ public final class SimulatedBoard: HardwareProvider {
             if !tachometerLost { emitTachometerEdges(from: start, to: t) }
         }
         lastService = now
+        // The syringe line sees the circuit pressure at its port.
+        let port = syringeContents?.port ?? .preOxygenator
+        let p = circuit.pressures(clampClosed: clamp.level)
+        switch port {
+        case .prePump: syringe.backPressure = p.drain
+        case .preOxygenator: syringe.backPressure = p.preOxygenator
+        case .postOxygenator: syringe.backPressure = p.postOxygenator
+        }
+        syringe.stop()
+        heparinSyringe.stop()
         publishSensors()
     }
 
@@ -176,6 +275,12 @@ public final class SimulatedBoard: HardwareProvider {
     private func publishSensors() {
         let p = circuit.pressures(clampClosed: clamp.level)
         let now = clock.now()
+        for i in forceInputs.indices {
+            let (model, channel, cal) = forceInputs[i]
+            model.setInput(channel: channel, voltage: cal.volts(for: syringe.forceNewtons))
+        }
+        if let line = emptySwitch { line.drive(forcedSyringeEmpty || syringe.endEmpty) }
+        if let line = heparinEmptySwitch { line.drive(heparinSyringe.endEmpty) }
         // Index loops: destructuring for-in over tuple arrays allocates in debug builds.
         for i in pressureModels.indices {
             let (role, model) = pressureModels[i]
@@ -269,8 +374,12 @@ public final class SimulatedBoard: HardwareProvider {
 
     /// Syringe at its empty end stop (the end-of-travel switch closes).
     public func setSyringeEmpty(_ empty: Bool) {
-        mock.inputLine(InputRole.syringeEndEmpty.rawValue, edges: .both).drive(empty)
+        forcedSyringeEmpty = empty
+        mock.inputLine(InputRole.syringeEndEmpty.rawValue, edges: .both).drive(empty || syringe.endEmpty)
     }
+
+    /// Downstream occlusion of the cell line (closed stopcock, kinked line).
+    public func setSyringeOccluded(_ occluded: Bool) { syringe.occluded = occluded }
 
     /// Power fails: every output falls to its hardware default (the safe value).
     public func cutPower() {
@@ -352,5 +461,18 @@ public final class SimulatedWatchdog: Watchdog {
         expiries += 1
         lastKick = now
         return true
+    }
+}
+
+/// What a simulated syringe holds: particles per millilitre, of which kind, entering the
+/// circuit at which port.
+public struct SyringeContents: Sendable, Equatable {
+    public var kind: ParticleKind
+    public var particlesPerMilliliter: Double
+    public var port: InfusionPort
+    public init(kind: ParticleKind, particlesPerMilliliter: Double, port: InfusionPort) {
+        self.kind = kind
+        self.particlesPerMilliliter = particlesPerMilliliter
+        self.port = port
     }
 }

@@ -160,6 +160,13 @@ public struct SyringeModel: Sendable, Equatable {
         return moved
     }
 
+    /// Moves the plunger forward without counting delivery (restoring a position the
+    /// plant reached before a restart of the simulation).
+    public mutating func advanceWithoutDelivery(steps: Int) {
+        let dx = parameters.travelPerStepMillimetres * Double(max(steps, 0))
+        plungerTravelMillimetres = max(plungerTravelMillimetres - dx, 0)
+    }
+
     /// The motor stopped stepping: static, no sliding friction on the sensor.
     public mutating func stop() { moving = false }
 

@@ -194,9 +194,13 @@ public struct InfusionMonitoring: Sendable, Equatable {
     /// The journal reserves steps this far ahead of delivery: the most a crash can leave
     /// undelivered (and unknown) is this much delivery at the current rate.
     public var journalLookahead: Duration
-    public init(occlusionPressure: Pressure = .mmHg(300), frictionNewtons: Double = 8, nearEmptyVolume: Volume = .mL(1),
+    /// After an occlusion the plunger backs off this much to relieve the line, so that
+    /// clearing the occlusion does not release a bolus (ECRI: ≤ 0.5 mL).
+    public var occlusionBackoff: Volume
+    public init(occlusionPressure: Pressure = .mmHg(300), frictionNewtons: Double = 3, nearEmptyVolume: Volume = .mL(1),
                 nearEmptyTime: Duration = .seconds(300), deviationFraction: Double = 0.05, deviationDelay: Duration = .seconds(5),
-                journalLookahead: Duration = .milliseconds(100)) {
+                journalLookahead: Duration = .milliseconds(100), occlusionBackoff: Volume = .mL(0.2)) {
+        self.occlusionBackoff = occlusionBackoff
         self.occlusionPressure = occlusionPressure
         self.frictionNewtons = frictionNewtons
         self.nearEmptyVolume = nearEmptyVolume

@@ -62,6 +62,11 @@ public struct SafetySupervisor: Sendable {
         public var syringeEmpty: Bool
         /// The board came up after a watchdog reset (reported once, latched until acknowledged).
         public var bootedAfterWatchdogReset: Bool
+        /// Infusion conditions from the infusion engine (occlusion, near-empty, empty, deviation).
+        public var infusion: InfusionConditions = InfusionConditions()
+        /// The outflow-clamp procedure runs: low flow and low P_post are its intended effect,
+        /// so those alarms (and the fouling monitor) stand down; pressure-high alarms do not.
+        public var outflowClampProcedure = false
         public init(state: LifecycleState, phase: RunPhase, faultReason: FaultReason, commandedSpeed: PumpSpeed,
                     pumpEnabled: Bool, overrun: Bool, deviceConfigMismatch: Bool, syringeEmpty: Bool,
                     bootedAfterWatchdogReset: Bool = false) {
@@ -84,7 +89,9 @@ public struct SafetySupervisor: Sendable {
         let dt = lastUpdate.map { (now - $0).seconds } ?? 0
         lastUpdate = now
         validator.validate(&frame, now: now)
-        let running = c.state == .active && c.phase == .regulating
+        let regulating = c.state == .active && c.phase == .regulating
+        // Flow-dependent alarms stand down while the outflow clamp is on purpose.
+        let running = regulating && !c.outflowClampProcedure
         let reading = c.state != .unconfigured
 
         let pDrain = frame.drainPressure.isValid ? frame.drainPressure.value : nil
@@ -133,7 +140,10 @@ public struct SafetySupervisor: Sendable {
         k[.emergencyStop] = frame.emergencyStop || c.faultReason == .emergencyStop
         k[.loopOverrun] = c.overrun
         k[.deviceConfigMismatch] = c.deviceConfigMismatch
-        k[.syringeEmpty] = c.syringeEmpty
+        k[.syringeEmpty] = c.syringeEmpty || c.infusion.empty
+        k[.syringeOcclusion] = c.infusion.occlusion
+        k[.syringeNearEmpty] = c.infusion.nearEmpty
+        k[.infusionDeviation] = c.infusion.deviation
         k[.watchdogReset] = c.bootedAfterWatchdogReset
 
         // Fouling.
@@ -147,7 +157,7 @@ public struct SafetySupervisor: Sendable {
 
         // Interlocks: suction or over-pressure take speed away toward the safe floor,
         // without waiting for the alarm's delay; the ceiling lifts slowly afterwards.
-        if running && (suction || overPre || overPost) {
+        if regulating && (suction || overPre || overPost) {
             let from = speedCeiling ?? c.commandedSpeed
             speedCeiling = max(safeFloor, from - reductionRate * dt)
         } else if let ceiling = speedCeiling {
@@ -155,7 +165,9 @@ public struct SafetySupervisor: Sendable {
             speedCeiling = raised >= maximumSpeed ? nil : raised
         }
         return SafetyDecision(speedCeiling: speedCeiling,
-                              infusionPaused: fouling.pause || k[.syringeEmpty] || k[.syringeOcclusion],
+                              // Syringe faults are the infusion engine's own halts; this is the
+                              // circuit-side pause (fouling) that the engine obeys.
+                              infusionPaused: fouling.pause,
                               signals: alarms.signals(at: now))
     }
 

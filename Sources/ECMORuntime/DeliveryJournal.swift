@@ -1,0 +1,388 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Atomics
+import ECMOCore
+import Foundation
+
+/// The crash-safe delivery journal: an append-only file of fixed 64-byte records, each
+/// with a CRC, each made durable (`fdatasync`) before the loop may step past it.
+///
+/// A record holds *reservations*: how many forward steps per channel the loop may have
+/// issued. The loop never issues a step beyond the newest durable reservation, so after a
+/// kill -9 or a power cut at any instant the last valid record is an upper bound on what
+/// was delivered. A restart counts it as delivered: the plan can only come out short, by
+/// at most one reservation lookahead, never over. A torn last record (power cut mid-write)
+/// fails its CRC and is dropped; its reservation was never acted on, because the loop
+/// waits for the write to be durable.
+///
+/// Layout (little-endian): a 64-byte header (magic `ECMOJRN1`, version, record size, plan
+/// hash, prescribed steps per channel, CRC), then records (magic, flags, sequence,
+/// reserved steps ×2, item index, item start, protocol time, heparin rate, CRC).
+public final class DeliveryJournal {
+    public static let recordSize = 64
+    static let headerMagic: [UInt8] = Array("ECMOJRN1".utf8)
+    static let recordMagic: UInt32 = 0x4A52_4543
+    static let version: UInt32 = 1
+
+    public let path: String
+    public let planHash: UInt64
+    private let fd: Int32
+    private var buffer = [UInt8](repeating: 0, count: DeliveryJournal.recordSize)
+    public private(set) var recordsWritten = 0
+    public private(set) var lastSequence: UInt64 = 0
+
+    /// What a journal says about an earlier run.
+    public struct Recovered: Sendable, Equatable {
+        public var reserved: [Int64]
+        public var itemIndex: Int
+        public var itemStartedAt: Duration
+        public var elapsed: Duration
+        public var completed: Bool
+        public var closedCleanly: Bool
+        public var heparinRate: HeparinRate?
+        public var records: Int
+        /// Bytes after the last valid record (a torn write), dropped on open.
+        public var discardedBytes: Int
+    }
+
+    public struct Flags: OptionSet, Sendable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        public static let completed = Flags(rawValue: 1)
+        public static let closedCleanly = Flags(rawValue: 2)
+    }
+
+    /// Opens `path`, creating it if absent. An existing journal must belong to the same
+    /// plan (hash) or it is refused: resuming someone else's experiment is never right.
+    /// Returns what the journal recorded (nil for a new journal).
+    public static func open(path: String, planHash: UInt64, prescribed: (Int64, Int64)) throws(JournalError) -> (DeliveryJournal, Recovered?) {
+        var recovered: Recovered?
+        var validLength = 0
+        let exists = access(path, F_OK) == 0
+        if exists {
+            let bytes = try readAll(path)
+            guard bytes.count >= recordSize else {
+                throw JournalError(path: path, message: "file is \(bytes.count) bytes, shorter than a journal header (64): not a delivery journal")
+            }
+            let header = Array(bytes[0..<recordSize])
+            guard Array(header[0..<8]) == headerMagic else {
+                throw JournalError(path: path, message: "not a delivery journal (bad magic)")
+            }
+            guard crc32(header[0..<60]) == readU32(header, 60) else {
+                throw JournalError(path: path, message: "journal header is corrupt (CRC mismatch): refusing to guess what was delivered")
+            }
+            guard readU32(header, 8) == version else {
+                throw JournalError(path: path, message: "journal version \(readU32(header, 8)) is not supported (expected \(version))")
+            }
+            let hash = readU64(header, 16)
+            guard hash == planHash else {
+                throw JournalError(path: path, message: "journal belongs to another protocol or board (plan hash \(hex(hash)), this plan \(hex(planHash))): use a new journal path")
+            }
+            var r = Recovered(reserved: [0, 0], itemIndex: 0, itemStartedAt: .zero, elapsed: .zero, completed: false,
+                              closedCleanly: false, heparinRate: nil, records: 0, discardedBytes: 0)
+            var offset = recordSize
+            var lastSeq: UInt64 = 0
+            while offset + recordSize <= bytes.count {
+                let rec = Array(bytes[offset..<(offset + recordSize)])
+                guard readU32(rec, 0) == recordMagic, crc32(rec[0..<60]) == readU32(rec, 60) else { break }
+                let seq = readU64(rec, 8)
+                guard seq > lastSeq else { break }
+                lastSeq = seq
+                let flags = Flags(rawValue: readU32(rec, 4))
+                // Reservations only grow; keep the maximum in case of any reordering.
+                r.reserved[0] = max(r.reserved[0], Int64(bitPattern: readU64(rec, 16)))
+                r.reserved[1] = max(r.reserved[1], Int64(bitPattern: readU64(rec, 24)))
+                r.itemIndex = Int(Int32(bitPattern: readU32(rec, 32)))
+                r.itemStartedAt = .nanoseconds(Int64(bitPattern: readU64(rec, 40)))
+                r.elapsed = .nanoseconds(Int64(bitPattern: readU64(rec, 48)))
+                let rate = Float(bitPattern: readU32(rec, 56))
+                r.heparinRate = rate >= 0 ? HeparinRate(unitsPerKilogramPerHour: Double(rate)) : nil
+                r.completed = flags.contains(.completed)
+                r.closedCleanly = flags.contains(.closedCleanly)
+                r.records += 1
+                offset += recordSize
+            }
+            validLength = offset
+            r.discardedBytes = bytes.count - offset
+            recovered = r
+            let j = try DeliveryJournal(path: path, planHash: planHash, create: false)
+            j.lastSequence = lastSeq
+            if r.discardedBytes > 0 {
+                // Drop the torn tail so the next record follows the last valid one.
+                guard ftruncate(j.fd, off_t(validLength)) == 0, fsync(j.fd) == 0 else {
+                    throw JournalError(path: path, message: "cannot truncate a torn tail: \(errnoText())")
+                }
+            }
+            return (j, recovered)
+        }
+        let j = try DeliveryJournal(path: path, planHash: planHash, create: true)
+        var header = [UInt8](repeating: 0, count: recordSize)
+        header.replaceSubrange(0..<8, with: headerMagic)
+        putU32(&header, 8, version)
+        putU32(&header, 12, UInt32(recordSize))
+        putU64(&header, 16, planHash)
+        putU64(&header, 24, UInt64(bitPattern: prescribed.0))
+        putU64(&header, 32, UInt64(bitPattern: prescribed.1))
+        putU32(&header, 60, crc32(header[0..<60]))
+        try j.writeDurably(header)
+        // The directory entry must be durable too, or a power cut can lose the new file.
+        syncDirectory(of: path)
+        return (j, nil)
+    }
+
+    private init(path: String, planHash: UInt64, create: Bool) throws(JournalError) {
+        self.path = path
+        self.planHash = planHash
+        let flags = O_WRONLY | O_APPEND | O_CLOEXEC | (create ? (O_CREAT | O_EXCL) : 0)
+        let f = sysOpen(path, flags, 0o644)
+        guard f >= 0 else { throw JournalError(path: path, message: "cannot open for writing: \(errnoText())") }
+        fd = f
+    }
+
+    deinit { _ = close(fd) }
+
+    /// Appends a snapshot and makes it durable before returning. The loop is told about
+    /// the new reservation only after this returns.
+    public func append(_ s: JournalSnapshot, flags: Flags = []) throws(JournalError) {
+        lastSequence &+= 1
+        for i in 0..<buffer.count { buffer[i] = 0 }
+        putU32(&buffer, 0, Self.recordMagic)
+        putU32(&buffer, 4, flags.rawValue | (s.completed ? Flags.completed.rawValue : 0))
+        putU64(&buffer, 8, lastSequence)
+        putU64(&buffer, 16, UInt64(bitPattern: s.reserved.0))
+        putU64(&buffer, 24, UInt64(bitPattern: s.reserved.1))
+        putU32(&buffer, 32, UInt32(bitPattern: s.itemIndex))
+        putU64(&buffer, 40, UInt64(bitPattern: s.itemStartedAt))
+        putU64(&buffer, 48, UInt64(bitPattern: s.elapsed))
+        putU32(&buffer, 56, Float(s.heparinRate).bitPattern)
+        putU32(&buffer, 60, crc32(buffer[0..<60]))
+        try writeDurably(buffer)
+        recordsWritten += 1
+    }
+
+    private func writeDurably(_ bytes: [UInt8]) throws(JournalError) {
+        var done = 0
+        var attempts = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in write(fd, raw.baseAddress.map { $0 + done }, bytes.count - done) }
+            if n < 0 {
+                if errno == EINTR && attempts < 100 { attempts += 1; continue }
+                throw JournalError(path: path, message: "write failed: \(errnoText())")
+            }
+            done += n
+        }
+        #if canImport(Glibc)
+        let rc = fdatasync(fd)
+        #else
+        let rc = fsync(fd)
+        #endif
+        guard rc == 0 else { throw JournalError(path: path, message: "fdatasync failed: \(errnoText())") }
+    }
+
+    /// FNV-1a 64-bit: the plan hash (of the protocol file's bytes and the board's name).
+    public static func hash(_ parts: [[UInt8]]) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for p in parts {
+            for b in p { h ^= UInt64(b); h = h &* 0x0000_0100_0000_01b3 }
+            h ^= 0xff; h = h &* 0x0000_0100_0000_01b3
+        }
+        return h
+    }
+
+    // MARK: bytes
+
+    private static func readAll(_ path: String) throws(JournalError) -> [UInt8] {
+        let f = sysOpen(path, O_RDONLY | O_CLOEXEC, 0)
+        guard f >= 0 else { throw JournalError(path: path, message: "cannot open for reading: \(errnoText())") }
+        defer { _ = close(f) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(f, $0.baseAddress, 65536) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw JournalError(path: path, message: "read failed: \(errnoText())")
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+
+    private static func syncDirectory(of path: String) {
+        var dir = path
+        if let slash = dir.lastIndex(of: "/") { dir = String(dir[..<slash]) } else { dir = "." }
+        if dir.isEmpty { dir = "/" }
+        let d = sysOpen(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
+        if d >= 0 { _ = fsync(d); _ = close(d) }
+    }
+}
+
+/// A journal that cannot be used, naming the file and the cause.
+public struct JournalError: Error, CustomStringConvertible {
+    public var path: String
+    public var message: String
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+    public var description: String { "delivery journal \(path): \(message)" }
+}
+
+/// Between the loop and the journal writer: the loop pushes snapshots (plain values,
+/// no lock, no syscall); the writer makes them durable and publishes the reservations it
+/// made durable through atomics, which the loop reads at the start of each tick. A slow
+/// disk slows infusion (the loop waits for authority), never the loop.
+public final class JournalLink: @unchecked Sendable {
+    let requests: SPSCRing<JournalSnapshot>
+    /// Durable reservations per channel (written by the writer, read by the loop).
+    public let grantedCells = ManagedAtomic<Int64>(0)
+    public let grantedHeparin = ManagedAtomic<Int64>(0)
+    public let writeFailures = ManagedAtomic<Int>(0)
+    @exclusivity(unchecked)
+    private var lastPushedSequence: UInt64 = .max
+    @exclusivity(unchecked)
+    private var lastPushedReserved: (Int64, Int64) = (-1, -1)
+
+    public init(capacity: Int = 256, granted: (Int64, Int64) = (0, 0)) {
+        requests = SPSCRing(capacity: capacity)
+        grantedCells.store(granted.0, ordering: .relaxed)
+        grantedHeparin.store(granted.1, ordering: .relaxed)
+    }
+
+    /// Loop side: hands a snapshot to the writer when it says something new.
+    @inline(__always)
+    public func offer(_ s: JournalSnapshot) {
+        guard s.sequence != lastPushedSequence || s.reserved.0 != lastPushedReserved.0 || s.reserved.1 != lastPushedReserved.1 else { return }
+        if requests.push(s) {
+            lastPushedSequence = s.sequence
+            lastPushedReserved = s.reserved
+        }
+    }
+
+    /// Loop side: what the writer has made durable.
+    @inline(__always)
+    public var granted: (Int64, Int64) {
+        (grantedCells.load(ordering: .acquiring), grantedHeparin.load(ordering: .acquiring))
+    }
+
+    /// Writer side: writes the newest pending snapshot (older ones are subsumed: every
+    /// field only moves forward) and publishes its reservations. Returns records written.
+    @discardableResult
+    public func drain(into journal: DeliveryJournal, flags: DeliveryJournal.Flags = []) -> Int {
+        var newest: JournalSnapshot?
+        _ = requests.drain { newest = $0 }
+        guard let s = newest else { return 0 }
+        do {
+            try journal.append(s, flags: flags)
+        } catch {
+            // Not durable: no new authority. Infusion stalls (and alarms as a deviation).
+            writeFailures.wrappingIncrement(ordering: .relaxed)
+            return 0
+        }
+        grantedCells.store(s.reserved.0, ordering: .releasing)
+        grantedHeparin.store(s.reserved.1, ordering: .releasing)
+        return 1
+    }
+}
+
+// MARK: - little-endian helpers and CRC-32 (IEEE 802.3, as zlib)
+
+@inline(__always) func putU32(_ b: inout [UInt8], _ o: Int, _ v: UInt32) {
+    for i in 0..<4 { b[o + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) }
+}
+@inline(__always) func putU64(_ b: inout [UInt8], _ o: Int, _ v: UInt64) {
+    for i in 0..<8 { b[o + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) }
+}
+@inline(__always) func readU32(_ b: [UInt8], _ o: Int) -> UInt32 {
+    var v: UInt32 = 0
+    for i in 0..<4 { v |= UInt32(b[o + i]) << (8 * UInt32(i)) }
+    return v
+}
+@inline(__always) func readU64(_ b: [UInt8], _ o: Int) -> UInt64 {
+    var v: UInt64 = 0
+    for i in 0..<8 { v |= UInt64(b[o + i]) << (8 * UInt64(i)) }
+    return v
+}
+
+private let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
+    var c = UInt32(n)
+    for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+    return c
+}
+
+/// CRC-32 (the zlib/PNG polynomial).
+public func crc32<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
+    var c: UInt32 = 0xFFFF_FFFF
+    for b in bytes { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+    return c ^ 0xFFFF_FFFF
+}
+
+private func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+private func errnoText() -> String {
+    let e = errno
+    return String(cString: strerror(e)) + " (errno \(e))"
+}
+
+private func sysOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+    #if canImport(Glibc)
+    return Glibc.open(path, flags, mode)
+    #else
+    return Darwin.open(path, flags, mode)
+    #endif
+}
+
+/// Makes the loop's journal requests durable: synchronously between ticks (lockstep
+/// simulation) or on its own ordinary thread (real time), never on the loop's thread.
+public final class JournalWriter: @unchecked Sendable {
+    public let link: JournalLink
+    public let journal: DeliveryJournal
+    private let stopFlag = ManagedAtomic<Bool>(false)
+    private let running = ManagedAtomic<Bool>(false)
+    private var thread: Thread?
+
+    public init(link: JournalLink, journal: DeliveryJournal) {
+        self.link = link
+        self.journal = journal
+    }
+
+    /// One pass: writes the newest pending snapshot, if any.
+    @inline(__always)
+    public func serviceOnce() {
+        if link.requests.count > 0 { link.drain(into: journal) }
+    }
+
+    public var isThreaded: Bool { running.load(ordering: .relaxed) }
+
+    /// Starts the writer thread (real-time pacing). It polls every 0.5 ms: the loop asks
+    /// for reservations a lookahead (100 ms by default) before it needs them.
+    public func start() {
+        running.store(true, ordering: .relaxed)
+        let t = Thread { [self] in
+            while !stopFlag.load(ordering: .relaxed) {
+                serviceOnce()
+                usleep(500)
+            }
+            serviceOnce()
+            running.store(false, ordering: .relaxed)
+        }
+        t.name = "delivery-journal"
+        thread = t
+        t.start()
+    }
+
+    /// Stops the thread after a last pass, and writes a final record marking a clean close.
+    public func stop(final snapshot: JournalSnapshot?) {
+        if thread != nil {
+            stopFlag.store(true, ordering: .relaxed)
+            while running.load(ordering: .relaxed) { usleep(200) }
+            thread = nil
+        } else {
+            serviceOnce()
+        }
+        if let s = snapshot { try? journal.append(s, flags: .closedCleanly) }
+    }
+}
