@@ -133,6 +133,12 @@ public final class DeliveryJournal {
         return (j, nil)
     }
 
+    /// Opens any writable path as a journal without reading or writing a header (tests:
+    /// `/dev/full` stands in for a full disk).
+    public static func openForTesting(path: String, planHash: UInt64) throws(JournalError) -> (DeliveryJournal, Recovered?) {
+        (try DeliveryJournal(path: path, planHash: planHash, create: false), nil)
+    }
+
     private init(path: String, planHash: UInt64, create: Bool) throws(JournalError) {
         self.path = path
         self.planHash = planHash

@@ -142,7 +142,7 @@ public struct InfusionEngine: Sendable {
             }
             heparinStage = heparin.delivered >= (plan.heparin?.bolusSteps ?? 0) ? .infusion : .bolus
             if plan.heparin == nil { heparinStage = .finished }
-            completed = itemIndex >= plan.items.count && plan.heparin == nil
+            completed = itemIndex >= plan.items.count
         }
     }
 
@@ -203,7 +203,7 @@ public struct InfusionEngine: Sendable {
 
         // Speed limit: ramp down while the clamp procedure runs, back up afterwards.
         updateSpeedLimit(input, dt: dt)
-        if !completed && itemIndex >= plan.items.count && (heparinStage == .finished || !heparin.present || plan.heparin == nil) {
+        if !completed && itemIndex >= plan.items.count {
             completed = true
             emit(InfusionEvent(.protocolCompleted, at: now))
             journalSequence &+= 1
@@ -437,12 +437,8 @@ public struct InfusionEngine: Sendable {
                 journalSequence &+= 1
             }
         }
-        // The heparin infusion ends with the protocol's cell timeline.
-        if heparinStage == .infusion && itemIndex >= plan.items.count {
-            heparinStage = .finished
-            emit(InfusionEvent(.itemCompleted, at: now, channel: .heparin, item: 1, value: Double(heparin.delivered)))
-            journalSequence &+= 1
-        }
+        // The heparin infusion outlives the cell timeline: anticoagulation goes on for as
+        // long as blood circulates (until the run stops or the syringe is spent).
     }
 
     // MARK: Faults and monitors
@@ -736,6 +732,17 @@ public struct JournalSnapshot: Sendable, BitwiseCopyable {
     public var completed: Bool
     /// U/kg/h; negative: none.
     public var heparinRate: Double
+    public init(sequence: UInt64, reserved: (Int64, Int64), delivered: (Int64, Int64), itemIndex: Int32,
+                itemStartedAt: Int64, elapsed: Int64, completed: Bool, heparinRate: Double) {
+        self.sequence = sequence
+        self.reserved = reserved
+        self.delivered = delivered
+        self.itemIndex = itemIndex
+        self.itemStartedAt = itemStartedAt
+        self.elapsed = elapsed
+        self.completed = completed
+        self.heparinRate = heparinRate
+    }
 }
 
 /// Something the engine did, for the run record.

@@ -1,0 +1,103 @@
+import Testing
+import Foundation
+import ECMOCore
+import ECMORuntime
+
+func snapshot(_ seq: UInt64, cells: Int64, heparin: Int64 = 0, item: Int32 = 1, completed: Bool = false) -> JournalSnapshot {
+    JournalSnapshot(sequence: seq, reserved: (cells, heparin), delivered: (cells, heparin), itemIndex: item,
+                    itemStartedAt: 1_000_000_000, elapsed: 5_000_000_000, completed: completed, heparinRate: 10)
+}
+
+@Suite struct DeliveryJournalTests {
+    @Test func aNewJournalRecoversTheLastDurableReservation() throws {
+        let path = temporaryPath("j")
+        let (j, r) = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 50))
+        #expect(r == nil, "new journal")
+        try j.append(snapshot(1, cells: 100))
+        try j.append(snapshot(2, cells: 250, heparin: 20, item: 2))
+        let (_, again) = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 50))
+        let rec = try #require(again)
+        #expect(rec.reserved == [250, 20])
+        #expect(rec.itemIndex == 2)
+        #expect(rec.elapsed == .seconds(5))
+        #expect(rec.heparinRate == HeparinRate(unitsPerKilogramPerHour: 10))
+        #expect(rec.records == 2 && rec.discardedBytes == 0 && !rec.closedCleanly)
+    }
+
+    @Test func aTornLastRecordIsDroppedAndTheNextAppendFollowsTheLastValidOne() throws {
+        let path = temporaryPath("j")
+        let (j, _) = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 0))
+        try j.append(snapshot(1, cells: 100))
+        try j.append(snapshot(2, cells: 300))
+        // A power cut in the middle of the second record's write: only 20 of its 64 bytes landed.
+        let full = try Data(contentsOf: URL(fileURLWithPath: path))
+        try full.prefix(64 * 2 + 20).write(to: URL(fileURLWithPath: path))
+        let (j2, r) = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 0))
+        #expect(r?.reserved[0] == 100, "the torn reservation was never acted on")
+        #expect(r?.discardedBytes == 20)
+        try j2.append(snapshot(3, cells: 150))
+        let (_, r2) = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 0))
+        #expect(r2?.reserved[0] == 150 && r2?.records == 2 && r2?.discardedBytes == 0)
+    }
+
+    @Test func aCorruptRecordEndsRecoveryAtTheLastGoodOne() throws {
+        let path = temporaryPath("j")
+        let (j, _) = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 0))
+        try j.append(snapshot(1, cells: 100))
+        try j.append(snapshot(2, cells: 300))
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[64 * 2 + 16] ^= 0xFF    // flip a bit of the second record's reservation
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let (_, r) = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 0))
+        #expect(r?.reserved[0] == 100, "CRC mismatch: the record is not trusted")
+    }
+
+    @Test func aJournalOfAnotherPlanIsRefusedWithItsPath() throws {
+        let path = temporaryPath("j")
+        _ = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 0))
+        #expect {
+            _ = try DeliveryJournal.open(path: path, planHash: 8, prescribed: (1000, 0))
+        } throws: { e in
+            "\(e)".contains(path) && "\(e)".contains("another protocol")
+        }
+    }
+
+    @Test func aFileThatIsNotAJournalIsRefused() throws {
+        let path = temporaryPath("j")
+        try Data("telemetry,csv\n1,2,3\n".utf8).write(to: URL(fileURLWithPath: path))
+        #expect { _ = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1, 0)) } throws: { e in
+            "\(e)".contains("not a delivery journal") || "\(e)".contains("shorter than a journal header")
+        }
+        var header = [UInt8](repeating: 0, count: 64)
+        header.replaceSubrange(0..<8, with: Array("ECMOJRN1".utf8))
+        try Data(header).write(to: URL(fileURLWithPath: path))
+        #expect { _ = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1, 0)) } throws: { e in
+            "\(e)".contains("header is corrupt")
+        }
+    }
+
+    @Test func theLinkGrantsOnlyWhatWasWrittenAndKeepsTheNewestOfSeveralRequests() throws {
+        let path = temporaryPath("j")
+        let (j, _) = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 0))
+        let link = JournalLink()
+        link.offer(snapshot(1, cells: 10))
+        link.offer(snapshot(1, cells: 10))   // nothing new: not queued again
+        link.offer(snapshot(2, cells: 40))
+        #expect(link.granted.0 == 0, "nothing durable yet")
+        #expect(link.drain(into: j) == 1, "two requests, one write (the newest subsumes the older)")
+        #expect(link.granted.0 == 40)
+        #expect(j.recordsWritten == 1)
+    }
+
+    @Test func aFailedWriteGrantsNothing() throws {
+        // /dev/full fails every write with ENOSPC: a stand-in for a full SD card.
+        let full = "/dev/full"
+        guard FileManager.default.fileExists(atPath: full) else { return }
+        let (jf, _) = try DeliveryJournal.openForTesting(path: full, planHash: 7)
+        let link = JournalLink()
+        link.offer(snapshot(1, cells: 10))
+        #expect(link.drain(into: jf) == 0)
+        #expect(link.granted.0 == 0, "no durable record, no authority")
+        #expect(link.writeFailures.load(ordering: .relaxed) == 1)
+    }
+}
