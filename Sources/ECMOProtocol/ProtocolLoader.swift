@@ -130,7 +130,9 @@ struct ProtocolDecoder {
 
         // syringes:
         var cellSyringe: ExperimentProtocol.SyringeSetup?, heparinSyringe: ExperimentProtocol.SyringeSetup?
+        var cellsWritten = false
         if let e = top.entry("syringes"), let s = reader.mapping(e) {
+            cellsWritten = s.has("cells")
             reader.checkKeys(s, allowed: ["cells", "heparin"], required: [])
             if let c = s.entry("cells") { cellSyringe = decodeSyringe(c, allowPrime: true) }
             if let h = s.entry("heparin") { heparinSyringe = decodeSyringe(h, allowPrime: false) }
@@ -157,7 +159,8 @@ struct ProtocolDecoder {
                 if let p = decodePhase(item.node, path: item.path, at: item.position) { phases.append(p) } else { phasesComplete = false }
             }
         }
-        crossCheckPhases(phases, cellSyringe: cellSyringe, product: product)
+        crossCheckPhases(phases, cellSyringe: cellSyringe, product: product, productWritten: top.has("product"),
+                         cellSyringeWritten: cellsWritten)
 
         // heparin:
         var heparin: ExperimentProtocol.HeparinSettings?
@@ -369,8 +372,9 @@ struct ProtocolDecoder {
 
     /// Order and presence rules that need the whole list: at most one prime, before any
     /// dose; a cell syringe for any prime or dose; a product for doses per kg.
+    /// (A section that is written but invalid has been reported already: no second error for it.)
     mutating func crossCheckPhases(_ phases: [ExperimentProtocol.Phase], cellSyringe: ExperimentProtocol.SyringeSetup?,
-                                   product: ExperimentProtocol.Product?) {
+                                   product: ExperimentProtocol.Product?, productWritten: Bool, cellSyringeWritten: Bool) {
         var seenPrime = false, seenInfusion = false
         for p in phases {
             let at = p.location
@@ -380,14 +384,14 @@ struct ProtocolDecoder {
                 if seenInfusion { fail(at, "the prime must come before the first infusion") }
                 seenPrime = true
                 if cellSyringe == nil {
-                    fail(at, "a prime needs syringes.cells")
+                    if !cellSyringeWritten { fail(at, "a prime needs syringes.cells") }
                 } else if let s = cellSyringe, s.prime <= .zero {
                     fail(at, "a prime phase needs syringes.cells.prime_ml (the volume that fills the line)")
                 }
             case .infusion(let i):
                 seenInfusion = true
-                if cellSyringe == nil { fail(at, "an infusion needs syringes.cells") }
-                if case .cellsPerKilogram = i.amount.value, product == nil {
+                if cellSyringe == nil && !cellSyringeWritten { fail(at, "an infusion needs syringes.cells") }
+                if case .cellsPerKilogram = i.amount.value, product == nil, !productWritten {
                     fail(i.amount.location, "a dose in cells/kg needs the product section (its concentration_per_ml)")
                 }
             case .baseline, .observation: break
