@@ -346,4 +346,40 @@ phases:
         let e = problems(minimal.replacingOccurrences(of: "{duration: 30m}", with: "{duration: 30}"))
         #expect(e.contains("phases.1.baseline.duration: expected a duration with a unit"), "\(e)")
     }
+
+    @Test func onRestartResumeIsCarriedIntoThePlan() throws {
+        let r = try plan(minimal.replacingOccurrences(of: "  description: \"test\"", with: "  description: \"test\"\n  on_restart: resume"))
+        #expect(r.plan.onRestart == .resume)
+    }
+
+    @Test func aDoseWithoutABaselineBeforeItIsAWarning() throws {
+        let r = try plan(minimal.replacingOccurrences(of: "  - baseline: {duration: 30m}\n", with: ""))
+        #expect(r.warnings.map(\.description).contains { $0.hasPrefix("t.yaml:16:5: phases.1.infusion: warning: no baseline phase before the first dose") }, "\(r.warnings)")
+    }
+
+    @Test func aSimulatorPresetOnARigBoardIsIgnoredWithAWarning() throws {
+        let board = try BoardLoader.load(path: repositoryRoot.appendingPathComponent("Board/rpi4-bench.yaml").path)
+        let p = try ProtocolLoader.parse(yaml: minimal.replacingOccurrences(of: "  weight_kg: 70", with: "  weight_kg: 70\n  circuit: millar_ex_vivo"), file: "t.yaml")
+        let r = try ProtocolPlanner.plan(p, board: board)
+        #expect(r.circuitPreset == nil)
+        #expect(r.warnings.contains { $0.location.keyPath == "patient.circuit" })
+    }
+
+    @Test func aHeparinProgrammeWithoutAHeparinSyringeIsRefused() {
+        let e = problems(minimal + "\nheparin: {concentration_u_per_ml: 1000, bolus_u_per_kg: 75}\n")
+        #expect(e.contains("t.yaml:22:1: heparin: a heparin programme needs syringes.heparin"), "\(e)")
+    }
+
+    @Test func agitationThatWouldOverfillTheSyringeIsRefused() {
+        // 50 mL barrel filled to 50 mL: drawing back 100 µL first has nowhere to go.
+        let e = problems(minimal.replacingOccurrences(of: "fill_ml: 30", with: "fill_ml: 50"))
+        #expect(e.contains("phases.2.infusion.agitation.volume_ul: agitation draws back 100 µL first, but the syringe is filled to 50 of its 50 mL"), "\(e)")
+    }
+
+    @Test func repeatedDosesNeedASpacingAndASingleDoseRefusesOne() {
+        let many = problems(minimal.replacingOccurrences(of: "      rate_ml_per_h: 60\n      agitation", with: "      rate_ml_per_h: 60\n      doses: 2\n      agitation"))
+        #expect(many.contains("phases.2.infusion.doses: 2 doses need a spacing"), "\(many)")
+        let one = problems(minimal.replacingOccurrences(of: "      rate_ml_per_h: 60\n      agitation", with: "      rate_ml_per_h: 60\n      half_life: 4h\n      agitation"))
+        #expect(one.contains("phases.2.infusion.half_life: half_life spaces repeated doses"), "\(one)")
+    }
 }
