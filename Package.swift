@@ -8,6 +8,7 @@
 //   ECMOMockBoard in-memory board below the HAL with register-level device models.
 //   ECMOSim       the circuit physics that drives the mock board's devices.
 //   ECMORuntime   the loop: read → update → write, output guard, telemetry, run record.
+//   ECMOProtocol  experiment protocol files: strict loader, planner (doses → steps on a board), plan table.
 //   ECMOLinux     libgpiod / i2c-dev / sysfs PWM / watchdog. The only module touching /dev.
 //   ecmo-rig      the command-line program.
 //
@@ -42,8 +43,12 @@ var targets: [Target] = [
         "ECMOCore", "ECMOHAL", "ECMODataFile", "ECMOBoard", "ECMOMockBoard", "ECMOSim", "ECMORuntime",
         .product(name: "Yams", package: "Yams"),
     ]),
+    .target(name: "ECMOProtocol", dependencies: [
+        "ECMOCore", "ECMODataFile", "ECMOBoard", "ECMOSim",
+        .product(name: "Yams", package: "Yams"),
+    ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
-        "ECMOScenario", "ECMODataFile",
+        "ECMOScenario", "ECMODataFile", "ECMOProtocol",
         "ECMOCore", "ECMOBoard", "ECMORuntime", "ECMOSim",
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -57,6 +62,7 @@ var targets: [Target] = [
     .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMOHAL"]),
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
+    .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim"]),
     .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter"]),
 ]
 

@@ -21,6 +21,8 @@ public struct StepGenerator: Sendable, BitwiseCopyable, Equatable {
     public private(set) var elapsedNanoseconds: Int64 = 0
     /// Steps carried over from a previous segment: due from the first instant.
     public private(set) var carried: Int64 = 0
+    /// Set by `retime` with a rate of zero: no more steps fall due until the next `retime`.
+    public private(set) var isHeld: Bool = false
 
     public init() {}
 
@@ -46,6 +48,7 @@ public struct StepGenerator: Sendable, BitwiseCopyable, Equatable {
     /// due, capped at `maximumPerAdvance` and at `allowance` (what the journal has made
     /// durable). The caller issues exactly this many.
     public mutating func advance(by dt: Duration, maximumPerAdvance: Int64, allowance: Int64 = .max) -> Int64 {
+        if isHeld { return take(maximumPerAdvance: maximumPerAdvance, allowance: allowance) }
         let ns = max(dt.nanoseconds, 0)
         let (e, o) = elapsedNanoseconds.addingReportingOverflow(ns)
         elapsedNanoseconds = (o || e > durationNanoseconds) ? durationNanoseconds : e
@@ -61,13 +64,21 @@ public struct StepGenerator: Sendable, BitwiseCopyable, Equatable {
 
     /// Ends this segment and starts one with the remaining steps at `stepsPerSecond`
     /// (what a rate change does). Steps already due but not issued stay due at once.
+    /// A rate of zero, a negative rate or NaN holds the remaining steps until the next
+    /// `retime`: a rate turned down to nothing must never become a bolus.
     public mutating func retime(stepsPerSecond: Double) {
         let backlog = due - issued
         let rest = total - due
-        let seconds = stepsPerSecond > 0 ? Double(rest) / stepsPerSecond : 0
+        let hold = !(stepsPerSecond > 0)
+        let seconds = hold ? 0 : Double(rest) / stepsPerSecond
         var next = StepGenerator(steps: rest, over: .seconds(min(seconds, 1e9)))
         next.carried = backlog
         next.total += backlog
+        if hold {
+            // Time stands still in a held segment, so only the backlog is ever due.
+            next.isHeld = true
+            next.durationNanoseconds = .max
+        }
         self = next
     }
 }
