@@ -40,7 +40,7 @@ var targets: [Target] = [
         .product(name: "Atomics", package: "swift-atomics"),
     ]),
     .target(name: "ECMOScenario", dependencies: [
-        "ECMOCore", "ECMOHAL", "ECMODataFile", "ECMOBoard", "ECMOMockBoard", "ECMOSim", "ECMORuntime",
+        "ECMOCore", "ECMOHAL", "ECMODataFile", "ECMOBoard", "ECMOMockBoard", "ECMOSim", "ECMORuntime", "ECMOProtocol",
         .product(name: "Yams", package: "Yams"),
     ]),
     .target(name: "ECMOProtocol", dependencies: [
@@ -62,7 +62,7 @@ var targets: [Target] = [
     .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMOHAL"]),
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
-    .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim"]),
+    .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime"]),
     .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter"]),
 ]
 

@@ -46,6 +46,7 @@ public final class DeliveryJournal {
         public var records: Int
         /// Bytes after the last valid record (a torn write), dropped on open.
         public var discardedBytes: Int
+        public var lastSequence: UInt64 = 0
     }
 
     public struct Flags: OptionSet, Sendable {
@@ -61,53 +62,24 @@ public final class DeliveryJournal {
     public static func open(path: String, planHash: UInt64, prescribed: (Int64, Int64)) throws(JournalError) -> (DeliveryJournal, Recovered?) {
         var recovered: Recovered?
         var validLength = 0
-        let exists = access(path, F_OK) == 0
+        var exists = access(path, F_OK) == 0
         if exists {
-            let bytes = try readAll(path)
-            guard bytes.count >= recordSize else {
-                throw JournalError(path: path, message: "file is \(bytes.count) bytes, shorter than a journal header (64): not a delivery journal")
+            let partial = try readAll(path)
+            if partial.count < recordSize && (partial.isEmpty || Array(headerMagic.prefix(partial.count)) == Array(partial.prefix(headerMagic.count))) {
+                // A crash while the header was being written: no record, so nothing was
+                // ever authorized. Start the journal again.
+                guard unlink(path) == 0 else { throw JournalError(path: path, message: "cannot replace a partial header: \(errnoText())") }
+                exists = false
             }
-            let header = Array(bytes[0..<recordSize])
-            guard Array(header[0..<8]) == headerMagic else {
-                throw JournalError(path: path, message: "not a delivery journal (bad magic)")
-            }
-            guard crc32(header[0..<60]) == readU32(header, 60) else {
-                throw JournalError(path: path, message: "journal header is corrupt (CRC mismatch): refusing to guess what was delivered")
-            }
-            guard readU32(header, 8) == version else {
-                throw JournalError(path: path, message: "journal version \(readU32(header, 8)) is not supported (expected \(version))")
-            }
-            let hash = readU64(header, 16)
+        }
+        if exists {
+            let (hash, r, valid) = try inspect(path: path)
             guard hash == planHash else {
                 throw JournalError(path: path, message: "journal belongs to another protocol or board (plan hash \(hex(hash)), this plan \(hex(planHash))): use a new journal path")
             }
-            var r = Recovered(reserved: [0, 0], itemIndex: 0, itemStartedAt: .zero, elapsed: .zero, completed: false,
-                              closedCleanly: false, heparinRate: nil, records: 0, discardedBytes: 0)
-            var offset = recordSize
-            var lastSeq: UInt64 = 0
-            while offset + recordSize <= bytes.count {
-                let rec = Array(bytes[offset..<(offset + recordSize)])
-                guard readU32(rec, 0) == recordMagic, crc32(rec[0..<60]) == readU32(rec, 60) else { break }
-                let seq = readU64(rec, 8)
-                guard seq > lastSeq else { break }
-                lastSeq = seq
-                let flags = Flags(rawValue: readU32(rec, 4))
-                // Reservations only grow; keep the maximum in case of any reordering.
-                r.reserved[0] = max(r.reserved[0], Int64(bitPattern: readU64(rec, 16)))
-                r.reserved[1] = max(r.reserved[1], Int64(bitPattern: readU64(rec, 24)))
-                r.itemIndex = Int(Int32(bitPattern: readU32(rec, 32)))
-                r.itemStartedAt = .nanoseconds(Int64(bitPattern: readU64(rec, 40)))
-                r.elapsed = .nanoseconds(Int64(bitPattern: readU64(rec, 48)))
-                let rate = Float(bitPattern: readU32(rec, 56))
-                r.heparinRate = rate >= 0 ? HeparinRate(unitsPerKilogramPerHour: Double(rate)) : nil
-                r.completed = flags.contains(.completed)
-                r.closedCleanly = flags.contains(.closedCleanly)
-                r.records += 1
-                offset += recordSize
-            }
-            validLength = offset
-            r.discardedBytes = bytes.count - offset
             recovered = r
+            validLength = valid
+            let lastSeq = r.lastSequence
             let j = try DeliveryJournal(path: path, planHash: planHash, create: false)
             j.lastSequence = lastSeq
             if r.discardedBytes > 0 {
@@ -137,6 +109,53 @@ public final class DeliveryJournal {
     /// `/dev/full` stands in for a full disk).
     public static func openForTesting(path: String, planHash: UInt64) throws(JournalError) -> (DeliveryJournal, Recovered?) {
         (try DeliveryJournal(path: path, planHash: planHash, create: false), nil)
+    }
+
+    /// Reads a journal without changing it: its plan hash, what it recorded, and the
+    /// length of its valid prefix. For recovery and for tools and tests that audit it.
+    public static func inspect(path: String) throws(JournalError) -> (planHash: UInt64, recovered: Recovered, validLength: Int) {
+        let bytes = try readAll(path)
+        guard bytes.count >= recordSize else {
+            throw JournalError(path: path, message: "file is \(bytes.count) bytes, shorter than a journal header (64): not a delivery journal")
+        }
+        let header = Array(bytes[0..<recordSize])
+        guard Array(header[0..<8]) == headerMagic else {
+            throw JournalError(path: path, message: "not a delivery journal (bad magic)")
+        }
+        guard crc32(header[0..<60]) == readU32(header, 60) else {
+            throw JournalError(path: path, message: "journal header is corrupt (CRC mismatch): refusing to guess what was delivered")
+        }
+        guard readU32(header, 8) == version else {
+            throw JournalError(path: path, message: "journal version \(readU32(header, 8)) is not supported (expected \(version))")
+        }
+        let hash = readU64(header, 16)
+        var r = Recovered(reserved: [0, 0], itemIndex: 0, itemStartedAt: .zero, elapsed: .zero, completed: false,
+                          closedCleanly: false, heparinRate: nil, records: 0, discardedBytes: 0)
+        var offset = recordSize
+        var lastSeq: UInt64 = 0
+        while offset + recordSize <= bytes.count {
+            let rec = Array(bytes[offset..<(offset + recordSize)])
+            guard readU32(rec, 0) == recordMagic, crc32(rec[0..<60]) == readU32(rec, 60) else { break }
+            let seq = readU64(rec, 8)
+            guard seq > lastSeq else { break }
+            lastSeq = seq
+            let flags = Flags(rawValue: readU32(rec, 4))
+            // Reservations only grow; keep the maximum in case of any reordering.
+            r.reserved[0] = max(r.reserved[0], Int64(bitPattern: readU64(rec, 16)))
+            r.reserved[1] = max(r.reserved[1], Int64(bitPattern: readU64(rec, 24)))
+            r.itemIndex = Int(Int32(bitPattern: readU32(rec, 32)))
+            r.itemStartedAt = .nanoseconds(Int64(bitPattern: readU64(rec, 40)))
+            r.elapsed = .nanoseconds(Int64(bitPattern: readU64(rec, 48)))
+            let rate = Float(bitPattern: readU32(rec, 56))
+            r.heparinRate = rate >= 0 ? HeparinRate(unitsPerKilogramPerHour: Double(rate)) : nil
+            r.completed = flags.contains(.completed)
+            r.closedCleanly = flags.contains(.closedCleanly)
+            r.records += 1
+            offset += recordSize
+        }
+        r.discardedBytes = bytes.count - offset
+        r.lastSequence = lastSeq
+        return (hash, r, offset)
     }
 
     private init(path: String, planHash: UInt64, create: Bool) throws(JournalError) {

@@ -9,6 +9,7 @@ import ECMORuntime
 import ECMOSim
 import ECMOScenario
 import ECMODataFile
+import ECMOProtocol
 
 @main
 struct EcmoRig: AsyncParsableCommand {
@@ -61,8 +62,20 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Board file.")
     var board: String = "Board/sim.yaml"
 
-    @Option(help: "How long to run, e.g. 600, 90s, 10m, 1.5h (loop time).")
-    var duration: DurationArgument = DurationArgument(argument: "10m")!
+    @Option(help: "How long to run, e.g. 600, 90s, 10m, 1.5h (loop time). Default 10m, or the protocol's length plus a minute.")
+    var duration: DurationArgument?
+
+    @Option(name: .customLong("protocol"), help: "Experiment protocol (YAML, see docs/protocols.md): doses, schedule, clamp, agitation, heparin.")
+    var protocolFile: String?
+
+    @Option(help: "Delivery journal of the protocol (default: <out>/journals/<protocol>-<board>.journal). An unfinished journal is resumed per the protocol's on_restart.")
+    var journal: String?
+
+    @Flag(help: "Move an existing journal aside (…-<time>.journal) and start the protocol afresh.")
+    var freshJournal = false
+
+    @Option(help: .hidden)
+    var plantState: String?
 
     @Option(help: "fast: lockstep simulation as fast as the CPU allows; realtime: keep the loop period on the real clock.")
     var pace: Pace = .fast
@@ -87,6 +100,12 @@ struct Run: AsyncParsableCommand {
 
     func validate() throws {
         if flow != nil && rpm != nil { throw ValidationError("give either --flow or --rpm, not both") }
+        if protocolFile != nil && (flow != nil || rpm != nil) {
+            throw ValidationError("--protocol sets the pump mode (circuit.flow_lpm or speed_rpm): drop --flow/--rpm")
+        }
+        if protocolFile == nil && (journal != nil || freshJournal) {
+            throw ValidationError("--journal and --fresh-journal need --protocol")
+        }
         if let flow, !(flow.isFinite && flow > 0 && flow <= 10) { throw ValidationError("--flow \(flow): must be a flow in L/min in (0, 10]") }
         if let rpm, !(rpm.isFinite && rpm > 0 && rpm <= 10_000) { throw ValidationError("--rpm \(rpm): must be a speed in rpm in (0, 10000]") }
         if !(recordHz.isFinite && recordHz > 0 && recordHz <= 1000) { throw ValidationError("--record-hz \(recordHz): must be in (0, 1000]") }
@@ -104,7 +123,20 @@ struct Run: AsyncParsableCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(ExitCodes.boardInvalid)
         }
-        let mode: PumpMode = rpm.map { .constantSpeed(.rpm($0)) } ?? .constantFlow(.lpm(flow ?? 4.0))
+        // A protocol, when given, is planned against this board before anything moves.
+        var resolved: ResolvedProtocol?
+        if let path = protocolFile {
+            do {
+                resolved = try ProtocolPlanner.plan(try ProtocolLoader.load(path: path), board: config)
+            } catch {
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                throw ExitCode(ExitCodes.boardInvalid)
+            }
+            for w in resolved?.warnings ?? [] { logger.warning("\(w)") }
+        }
+        let mode: PumpMode = resolved?.pumpMode ?? rpm.map { .constantSpeed(.rpm($0)) } ?? .constantFlow(.lpm(flow ?? 4.0))
+        let runLength: Duration = duration?.duration ?? resolved.map { $0.totalDuration + .seconds(60) } ?? .seconds(600)
+        let runLengthText = duration?.text ?? "\(Int(runLength.seconds))s"
         if case .constantSpeed(let s) = mode, !(config.pump.limits.minimumSpeed...config.pump.limits.maximumSpeed).contains(s) {
             FileHandle.standardError.write(Data("--rpm \(s.rpm): outside the pump limits of board \(config.name) (\(config.pump.limits.minimumSpeed.rpm)...\(config.pump.limits.maximumSpeed.rpm) rpm)\n".utf8))
             throw ExitCode.validationFailure
@@ -138,10 +170,45 @@ struct Run: AsyncParsableCommand {
         }
 
         let ticksPerSecond = 1.0 / config.loopPeriod.seconds
-        let settings = RunSettings(mode: mode, recordEvery: max(1, Int((ticksPerSecond / recordHz).rounded())))
+        let recordEvery = max(1, Int((ticksPerSecond / recordHz).rounded()))
+        var settings = RunSettings(mode: mode, recordEvery: recordEvery)
+        var setup: ProtocolSetup?
+        var plant: PlantState?
+        if let resolved, let path = protocolFile {
+            let journalPath = journal ?? URL(fileURLWithPath: out).appendingPathComponent("journals")
+                .appendingPathComponent("\(resolved.experiment.name)-\(config.name).journal").path
+            do {
+                if freshJournal { try ProtocolRunSupport.moveAside(journalPath) }
+                let s = try ProtocolSetup(resolved: resolved, protocolPath: path, board: config, journalPath: journalPath)
+                setup = s
+                settings = s.settings(recordEvery: recordEvery)
+                if let r = s.recovered {
+                    logger.notice("journal \(journalPath): resuming an unfinished protocol (cells \(r.reserved[0]) steps, heparin \(r.reserved[1]) steps counted as given; policy \(resolved.plan.onRestart.rawValue)\(r.discardedBytes > 0 ? "; dropped a torn tail of \(r.discardedBytes) bytes" : ""))")
+                } else {
+                    logger.info("journal \(journalPath): new")
+                }
+            } catch {
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                throw ExitCode(ExitCodes.boardInvalid)
+            }
+            if let sim = hardware as? SimulatedBoard {
+                ProtocolSetup.preparePlant(sim, resolved: resolved)
+                if let p = plantState {
+                    do {
+                        let state = try PlantState(path: p)
+                        sim.restorePlunger(cells: state.cells, heparin: state.heparin)
+                        sim.plantLedger = state.pointer
+                        plant = state
+                    } catch {
+                        FileHandle.standardError.write(Data("plant state \(p): \(error)\n".utf8))
+                        throw ExitCode(ExitCodes.boardInvalid)
+                    }
+                }
+            }
+        }
         let loop: RigLoop
         do {
-            loop = try RigLoop(board: config, hardware: hardware, settings: settings)
+            loop = try RigLoop(board: config, hardware: hardware, settings: settings, infusion: setup?.engine, journal: setup?.link)
         } catch {
             logger.error("\(error)")
             throw ExitCode(ExitCodes.hardware)
@@ -158,10 +225,12 @@ struct Run: AsyncParsableCommand {
         let eventLogger = logger
         recorder.onEvent = { line in eventLogger.info("event \(line)") }
         let runner = LoopRunner(loop: loop, pacing: pacing)
+        let journalWriter = setup?.writer()
+        runner.journalWriter = journalWriter
         runner.waitsForConsumer = true   // the recorder thread drains; never drop rows in a lockstep run
-        logger.info("board \(config.name) (\(config.kind.rawValue)), loop \(Int(ticksPerSecond)) Hz, \(Self.describe(mode)), \(duration.text) \(pace.rawValue); recording to \(runDirectory.path)")
+        logger.info("board \(config.name) (\(config.kind.rawValue)), loop \(Int(ticksPerSecond)) Hz, \(Self.describe(mode)), \(runLengthText) \(pace.rawValue); recording to \(runDirectory.path)")
 
-        let service = RigService(runner: runner, duration: duration.duration, recorder: recorder, quiet: quiet)
+        let service = RigService(runner: runner, duration: runLength, recorder: recorder, quiet: quiet)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -170,9 +239,14 @@ struct Run: AsyncParsableCommand {
         try await group.run()
         let outcome = service.outcome.value ?? .stopped
         let wall = Date().timeIntervalSince(started)
+        // A clean stop: the last reservation plus a clean-close mark (a restart then knows
+        // the run ended on purpose, not by a crash).
+        journalWriter?.stop(final: loop.infusion.journalSnapshot)
+        _ = plant
 
-        let summary = Self.summary(config: config, mode: mode, outcome: outcome, loop: loop, runner: runner,
+        var summary = Self.summary(config: config, mode: mode, outcome: outcome, loop: loop, runner: runner,
                                    recorder: recorder, wallSeconds: wall, seed: seed, pace: pace)
+        if let setup { summary["protocol"] = ProtocolRunSupport.summary(setup: setup, loop: loop, protocolPath: protocolFile ?? "") }
         do {
             try recorder.finish(summary: summary)
         } catch {

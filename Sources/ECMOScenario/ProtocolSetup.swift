@@ -1,0 +1,68 @@
+import Foundation
+import ECMOCore
+import ECMOBoard
+import ECMOSim
+import ECMORuntime
+import ECMOProtocol
+
+/// Puts a planned protocol onto a rig: the journal (opened or resumed), the infusion
+/// engine, and on a simulated board the plant it runs on (circuit preset, syringes and
+/// what they hold). One place, shared by `ecmo-rig run --protocol` and scenarios.
+public struct ProtocolSetup {
+    public let resolved: ResolvedProtocol
+    public let journal: DeliveryJournal
+    public let recovered: DeliveryJournal.Recovered?
+    public let link: JournalLink
+    public let engine: InfusionEngine
+
+    /// The plan hash binds a journal to one protocol file (its bytes) on one board.
+    public static func planHash(protocolPath: String, board: BoardConfiguration) -> UInt64 {
+        let bytes = (try? Data(contentsOf: URL(fileURLWithPath: protocolPath))).map { [UInt8]($0) } ?? Array(protocolPath.utf8)
+        return DeliveryJournal.hash([bytes, Array(board.name.utf8)])
+    }
+
+    /// Opens (or creates) the journal at `journalPath` and builds the engine, resuming from
+    /// what the journal recorded. Refuses a journal whose protocol already completed.
+    public init(resolved: ResolvedProtocol, protocolPath: String, board: BoardConfiguration, journalPath: String) throws {
+        self.resolved = resolved
+        let plan = resolved.plan
+        let dir = (journalPath as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let (j, r) = try DeliveryJournal.open(path: journalPath, planHash: Self.planHash(protocolPath: protocolPath, board: board),
+                                              prescribed: (plan.prescribedSteps(.cells), plan.prescribedSteps(.heparin)))
+        if let r, r.completed {
+            throw JournalError(path: journalPath, message: "the protocol already completed in an earlier run (cells \(r.reserved[0]) steps given); start a new journal (--fresh-journal or another --journal path)")
+        }
+        journal = j
+        recovered = r
+        link = JournalLink(granted: (r?.reserved[0] ?? 0, r?.reserved.count ?? 0 > 1 ? r?.reserved[1] ?? 0 : 0))
+        let resume = r.map { InfusionEngine.Resume(authorized: $0.reserved, itemIndex: $0.itemIndex, itemStartedAt: $0.itemStartedAt,
+                                                   elapsed: $0.elapsed, heparinRate: $0.heparinRate) }
+        engine = InfusionEngine(plan: plan, loopPeriod: board.loopPeriod, pumpRamp: board.pump.limits.maximumRampPerSecond,
+                                pumpMaximum: board.pump.limits.maximumSpeed, resume: resume)
+    }
+
+    /// Run settings from the protocol: its pump mode and alarm limits.
+    public func settings(recordEvery: Int) -> RunSettings {
+        RunSettings(mode: resolved.pumpMode, recordEvery: recordEvery, alarmLimits: resolved.alarmLimits)
+    }
+
+    /// The simulated plant the protocol describes: circuit preset, syringes filled, the
+    /// cell syringe's contents entering at the protocol's port.
+    public static func preparePlant(_ sim: SimulatedBoard, resolved: ResolvedProtocol) {
+        if let preset = resolved.circuitPreset {
+            sim.circuit = preset.makeCircuit()
+        }
+        let plan = resolved.plan
+        if let c = plan.channel(.cells) {
+            let contents = resolved.product.map {
+                SyringeContents(kind: $0.kind, particlesPerMilliliter: $0.concentration.value.cellsPerMilliliter, port: $0.port)
+            }
+            sim.loadSyringe(.cells, spec: c, volume: c.fillVolume, contents: contents)
+        }
+        if let h = plan.channel(.heparin) { sim.loadSyringe(.heparin, spec: h, volume: h.fillVolume) }
+    }
+
+    /// The runner writes the journal (between ticks in lockstep, on a thread in real time).
+    public func writer() -> JournalWriter { JournalWriter(link: link, journal: journal) }
+}

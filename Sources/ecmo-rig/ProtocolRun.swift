@@ -1,0 +1,81 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import ECMOCore
+import ECMORuntime
+import ECMOScenario
+import ECMOProtocol
+
+/// What `ecmo-rig run --protocol` adds around the loop.
+enum ProtocolRunSupport {
+    /// `--fresh-journal`: keeps the old journal (it is a record of what was delivered), renamed.
+    static func moveAside(_ path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let stamp = Int(Date().timeIntervalSince1970)
+        let base = path.hasSuffix(".journal") ? String(path.dropLast(".journal".count)) : path
+        try FileManager.default.moveItem(atPath: path, toPath: "\(base)-\(stamp).journal")
+    }
+
+    static func summary(setup: ProtocolSetup, loop: RigLoop, protocolPath: String) -> JSONValue {
+        let e = loop.infusion
+        let plan = e.plan
+        func channel(_ c: InfusionChannel, _ s: InfusionEngine.ChannelState) -> JSONValue {
+            guard let spec = plan.channel(c) else { return .null }
+            return .object([
+                "prescribed_steps": .int(Int(s.prescribed)),
+                "delivered_steps": .int(Int(s.delivered)),
+                "journal_reserved_steps": .int(Int(s.authorized)),
+                "prescribed_ml": .number(spec.volume(steps: s.prescribed).milliliters),
+                "delivered_ml": .number(spec.volume(steps: s.delivered).milliliters),
+                "halt": .string(s.halt.description),
+            ])
+        }
+        return .object([
+            "file": .string(protocolPath),
+            "name": .string(setup.resolved.experiment.name),
+            "journal": .string(setup.journal.path),
+            "resumed": .bool(setup.recovered != nil),
+            "completed": .bool(e.completed),
+            "item": .int(e.itemIndex),
+            "items": .int(plan.items.count),
+            "cells": channel(.cells, e.cells),
+            "heparin": channel(.heparin, e.heparin),
+        ])
+    }
+}
+
+/// The simulated plant's state that outlives a firmware process: the net plunger steps
+/// each syringe received, in a small file mapped shared, updated by plain stores at every
+/// step (a kill -9 cannot tear them; the kernel keeps the page). Only for simulation
+/// harnesses such as the kill test: on a rig, the plunger itself is the state.
+final class PlantState {
+    let pointer: UnsafeMutablePointer<Int64>
+    private let fd: Int32
+
+    init(path: String) throws {
+        let f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard f >= 0 else { throw PlantStateError(message: "cannot open: errno \(errno)") }
+        guard ftruncate(f, 16) == 0 else { close(f); throw PlantStateError(message: "cannot size: errno \(errno)") }
+        guard let m = mmap(nil, 16, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0), m != MAP_FAILED else {
+            close(f)
+            throw PlantStateError(message: "cannot map: errno \(errno)")
+        }
+        fd = f
+        pointer = m.bindMemory(to: Int64.self, capacity: 2)
+    }
+
+    var cells: Int64 { pointer[0] }
+    var heparin: Int64 { pointer[1] }
+
+    deinit {
+        msync(pointer, 16, MS_SYNC)
+        munmap(pointer, 16)
+        close(fd)
+    }
+}
+
+struct PlantStateError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
