@@ -12,6 +12,10 @@ struct Observation {
     var annunciators = AlarmSignals(buzzer: false, red: false, yellow: false, green: false)
     var truth = CircuitTruth()
     var inputs: [Bool] = []
+    var outflowClamp = false
+    var syringeEnable = false
+    var plantCells = 0.0
+    var syringeLine = 0.0
 
     func value(of m: Expectation.Metric) -> Double? {
         switch m {
@@ -29,6 +33,11 @@ struct Observation {
         case .truePrePressure: truth.pre
         case .truePostPressure: truth.post
         case .trueSpeed: truth.speed
+        case .cellsDelivered: frame.cellsDelivered.milliliters
+        case .heparinDelivered: frame.heparinDelivered.milliliters
+        case .protocolItem: Double(frame.infusionItem)
+        case .plantCellsDelivered: plantCells
+        case .syringeLinePressure: syringeLine
         }
     }
 
@@ -41,6 +50,8 @@ struct Observation {
         case .ledRed: annunciators.red ? 1 : 0
         case .ledYellow: annunciators.yellow ? 1 : 0
         case .ledGreen: annunciators.green ? 1 : 0
+        case .syringeEnable: syringeEnable ? 1 : 0
+        case .outflowClamp: outflowClamp ? 1 : 0
         }
     }
 }
@@ -78,6 +89,11 @@ struct ObservedEvent {
         case .overrun: kind = .overrun; details = []
         case .outputsSafe: kind = .outputsSafe; details = []
         case .watchdogReset: kind = .watchdogReset; details = []
+        case .infusion:
+            kind = .infusion
+            let (k, _) = RunRecorder.decodeInfusion(e)
+            details = [k?.name ?? "?"]
+            if k == .halted, let reason = InfusionHalt(rawValue: UInt8(clamping: Int(e.b))) { details.append(reason.description) }
         case .alarm:
             kind = nil
             let (id, k, p, _) = RunRecorder.decodeAlarm(e)

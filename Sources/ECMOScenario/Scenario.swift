@@ -16,6 +16,8 @@ public struct Scenario: Sendable {
     public var control: PumpMode
     public var recordInterval: Duration
     public var events: [TimedEvent]
+    /// An experiment protocol to run (infusion plan, alarm limits), path as written.
+    public var protocolFile: String?
     public var expectations: [Expectation]
 }
 
@@ -53,6 +55,12 @@ public enum ScenarioAction: Sendable {
     case acknowledgeAlarm(AlarmID?)
     /// The operator pauses alarm audio.
     case audioPause
+    /// Operator commands of a protocol run.
+    case resumeInfusion(InfusionChannel)
+    case pauseInfusion(InfusionChannel)
+    case abortProtocol
+    case enterACT(seconds: Double)
+    case setHeparinRate(Double)
 }
 
 /// The fault catalogue (documented in HIL/README.md). Each is made real in the plant or
@@ -118,6 +126,10 @@ public struct Expectation: Sendable {
         case flow = "flow_lpm", drainPressure = "p_drain_mmhg", prePressure = "p_pre_mmhg", postPressure = "p_post_mmhg"
         case oxygenatorDrop = "dp_oxy_mmhg", speed = "speed_rpm", commandedSpeed = "speed_cmd_rpm"
         case oxygenatorResistance = "oxy_resistance"
+        /// Volume the firmware has issued to each syringe (mL), and its protocol item.
+        case cellsDelivered = "cells_ml", heparinDelivered = "heparin_ml", protocolItem = "protocol_item"
+        /// What the simulated syringe really delivered (mL), and the pressure in its line.
+        case plantCellsDelivered = "plant_cells_ml", syringeLinePressure = "syringe_line_mmhg"
         /// The plant's truth (what the physics has, not what the sensors report).
         case trueFlow = "true_flow_lpm", trueDrainPressure = "true_p_drain_mmhg", truePrePressure = "true_p_pre_mmhg"
         case truePostPressure = "true_p_post_mmhg", trueSpeed = "true_speed_rpm"
@@ -136,10 +148,14 @@ public struct Expectation: Sendable {
     public enum OutputSignal: String, Sendable, CaseIterable {
         case pumpEnable = "pump_enable", clamp = "clamp", pumpSpeedCommand = "pump_speed_cmd_rpm"
         case buzzer = "buzzer", ledRed = "led_red", ledYellow = "led_yellow", ledGreen = "led_green"
+        case syringeEnable = "syringe_enable", outflowClamp = "outflow_clamp"
     }
     public enum EventKind: String, Sendable, CaseIterable {
         case lifecycle, phase, fault, sensorInvalid = "sensor_invalid", sensorRecovered = "sensor_recovered"
         case overrun, outputsSafe = "outputs_safe", watchdogReset = "watchdog_reset"
+        /// Infusion engine events; detail: the action (clamp_closed, halted, agitation,
+        /// protocol_completed, …) or a halt reason (occlusion, empty, …).
+        case infusion
     }
     public struct Bound: Sendable, Equatable {
         public var atLeast: Double?

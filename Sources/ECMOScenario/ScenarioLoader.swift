@@ -33,7 +33,7 @@ struct ScenarioDecoder {
     var duration: Duration = .zero
 
     static let topKeys = ["scenario", "events", "expectations"]
-    static let headerKeys = ["name", "description", "seed", "board", "duration", "circuit", "control", "record_hz"]
+    static let headerKeys = ["name", "description", "seed", "board", "duration", "circuit", "control", "record_hz", "protocol"]
 
     mutating func decode(_ root: Node) -> Scenario? {
         guard let top = reader.mapping(root, path: [], at: .start) else { return nil }
@@ -47,6 +47,7 @@ struct ScenarioDecoder {
         let dur = reader.duration(h, "duration", in: .milliseconds(10)...Duration.seconds(7 * 24 * 3600))
         duration = dur?.value ?? .zero
         let recordHz = h.has("record_hz") ? reader.number(h, "record_hz", in: 0.01...1000, unit: " Hz") : nil
+        let protocolFile = h.has("protocol") ? reader.string(h, "protocol") : nil
 
         var circuit = CircuitSpec(preset: .adultPatient, actSeconds: nil, membrane: nil)
         if let c = h.entry("circuit").flatMap({ reader.mapping($0) }) {
@@ -78,7 +79,7 @@ struct ScenarioDecoder {
         return Scenario(file: file, name: name.value, description: description.value, seed: UInt64(seed.value),
                         board: board.value, duration: dur.value, circuit: circuit, control: control,
                         recordInterval: .seconds(1 / (recordHz?.value ?? 10)),
-                        events: events.sorted { $0.at < $1.at }, expectations: expectations)
+                        events: events.sorted { $0.at < $1.at }, protocolFile: protocolFile?.value, expectations: expectations)
     }
 
     mutating func decodeControl(_ c: MappingView) -> PumpMode? {
@@ -102,7 +103,8 @@ struct ScenarioDecoder {
     // MARK: Events
 
     static let eventCommonKeys = ["at", "for"]
-    static let actions = ["infuse_particles", "set_flow", "set_speed", "set_act", "clear_fault", "activate", "acknowledge_alarm", "audio_pause"]
+    static let actions = ["infuse_particles", "set_flow", "set_speed", "set_act", "clear_fault", "activate", "acknowledge_alarm", "audio_pause",
+                          "resume_infusion", "pause_infusion", "abort_protocol", "enter_act", "set_heparin_rate"]
 
     mutating func time(_ m: MappingView, _ key: String) -> Located<Duration>? {
         reader.duration(m, key, in: .zero...max(duration, .zero))
@@ -217,6 +219,24 @@ struct ScenarioDecoder {
         case "set_act":
             keys(["act_s"], required: ["act_s"])
             return reader.number(m, "act_s", in: 60...1500, unit: " s").map { .setACT(seconds: $0.value) }
+        case "resume_infusion", "pause_infusion":
+            keys(["channel"])
+            var channel = InfusionChannel.cells
+            if m.has("channel"), let c = reader.string(m, "channel") {
+                guard let ch = InfusionChannel.allCases.first(where: { $0.description == c.value }) else {
+                    reader.error(c.position, c.path, "unknown channel '\(c.value)' (allowed: cells, heparin)")
+                    return nil
+                }
+                channel = ch
+            }
+            return name.value == "resume_infusion" ? .resumeInfusion(channel) : .pauseInfusion(channel)
+        case "abort_protocol": keys([]); return .abortProtocol
+        case "enter_act":
+            keys(["act_s"], required: ["act_s"])
+            return reader.number(m, "act_s", in: 30...1500, unit: " s").map { .enterACT(seconds: $0.value) }
+        case "set_heparin_rate":
+            keys(["u_per_kg_per_h"], required: ["u_per_kg_per_h"])
+            return reader.number(m, "u_per_kg_per_h", in: 0...100, unit: " U/kg/h").map { .setHeparinRate($0.value) }
         case "clear_fault": keys([]); return .clearFault
         case "activate": keys([]); return .activate
         case "audio_pause": keys([]); return .audioPause
@@ -331,7 +351,7 @@ struct ScenarioDecoder {
             return Expectation(name: name ?? "state \(s.value)", kind: .state(st, window: w), line: line)
         case "output":
             reader.checkKeys(m, allowed: ["name", "output", "at", "from", "to", "equals", "at_least", "at_most", "between"], required: [])
-            let onOff: Set<Expectation.OutputSignal> = [.pumpEnable, .buzzer, .ledRed, .ledYellow, .ledGreen]
+            let onOff: Set<Expectation.OutputSignal> = [.pumpEnable, .buzzer, .ledRed, .ledYellow, .ledGreen, .syringeEnable]
             guard let o = reader.choice(m, "output", Expectation.OutputSignal.self) else { return nil }
             var b: Expectation.Bound?
             if m.has("equals") {

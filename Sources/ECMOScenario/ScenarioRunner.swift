@@ -5,6 +5,7 @@ import ECMOBoard
 import ECMODataFile
 import ECMOSim
 import ECMORuntime
+import ECMOProtocol
 
 /// The verdict on one expectation.
 public struct Verdict: Sendable {
@@ -50,6 +51,8 @@ public final class ScenarioRunner {
     private var powerCut = false
     private var activated = false
     private let needsTruth: Bool
+    private var protocolSetup: ProtocolSetup?
+    private var journalWriter: JournalWriter?
     private let needsInputs: Bool
 
     /// `outputDirectory`: where the run directory is created (nil: no files).
@@ -66,7 +69,28 @@ public final class ScenarioRunner {
         }
         sim = try SimulatedBoard(board: board, clock: clock, seed: scenario.seed, circuit: PlantSetup.circuit(for: scenario.circuit))
         let recordEvery = max(1, Int((scenario.recordInterval.seconds / board.loopPeriod.seconds).rounded()))
-        loop = try RigLoop(board: board, hardware: sim, settings: RunSettings(mode: scenario.control, recordEvery: recordEvery))
+        var settings = RunSettings(mode: scenario.control, recordEvery: recordEvery)
+        if let file = scenario.protocolFile {
+            // The protocol brings the infusion plan and its alarm limits; the scenario's own
+            // circuit and control keys describe the plant and the set-point.
+            let path = try Self.resolve(board: file, scenarioFile: scenario.file)
+            let resolved: ResolvedProtocol
+            do {
+                resolved = try ProtocolPlanner.plan(try ProtocolLoader.load(path: path), board: board)
+            } catch {
+                throw ScenarioError(description: "\(scenario.file): protocol \(file): \(error)")
+            }
+            let journalPath = FileManager.default.temporaryDirectory
+                .appendingPathComponent("ecmo-scenario-\(UUID().uuidString)").appendingPathComponent("journal").path
+            let setup = try ProtocolSetup(resolved: resolved, protocolPath: path, board: board, journalPath: journalPath)
+            let circuit = sim.circuit
+            ProtocolSetup.preparePlant(sim, resolved: resolved)
+            sim.circuit = circuit
+            settings.alarmLimits = resolved.alarmLimits
+            protocolSetup = setup
+            journalWriter = setup.writer()
+        }
+        loop = try RigLoop(board: board, hardware: sim, settings: settings, infusion: protocolSetup?.engine, journal: protocolSetup?.link)
         evaluators = scenario.expectations.map { ExpectationEvaluator($0) }
         needsTruth = scenario.expectations.contains {
             if case .metric(let m, _, _, _, _) = $0.kind { return m.rawValue.hasPrefix("true_") }
@@ -142,6 +166,7 @@ public final class ScenarioRunner {
                     }
                 }
                 loop.tick(now: now, lateness: activeOverrun ?? .zero)
+                journalWriter?.serviceOnce()
             }
             if sim.watchdogResets > resetsSeen {
                 resetsSeen = sim.watchdogResets
@@ -174,6 +199,11 @@ public final class ScenarioRunner {
         if let w = f.warningAt { figures["fouling_warning_at_s"] = (w - .origin).seconds }
         if let p = f.pauseAt { figures["fouling_pause_at_s"] = (p - .origin).seconds }
         figures["alarms_raised"] = Double(events.filter { $0.alarm?.kind == .raised }.count)
+        if protocolSetup != nil {
+            figures["cells_delivered_ml"] = last.cellsDelivered.milliliters
+            figures["plant_cells_ml"] = sim.syringe.delivered.milliliters
+            figures["protocol_completed"] = loop.infusion.completed ? 1 : 0
+        }
         let wall = Date().timeIntervalSince(started)
         let result = ScenarioResult(scenario: scenario.name, file: scenario.file, verdicts: verdicts, outcome: outcome,
                                     figures: figures, runDirectory: recorder?.directory.path, wallSeconds: wall,
@@ -205,6 +235,10 @@ public final class ScenarioRunner {
         o.clampClosed = sim.clampLevel
         o.pumpSpeedCommand = sim.commandedPumpSpeed
         o.annunciators = sim.annunciators
+        o.outflowClamp = f.outflowClamp
+        o.syringeEnable = sim.mock.outputLine(ActuatorRole.syringeEnable.rawValue).level
+        o.plantCells = sim.syringe.delivered.milliliters
+        o.syringeLine = sim.syringe.linePressure.mmHg
         if needsTruth {
             let p = sim.truePressures
             o.truth = CircuitTruth(flow: sim.circuit.flow.litersPerMinute, drain: p.drain.mmHg, pre: p.preOxygenator.mmHg,
@@ -274,6 +308,11 @@ public final class ScenarioRunner {
                 }
             }
         case .audioPause: if start { loop.pauseAudio(by: .operatorPanel, now: now) }
+        case .resumeInfusion(let c): if start { loop.resumeInfusion(c, now: now) }
+        case .pauseInfusion(let c): if start { loop.pauseInfusion(c, now: now) }
+        case .abortProtocol: if start { loop.abortProtocol(now: now) }
+        case .enterACT(let s): if start { loop.enterACT(.seconds(s), now: now) }
+        case .setHeparinRate(let r): if start { loop.setHeparinRate(HeparinRate(unitsPerKilogramPerHour: r), now: now) }
         }
     }
 

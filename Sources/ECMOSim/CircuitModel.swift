@@ -61,6 +61,12 @@ public struct CircuitModel: Sendable {
         public var returnLine = Resistance(linear: 25.0, quadratic: 2.8)
         /// Extra linear resistance of the return line when clamped (mmHg per L/min).
         public var clampResistance = 50_000.0
+        /// Time the return clamp takes to travel fully closed or open. A clamp does not cut
+        /// flow in an instant: the column of blood (the inertance below) would then need
+        /// hundreds of mmHg to stop, a water hammer real tubing compliance and valve travel
+        /// prevent. 500 ms: a motorised pinch valve; a solenoid valve is faster and this
+        /// lumped model (no arterial-side compliance) would then overstate its transient.
+        public var clampTravelTime: Duration = .milliseconds(500)
         /// Fluid inertance L (mmHg·s per (L/min)): ρ·ℓ/A summed over tubing and cannulae.
         public var inertance = 10.0
         /// Pressure of the venous pool the circuit drains from and returns to (mean
@@ -93,6 +99,9 @@ public struct CircuitModel: Sendable {
     public private(set) var speed: PumpSpeed = .zero
     /// Present flow (positive: forward through the oxygenator).
     public private(set) var flow: Flow = .zero
+    /// Return clamp position, 0 open … 1 closed; it follows the drive at `clampTravelTime`.
+    /// Starts closed (the safe state at boot).
+    public private(set) var clampPosition = 1.0
     /// Volume of the cannula-site compartment above its zero-pressure volume (negative:
     /// the vessel or reservoir bag is collapsing).
     public private(set) var compartmentVolume: Volume
@@ -181,9 +190,16 @@ public struct CircuitModel: Sendable {
 
     private func oxygenatorDrop() -> Resistance { parameters.oxygenator.scaled(effectiveOxygenatorResistanceFactor) }
     private func drainageDrop() -> Resistance { parameters.drainage.scaled(Self.occlusionFactor(drainageOcclusion)) }
-    private func returnDrop(clamped: Bool) -> Resistance {
+    private func returnDrop(clamped: Bool) -> Resistance { returnDrop(position: clamped ? 1 : 0) }
+    private func returnDrop(position: Double) -> Resistance {
         var r = parameters.returnLine.scaled(Self.occlusionFactor(returnOcclusion))
-        if clamped { r.linear += parameters.clampResistance }
+        // A pinch valve's conductance falls with its travel: linearly, from the line's own
+        // (open) to the clamp's leak (closed), so flow tapers over the travel time.
+        if position > 0 {
+            let open = r.linear + r.quadratic * 4   // the line's resistance near 4 L/min
+            let g = (1 - position) / open + position / parameters.clampResistance
+            r.linear += max(1 / g - open, 0)
+        }
         return r
     }
 
@@ -214,10 +230,15 @@ public struct CircuitModel: Sendable {
         }
         speed = PumpSpeed(rpm: speed.rpm + (target - speed.rpm) * (1 - exp(-h / max(tau, 1e-6))))
 
+        // Clamp travel.
+        let travel = h / max(parameters.clampTravelTime.seconds, 1e-9)
+        let clampTarget = drive.clampClosed ? 1.0 : 0.0
+        clampPosition = clampTarget > clampPosition ? min(clampPosition + travel, 1) : max(clampPosition - travel, 0)
+
         // Flow and compartment volume: linearised backward Euler on (Q, V).
         let q = flow.litersPerMinute
         let v = compartmentVolume.milliliters
-        let drain = drainageDrop(), oxy = oxygenatorDrop(), ret = returnDrop(clamped: drive.clampClosed)
+        let drain = drainageDrop(), oxy = oxygenatorDrop(), ret = returnDrop(position: clampPosition)
         let pPool = parameters.venousPoolPressure.mmHg
         let pRes = compartmentPressure(v)
         let dP = v >= 0 ? 1 / parameters.compliance : 1 / parameters.collapsedCompliance
@@ -249,12 +270,12 @@ public struct CircuitModel: Sendable {
         temperature = temperature + (tTarget - temperature) * (1 - exp(-h / max(tTau, 1e-6)))
     }
 
-    /// Pressures at the sensor sites for the present state and clamp.
-    public func pressures(clampClosed: Bool) -> Pressures {
+    /// Pressures at the sensor sites for the present state (the clamp where it has travelled to).
+    public func pressures() -> Pressures {
         let q = flow.litersPerMinute
         let drain = compartmentPressure(compartmentVolume.milliliters) - drainageDrop().drop(q)
         // The clamp and any return-line kink sit downstream of P_post.
-        let post = parameters.venousPoolPressure.mmHg + returnDrop(clamped: clampClosed).drop(q)
+        let post = parameters.venousPoolPressure.mmHg + returnDrop(position: clampPosition).drop(q)
         let pre = post + oxygenatorDrop().drop(q)
         return Pressures(drain: .mmHg(drain), preOxygenator: .mmHg(pre), postOxygenator: .mmHg(post))
     }

@@ -252,7 +252,7 @@ public final class SimulatedBoard: HardwareProvider {
         lastService = now
         // The syringe line sees the circuit pressure at its port.
         let port = syringeContents?.port ?? .preOxygenator
-        let p = circuit.pressures(clampClosed: clamp.level)
+        let p = circuit.pressures()
         switch port {
         case .prePump: syringe.backPressure = p.drain
         case .preOxygenator: syringe.backPressure = p.preOxygenator
@@ -270,10 +270,10 @@ public final class SimulatedBoard: HardwareProvider {
     }
 
     /// The pressures the plant has now (truth, before sensor noise).
-    public var truePressures: CircuitModel.Pressures { circuit.pressures(clampClosed: clamp.level) }
+    public var truePressures: CircuitModel.Pressures { circuit.pressures() }
 
     private func publishSensors() {
-        let p = circuit.pressures(clampClosed: clamp.level)
+        let p = circuit.pressures()
         let now = clock.now()
         for i in forceInputs.indices {
             let (model, channel, cal) = forceInputs[i]

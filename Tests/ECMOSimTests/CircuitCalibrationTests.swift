@@ -28,7 +28,7 @@ struct Scenario {
     }
 
     var flow: Double { circuit.flow.litersPerMinute }
-    var pressures: CircuitModel.Pressures { circuit.pressures(clampClosed: drive.clampClosed) }
+    var pressures: CircuitModel.Pressures { circuit.pressures() }
     var oxygenatorDrop: Double { pressures.oxygenatorDrop.mmHg }
 }
 

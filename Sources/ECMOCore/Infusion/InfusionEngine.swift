@@ -177,7 +177,10 @@ public struct InfusionEngine: Sendable {
         // Outflow clamp: open at once on any high-priority alarm, over-pressure or overtime.
         if clampClosed, let c = currentItem?.clamp {
             let overtime = elapsed - clampClosedAt >= c.maximumClamped.nanoseconds
-            let overPressure = input.preOxygenatorPressure.map { $0 > c.maximumPrePressure } ?? true
+            // Over-pressure (or no valid P_pre) for 100 ms: a transient of the closing valve is not.
+            let over = input.preOxygenatorPressure.map { $0 > c.maximumPrePressure } ?? true
+            if over { clampOverPressureSince = clampOverPressureSince ?? elapsed } else { clampOverPressureSince = nil }
+            let overPressure = clampOverPressureSince.map { elapsed - $0 >= 100_000_000 } ?? false
             if input.highPriorityAlarm || overPressure || overtime || cells.halt != .none {
                 openClamp(now: now, emit: emit)
                 if stage == .delivering || stage == .clampedBefore {
@@ -212,6 +215,8 @@ public struct InfusionEngine: Sendable {
     }
 
     private var backoffPending = false
+    private var occlusionSince: Int64?
+    private var clampOverPressureSince: Int64?
     private var backoffLeft: Int64 = 0
 
     private var currentItem: PlanItem? { itemIndex < plan.items.count ? plan.items[itemIndex] : nil }
@@ -280,13 +285,19 @@ public struct InfusionEngine: Sendable {
                 return
             }
             guard cells.halt == .none else { return }
-            // Agitation interrupts delivery (withdraw first); the dose waits meanwhile.
-            if runAgitation(dt: dt, now: now, emit: emit, out: &out, nextDose: false) { return }
+            // The dose keeps its schedule: its time runs on while agitation strokes (withdraw
+            // first) and their return take the motor; the steps that fell due meanwhile go
+            // out afterwards, within the channel's step-rate cap.
+            if runAgitation(dt: dt, now: now, emit: emit, out: &out, nextDose: false) {
+                _ = cells.generator.advance(by: .nanoseconds(dt), maximumPerAdvance: 0)
+                return
+            }
             // Push back what was withdrawn before dosing further.
             if cells.deficit > 0 {
                 let n = min(cells.deficit, cells.maximumPerTick)
                 cells.deficit -= n
                 out.cellSteps = Int32(clamping: n)
+                _ = cells.generator.advance(by: .nanoseconds(dt), maximumPerAdvance: 0)
                 return
             }
             let allowance = max(cells.authorized - cells.delivered, 0)
@@ -453,7 +464,11 @@ public struct InfusionEngine: Sendable {
         if cells.present, let f = input.cellsForce, let spec = plan.channel(.cells) {
             let netNewtons = max(f - plan.monitoring.frictionNewtons, 0)
             let pressure = Pressure(pascals: netNewtons / (spec.syringe.areaSquareMillimeters * 1e-6))
-            if pressure > plan.monitoring.occlusionPressure && cells.halt != .occlusion {
+            // Debounced: a pressure transient at the port (a clamp closing, a pump speed
+            // step) is not an occlusion; a real one builds up and stays.
+            if pressure > plan.monitoring.occlusionPressure { occlusionSince = occlusionSince ?? elapsed } else { occlusionSince = nil }
+            let persistent = occlusionSince.map { elapsed - $0 >= plan.monitoring.occlusionDelay.nanoseconds } ?? false
+            if persistent && cells.halt != .occlusion {
                 halt(.cells, .occlusion, now: now, emit: emit, force: true)
                 // Back off to relieve the line (the steps are returned before dosing resumes).
                 let back = spec.steps(for: plan.monitoring.occlusionBackoff)
@@ -491,8 +506,12 @@ public struct InfusionEngine: Sendable {
             guard c.present, active, let spec else { return false }
             let left = spec.volume(steps: c.remainingSteps)
             if left < plan.monitoring.nearEmptyVolume { return true }
+            // Time to empty counts for continuous infusions only: a bolus empties its share
+            // of the barrel in seconds by design.
             let rate = c.stepRate
-            return rate > 0 && Double(c.remainingSteps) / rate < plan.monitoring.nearEmptyTime.seconds
+            let segment = Double(c.generator.total) / max(rate, 1e-9)
+            return rate > 0 && segment > plan.monitoring.nearEmptyTime.seconds
+                && Double(c.remainingSteps) / rate < plan.monitoring.nearEmptyTime.seconds
         }
         k.nearEmpty = nearEmpty(cells, plan.channel(.cells), active: stage == .delivering && (currentItem?.steps ?? 0) > 0)
             || nearEmpty(heparin, plan.channel(.heparin), active: heparinStage == .infusion || heparinStage == .bolus)
@@ -512,8 +531,9 @@ public struct InfusionEngine: Sendable {
 
     private mutating func updateSpeedLimit(_ input: InfusionInputs, dt: Int64) {
         let ramp = pumpRamp.rpm * Double(dt) / 1e9
-        let holding = (stage == .preparingClamp || stage == .clampedBefore || clampClosed
-                       || (stage == .delivering && currentItem?.clamp != nil && cells.halt == .none))
+        // Held only while the procedure is live: a halted dose gives the speed back.
+        let holding = cells.halt == .none
+            && (stage == .preparingClamp || stage == .clampedBefore || clampClosed || stage == .delivering)
         if holding, let c = currentItem?.clamp {
             let from = speedLimit ?? max(input.commandedSpeed, c.pumpSpeed)
             speedLimit = max(c.pumpSpeed, from - PumpSpeed(rpm: ramp))

@@ -197,9 +197,13 @@ public struct InfusionMonitoring: Sendable, Equatable {
     /// After an occlusion the plunger backs off this much to relieve the line, so that
     /// clearing the occlusion does not release a bolus (ECRI: ≤ 0.5 mL).
     public var occlusionBackoff: Volume
+    /// The over-pressure must last this long to be an occlusion (port transients are not).
+    public var occlusionDelay: Duration
     public init(occlusionPressure: Pressure = .mmHg(300), frictionNewtons: Double = 3, nearEmptyVolume: Volume = .mL(1),
                 nearEmptyTime: Duration = .seconds(300), deviationFraction: Double = 0.05, deviationDelay: Duration = .seconds(5),
-                journalLookahead: Duration = .milliseconds(100), occlusionBackoff: Volume = .mL(0.2)) {
+                journalLookahead: Duration = .milliseconds(100), occlusionBackoff: Volume = .mL(0.2),
+                occlusionDelay: Duration = .milliseconds(500)) {
+        self.occlusionDelay = occlusionDelay
         self.occlusionBackoff = occlusionBackoff
         self.occlusionPressure = occlusionPressure
         self.frictionNewtons = frictionNewtons
