@@ -94,11 +94,14 @@ public enum Fault: Sendable, Equatable {
     /// The sensor's device resets itself (brown-out): its configuration returns to
     /// power-on defaults, which only a read-back notices.
     case deviceReset(SensorRole)
+    /// The delivery journal cannot be written (full or failing SD card): no new
+    /// reservation becomes durable, so the syringe must stop.
+    case journalStall
 
     public static let names = ["sensor_disconnect", "sensor_stuck", "sensor_drift", "sensor_noise_burst", "i2c_nak_burst",
                                "pump_stall", "tachometer_loss", "drainage_kink", "return_kink", "clamp_stuck",
                                "syringe_occlusion", "syringe_empty", "air_in_line", "emergency_stop", "loop_overrun",
-                               "watchdog_starved", "power_loss", "device_reset"]
+                               "watchdog_starved", "power_loss", "device_reset", "journal_stall"]
 }
 
 /// What a scenario checks.

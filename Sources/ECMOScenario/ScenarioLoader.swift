@@ -188,6 +188,7 @@ struct ScenarioDecoder {
         case "watchdog_starved": keys([]); return .watchdogStarved
         case "power_loss": keys([]); return .powerLoss
         case "device_reset": keys(["sensor"]); return sensor(m).map { .deviceReset($0) }
+        case "journal_stall": keys([]); return .journalStall
         default:
             let guess = YAMLReader.closest(to: name.value, in: Fault.names).map { "did you mean '\($0)'? " } ?? ""
             reader.error(name.position, name.path, "unknown fault '\(name.value)' (\(guess)catalogue: \(Fault.names.joined(separator: ", ")))")

@@ -53,6 +53,7 @@ public final class ScenarioRunner {
     private let needsTruth: Bool
     private var protocolSetup: ProtocolSetup?
     private var journalWriter: JournalWriter?
+    private var journalStalled = false
     private let needsInputs: Bool
 
     /// `outputDirectory`: where the run directory is created (nil: no files).
@@ -166,7 +167,7 @@ public final class ScenarioRunner {
                     }
                 }
                 loop.tick(now: now, lateness: activeOverrun ?? .zero)
-                journalWriter?.serviceOnce()
+                if !journalStalled { journalWriter?.serviceOnce() }
             }
             if sim.watchdogResets > resetsSeen {
                 resetsSeen = sim.watchdogResets
@@ -286,6 +287,7 @@ public final class ScenarioRunner {
             case .loopOverrun(let d): activeOverrun = start ? d : nil
             case .watchdogStarved: if start { starvedUntil = e.until ?? scenario.duration }  // ended by the tick path, which reboots the firmware
             case .deviceReset(let r): if start { sim.resetDevice(of: r) }
+            case .journalStall: journalStalled = start
             case .powerLoss:
                 if start {
                     sim.cutPower()

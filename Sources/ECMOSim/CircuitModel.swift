@@ -233,7 +233,11 @@ public struct CircuitModel: Sendable {
         // Clamp travel.
         let travel = h / max(parameters.clampTravelTime.seconds, 1e-9)
         let clampTarget = drive.clampClosed ? 1.0 : 0.0
-        clampPosition = clampTarget > clampPosition ? min(clampPosition + travel, 1) : max(clampPosition - travel, 0)
+        if clampTarget > clampPosition {
+            clampPosition = min(clampPosition + travel, clampTarget)
+        } else if clampTarget < clampPosition {
+            clampPosition = max(clampPosition - travel, clampTarget)
+        }
 
         // Flow and compartment volume: linearised backward Euler on (Q, V).
         let q = flow.litersPerMinute

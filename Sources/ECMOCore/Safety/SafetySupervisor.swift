@@ -36,6 +36,11 @@ public struct SafetySupervisor: Sendable {
     /// P_pre below P_post beyond this is physically impossible in this circuit.
     public var crossCheckTolerance = Pressure(mmHg: 20)
     private var crossCheckSince: Instant?
+    /// Pressure alarm conditions clear only this far back inside their limits.
+    public var pressureHysteresis = Pressure(mmHg: 20)
+    private var suctionHeld = false
+    private var overPreHeld = false
+    private var overPostHeld = false
     private var tachSince: Instant?
     private var lastUpdate: Instant?
 
@@ -101,12 +106,20 @@ public struct SafetySupervisor: Sendable {
         let speed = frame.pumpSpeed.isValid ? frame.pumpSpeed.value : nil
 
         var k = AlarmConditions()
+        // Hysteresis: a pressure condition, once met, holds until the pressure is back by
+        // `pressureHysteresis`. Without it the interlock holds the pressure right at the
+        // limit, the condition flickers, and the debounced alarm would never sound.
+        let h = pressureHysteresis
+        suctionHeld = pDrain.map { $0 < limits.drainPressureLow || (suctionHeld && $0 < limits.drainPressureLow + h) } ?? false
+        overPreHeld = pPre.map { $0 > limits.prePressureHigh || (overPreHeld && $0 > limits.prePressureHigh - h) } ?? false
+        overPostHeld = pPost.map { $0 > limits.postPressureHigh || (overPostHeld && $0 > limits.postPressureHigh - h) } ?? false
+        // The interlock acts on the plain comparison (as before); the alarms on the held one.
         let suction = pDrain.map { $0 < limits.drainPressureLow } ?? false
         let overPre = pPre.map { $0 > limits.prePressureHigh } ?? false
         let overPost = pPost.map { $0 > limits.postPressureHigh } ?? false
-        k[.drainPressureLow] = reading && suction
-        k[.prePressureHigh] = reading && overPre
-        k[.postPressureHigh] = reading && overPost
+        k[.drainPressureLow] = reading && suctionHeld
+        k[.prePressureHigh] = reading && overPreHeld
+        k[.postPressureHigh] = reading && overPostHeld
         k[.postPressureLow] = running && (pPost.map { $0 < limits.postPressureLow } ?? false)
         if let a = pPre, let b = pPost { k[.oxygenatorDropHigh] = running && (a - b) > limits.oxygenatorDropHigh }
         k[.flowLow] = running && (q.map { $0 < limits.flowLow } ?? false)
