@@ -48,7 +48,8 @@ import ECMORuntime
             // (each restart counts up to one lookahead as given that the plant never got).
             let now = Self.plant(plantFile).0
             let remaining = prescribedCells - phantom - now - Int64(n - k) * lookahead
-            let target = now + Int64.random(in: 1...max(1, 2 * remaining / Int64(n - k)), using: &rng)
+            let step = Int64.random(in: 1...max(1, 2 * remaining / Int64(n - k)), using: &rng)
+            let target = now + min(step, max(1, remaining))
             let p = Process()
             p.executableURL = binary
             p.arguments = arguments

@@ -30,6 +30,33 @@ import ECMORuntime
         #expect(tenN == 0, "allocations in 10 000 ticks: \(tenN)")
     }
 
+    /// The tick while a dose runs: infusion engine, journal hand-off, step pulses, the
+    /// simulated syringe moving on each step edge, and an agitation stroke.
+    @Test(.enabled(if: ecmo_alloc_counter_available(), "needs the glibc allocation counter"))
+    func tickAllocatesNothingWhileDosingAndAgitating() throws {
+        let agitation = AgitationPlan(interval: .seconds(1), steps: 100, strokes: 1, stepRate: 2000)
+        let rig = try InfusionRig(plan: try testPlan(dose: .mL(1), over: .seconds(30), agitation: agitation),
+                                  journalPath: temporaryPath("j"))
+        rig.start()
+        _ = rig.run(.seconds(5))
+        #expect(rig.loop.infusion.stage == .delivering)
+        var now = rig.clock.now()
+        var total: UInt64 = 0
+        let before = rig.sim.plungerSteps.cells
+        for _ in 0..<5_000 {
+            now = now + rig.board.loopPeriod
+            rig.clock.advance(to: now)
+            ecmo_alloc_counter_start()
+            rig.loop.tick(now: now)
+            total += ecmo_alloc_counter_stop()
+            rig.runner.journalWriter?.serviceOnce()   // the writer's own thread in real time: not counted
+            _ = rig.loop.telemetry.drain { _ in }
+            _ = rig.loop.events.drain { _ in }
+        }
+        #expect(rig.sim.plungerSteps.cells > before, "the syringe moved during the measured ticks")
+        #expect(total == 0, "allocations in 5 000 dosing ticks: \(total)")
+    }
+
     @Test(.enabled(if: ecmo_alloc_counter_available(), "needs the glibc allocation counter"))
     func allocationCounterSeesAnAllocation() {
         ecmo_alloc_counter_start()
