@@ -69,7 +69,7 @@ if buildLinuxBackend {
     targets += [
         .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
         .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "CLinuxIO", "CGPIOD"]),
-        .testTarget(name: "ECMOLinuxTests", dependencies: ["ECMOLinux", "ECMOHAL", "ECMOCore", "ECMOBoard", "CLinuxIO"]),
+        .testTarget(name: "ECMOLinuxTests", dependencies: ["ECMOLinux", "ECMOHAL", "ECMOCore", "ECMOBoard", "CLinuxIO", "AllocationCounter"]),
     ]
 } else {
     // Without libgpiod the target still exists, but holds only what needs no library,
