@@ -13,7 +13,8 @@ public final class LinuxMonotonicClock: MonotonicClock, @unchecked Sendable {
     public func sleep(until deadline: Instant) {
         // EINTR: sleep again to the same absolute deadline (bounded: a signal storm
         // cannot keep the loop here longer than the deadline itself).
-        for _ in 0..<1000 where syscalls.sleepUntil(deadline.nanosecondsSinceOrigin) == -Errno.EINTR {}
+        var attempts = 0
+        while syscalls.sleepUntil(deadline.nanosecondsSinceOrigin) == -Errno.EINTR, attempts < 1000 { attempts += 1 }
     }
 }
 
