@@ -44,7 +44,7 @@ var targets: [Target] = [
     ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
         "ECMOScenario", "ECMODataFile",
-        "ECMOCore", "ECMOBoard", "ECMORuntime", "ECMOSim",
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMOSim",
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),

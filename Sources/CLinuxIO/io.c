@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +27,8 @@ int ecmo_sys_sleep_until_ns(uint64_t d) {
     return -clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);   // returns the error number itself
 }
 int ecmo_sys_exists(const char *path) { return access(path, F_OK) < 0 ? -errno : 0; }
+int ecmo_sys_scheduler_policy(void) { int r = sched_getscheduler(0); return r < 0 ? -errno : r; }
+int ecmo_sys_lock_all_memory(void) { return mlockall(MCL_CURRENT | MCL_FUTURE) < 0 ? -errno : 0; }
 int ecmo_flag_rdwr(void) { return O_RDWR; }
 int ecmo_flag_wronly(void) { return O_WRONLY; }
 int ecmo_flag_rdonly(void) { return O_RDONLY; }

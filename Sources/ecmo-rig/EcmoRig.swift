@@ -133,8 +133,12 @@ struct Run: AsyncParsableCommand {
                 throw ExitCode(ExitCodes.hardware)
             }
         case .rig:
-            logger.error("board \(config.name) is a rig board: the Linux hardware backend is not wired into ecmo-rig yet")
-            throw ExitCode(ExitCodes.hardware)
+            do {
+                (hardware, pacing) = try HardwareSelection.rig(config)
+            } catch {
+                logger.error("\(error)")
+                throw ExitCode(ExitCodes.hardware)
+            }
         }
 
         let ticksPerSecond = 1.0 / config.loopPeriod.seconds
@@ -142,6 +146,7 @@ struct Run: AsyncParsableCommand {
         let loop: RigLoop
         do {
             loop = try RigLoop(board: config, hardware: hardware, settings: settings)
+            HardwareSelection.loopCreated(loop, hardware: hardware)
         } catch {
             logger.error("\(error)")
             throw ExitCode(ExitCodes.hardware)
@@ -352,7 +357,7 @@ final class StatusLine: @unchecked Sendable {
 
 struct BoardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "board", abstract: "Board files.", subcommands: [Check.self])
+        commandName: "board", abstract: "Board files.", subcommands: [Check.self, Probe.self])
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Validate a board file; exit 2 with one line per error if it is invalid.")
