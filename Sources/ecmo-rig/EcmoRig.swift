@@ -15,7 +15,7 @@ struct EcmoRig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ecmo-rig",
         abstract: "Firmware of the bench ECMO rig: runs the circuit, watches it, records it.",
-        subcommands: [Run.self, Simulate.self, BoardCommand.self],
+        subcommands: [Run.self, Simulate.self, BoardCommand.self, HILCommand.self],
         defaultSubcommand: Run.self)
 }
 
