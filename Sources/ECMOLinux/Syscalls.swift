@@ -88,8 +88,8 @@ public enum LinuxConstants {
     public static let wdiofCardReset = Int32(WDIOF_CARDRESET)
 }
 
-/// errno values the backend treats specially (Linux numbers; Glibc is not imported here
-/// so the module's surface stays the shim's).
+/// errno values the backend treats specially, with Linux's numbers, so that tests and
+/// messages name them without importing Glibc.
 public enum Errno {
     public static let EPERM: Int32 = 1
     public static let ENOENT: Int32 = 2
