@@ -142,7 +142,8 @@ public final class LinuxPWMChannel: PWMOutput {
         let period = try readNumber(periodFD, operation: "read pwm period")
         let duty = try readNumber(dutyFD, operation: "read pwm duty_cycle")
         let enabled = try readNumber(enableFD, operation: "read pwm enable")
-        guard period > 0, duty <= period else { throw .deviceFault(what: "PWM duty cycle longer than its period") }
+        guard period > 0 else { throw .deviceFault(what: "PWM period not set (0 ns)") }
+        guard duty <= period else { throw .deviceFault(what: "PWM duty cycle longer than its period") }
         return (Double(duty) / Double(period), enabled != 0)
     }
 

@@ -222,7 +222,11 @@ struct BoardProbe {
             r.fail("\(name): \(e)")
         } catch {
             // A freshly exported channel has period 0: readBack says so; the rig sets it on start.
-            r.ok("\(name): opened; no period set yet (\(error))")
+            if case .deviceFault(let what)? = error as? HALError, "\(what)".hasPrefix("PWM period not set") {
+                r.ok("\(name): opened; no period set yet (the rig sets it when it starts)")
+            } else {
+                r.fail("\(name): \(error)")
+            }
         }
     }
 

@@ -148,6 +148,7 @@ struct VirtualBoardCheck {
         outputs(hw)
         inputs(hw)
         tachometer(hw)
+        pwm(hw)
         watchdogMagicClose(hw)
         hw.close()
         return (passed, failed)
@@ -378,6 +379,36 @@ struct VirtualBoardCheck {
         private var value = false
         func set() { lock.lock(); value = true; lock.unlock() }
         var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    }
+
+    /// The pump's PWM channel on the stub chip, through the kernel's PWM core and sysfs,
+    /// which refuse a duty cycle longer than the period: the write order is tested for real.
+    mutating func pwm(_ hw: LinuxHardware) {
+        let p = "/sys/module/ecmo_pwm_stub/parameters"
+        func chip() -> String {
+            "period \(readFile("\(p)/period_ns") ?? "?") ns, duty \(readFile("\(p)/duty_ns") ?? "?") ns, enabled \(readFile("\(p)/enabled") ?? "?")"
+        }
+        do {
+            let ch = try hw.pwmChannel(chip: board.pump.pwmChip, channel: board.pump.channel)
+            pass("pwm export", "\(board.pwmChips[board.pump.pwmChip]?.path ?? "?")/pwm\(board.pump.channel) exported and opened")
+            try ch.setPeriod(nanoseconds: 50_000)
+            try ch.setDutyCycle(0.9)
+            try ch.setEnabled(true)
+            let first = chip()
+            expect(first == "period 50000 ns, duty 45000 ns, enabled 1", "pwm set", "20 kHz at 90 %, enabled → chip got \(first)")
+            try ch.setPeriod(nanoseconds: 1_000)
+            let shrunk = chip()
+            try ch.setPeriod(nanoseconds: 50_000)
+            let grown = chip()
+            expect(shrunk == "period 1000 ns, duty 900 ns, enabled 1" && grown == "period 50000 ns, duty 45000 ns, enabled 1",
+                   "pwm period order", "shrink (duty first) → \(shrunk); grow (period first) → \(grown)")
+            let back = try ch.readBack()
+            expect(abs(back.dutyCycle - 0.9) < 1e-9 && back.enabled, "pwm read back", "duty \(back.dutyCycle), enabled \(back.enabled)")
+            try ch.setDutyCycle(board.pump.dutyAtZero)
+            try ch.setEnabled(false)
+        } catch {
+            fail("pwm", "\(error)")
+        }
     }
 
     mutating func watchdogMagicClose(_ hw: LinuxHardware) {
