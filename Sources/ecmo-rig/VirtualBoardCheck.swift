@@ -16,7 +16,7 @@ struct HILCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hil",
         abstract: "Virtual-board lane checks, run inside the QEMU guest by HIL/virtual/run (see HIL/virtual/README.md).",
-        subcommands: [VirtualCheck.self, WatchdogHang.self])
+        subcommands: [VirtualCheck.self, WatchdogHang.self, Bridge.self])
 }
 
 struct VirtualCheck: AsyncParsableCommand {
@@ -85,6 +85,86 @@ struct WatchdogHang: AsyncParsableCommand {
         throw ExitCode.failure
         #else
         throw ExitCode.failure
+        #endif
+    }
+}
+
+/// The plant side for a full `ecmo-rig run` in the guest: holds the safety inputs at
+/// "all well" (no air, E-stop released, end switches open), turns the tachometer at a
+/// fixed speed through gpio-sim's sysfs, and keeps the sensors at a steady circuit state
+/// with a little noise (P_drain −45, P_pre 180, P_post 150 mmHg, 4 L/min): a perfectly
+/// constant reading is a stuck sensor to the firmware's validator, as it should be.
+struct Bridge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bridge",
+        abstract: "Play the plant on gpio-sim for a run in the guest: quiet safety inputs, tachometer at a fixed rpm.")
+
+    @Option(help: "gpio-sim chip directory in sysfs.")
+    var gpioSim: String
+    @Option(help: "The virtual board file.")
+    var board: String = "/board.yaml"
+    @Option(help: "Tachometer speed, rpm.")
+    var rpm: Double = 1500
+    @Option(help: "How long, seconds.")
+    var seconds: Double = 10
+
+    func run() async throws {
+        #if os(Linux)
+        let config = try BoardLoader.load(path: board)
+        let sys = LinuxSyscalls.system
+        func open(_ line: Int) -> Int32 {
+            "\(gpioSim)/sim_gpio\(line)/pull".withCString { sys.open($0, LinuxConstants.writeOnly) }
+        }
+        let quiet = [InputRole.airDetector, .emergencyStop, .syringeEndEmpty, .syringeEndFull, .heparinEndEmpty]
+            .compactMap { config.inputs[$0] }.map { open($0.line) }.filter { $0 >= 0 }
+        guard let tach = config.inputs[.pumpTachometer] else { throw ExitCode.failure }
+        let tachFD = open(tach.line)
+        guard tachFD >= 0 else { throw ExitCode.failure }
+        let up = Array("pull-up".utf8), down = Array("pull-down".utf8)
+        func write(_ fd: Int32, _ text: [UInt8]) { _ = text.withUnsafeBytes { sys.pwrite(fd, $0.baseAddress!, $0.count, 0) } }
+        let clock = LinuxMonotonicClock()
+        let half = 60.0 / (rpm * Double(tach.pulsesPerRevolution ?? 1)) / 2
+        let start = clock.now()
+        var k = 0
+        // The sensors: ABP2 counts through the stub module's parameter, the ADS1115's
+        // conversion register through i2c-stub (a second descriptor on the same bus).
+        let plant: [SensorRole: Double] = [.drainPressure: -45, .preOxygenatorPressure: 180, .postOxygenatorPressure: 150, .flow: 4]
+        let abp = config.devices.filter { if case .abp2 = $0.value.driver { true } else { false } }.sorted { $0.value.address < $1.value.address }
+        let hw = try LinuxHardware(board: config)
+        var adcs: [(any I2CDevice, Voltage, AnalogCalibration, SensorRole)] = []
+        for (id, dev) in config.devices {
+            guard case let .ads1115(fs, _) = dev.driver else { continue }
+            for (role, sensor) in config.sensors where sensor.device == id {
+                if let cal = sensor.analog { adcs.append((try hw.i2cDevice(bus: dev.bus, address: dev.address), fs, cal, role)) }
+            }
+        }
+        var rng = SystemRandomNumberGenerator()
+        func noise(_ sd: Double) -> Double { (Double.random(in: -1...1, using: &rng) + Double.random(in: -1...1, using: &rng)) * sd }
+        let countsPath = "/sys/module/ecmo_abp2_stub/parameters/counts"
+        let countsFD = countsPath.withCString { sys.open($0, LinuxConstants.writeOnly) }
+        print("BRIDGE: quiet inputs \(quiet.count), tachometer \(rpm) rpm, \(abp.count) ABP2 + \(adcs.count) ADC channels, for \(seconds) s")
+        while (clock.now() - start).seconds < seconds {
+            // The firmware requests its inputs with pull-ups (fail-safe: open = active), which
+            // gpio-sim applies as the line's level: hold them low = all well, every half period.
+            for fd in quiet { write(fd, down) }
+            write(tachFD, k % 2 == 0 ? up : down)
+            if countsFD >= 0 {
+                let list = abp.map { id, dev -> String in
+                    guard case let .abp2(lo, hi, tf) = dev.driver,
+                          let role = config.sensors.first(where: { $0.value.device == id })?.key else { return "0" }
+                    let p = (plant[role] ?? 0) + noise(0.3)
+                    return String(ABP2Driver.counts(pressure: .mmHg(p), pressureMin: lo, pressureMax: hi, transferFunction: tf == .a ? .a : .b))
+                }.joined(separator: ",")
+                write(countsFD, Array(list.utf8))
+            }
+            for (dev, fs, cal, role) in adcs {
+                let code = ADS1115Driver.counts(for: cal.volts(for: (plant[role] ?? 0) + noise(0.01)), fullScale: fs)
+                try? dev.writeWordData(register: 0, value: UInt16(bitPattern: code).byteSwapped)
+            }
+            k += 1
+            clock.sleep(until: start + .seconds(half * Double(k)))
+        }
+        print("BRIDGE: done, \(k / 2) pulses")
         #endif
     }
 }
