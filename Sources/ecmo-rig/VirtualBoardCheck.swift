@@ -356,6 +356,9 @@ struct VirtualBoardCheck {
             guard let c = board.inputs[role] else { continue }
             do {
                 let line = try hw.inputLine(c)
+                // Start high whatever the requested bias left, then drop the edges so far.
+                _ = setPull(c.line, up: true)
+                hw.clock.sleep(until: hw.clock.now() + .milliseconds(20))
                 _ = try line.readEdges(into: buffer)
                 let t0 = hw.clock.now()
                 _ = setPull(c.line, up: false)
@@ -366,6 +369,7 @@ struct VirtualBoardCheck {
                 let high = try line.read()
                 let t1 = hw.clock.now()
                 let n = try line.readEdges(into: buffer)
+                _ = setPull(c.line, up: c.bias == .pullUp)   // back to the board's resting level
                 let kinds = (0..<n).map { buffer[$0].kind == .rising ? "rising" : "falling" }
                 let inWindow = (0..<n).allSatisfy { buffer[$0].timestamp >= t0 && buffer[$0].timestamp <= t1 }
                 expect(!low && high, "input \(role.rawValue)", "gpio-sim pull-down → \(low), pull-up → \(high)")
