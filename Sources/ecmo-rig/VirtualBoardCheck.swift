@@ -107,10 +107,16 @@ struct Bridge: AsyncParsableCommand {
     var rpm: Double = 1500
     @Option(help: "How long, seconds.")
     var seconds: Double = 10
+    @Option(help: "still: fixed sensor values and tach; circuit: the simulator's circuit driven by the commanded PWM, enable and clamp.")
+    var plant: String = "still"
 
     func run() async throws {
         #if os(Linux)
         let config = try BoardLoader.load(path: board)
+        if plant == "circuit" {
+            try CircuitBridge(board: config, gpioSim: gpioSim).run(seconds: seconds)
+            return
+        }
         let sys = LinuxSyscalls.system
         func open(_ line: Int) -> Int32 {
             "\(gpioSim)/sim_gpio\(line)/pull".withCString { sys.open($0, LinuxConstants.writeOnly) }
