@@ -28,12 +28,18 @@ final class CircuitBridge: @unchecked Sendable {
         self.gpioSim = gpioSim
     }
 
+    /// sysfs files stay open and are re-read at offset 0: the guest is slow enough under
+    /// TCG that an open/close per read starves the firmware and the tachometer thread.
+    private var readFDs: [String: Int32] = [:]
     func read(_ path: String) -> String? {
-        let fd = path.withCString { sys.open($0, LinuxConstants.readOnly) }
-        guard fd >= 0 else { return nil }
-        defer { _ = sys.close(fd) }
+        var fd = readFDs[path] ?? -1
+        if fd < 0 {
+            fd = path.withCString { sys.open($0, LinuxConstants.readOnly) }
+            guard fd >= 0 else { return nil }
+            readFDs[path] = fd
+        }
         var b = [UInt8](repeating: 0, count: 32)
-        let n = b.withUnsafeMutableBytes { sys.read(fd, $0.baseAddress!, 32) }
+        let n = b.withUnsafeMutableBytes { sys.pread(fd, $0.baseAddress!, 32, 0) }
         return n > 0 ? String(decoding: b[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : nil
     }
 
@@ -83,9 +89,12 @@ final class CircuitBridge: @unchecked Sendable {
                     }
                     level.toggle()
                     write(fd, level ? up : down)
-                    next = next + .seconds(30 / (rpm * ppr))
+                    let half = Duration.seconds(30 / (rpm * ppr))
+                    next = next + half
+                    // Late by a little (TCG): keep the schedule, so the mean rate stays right.
+                    // Late by more than two half periods: start afresh rather than burst.
                     let now = clock.now()
-                    if next < now { next = now }   // fell far behind (TCG): do not burst
+                    if now - next > half * 2 { next = now }
                     clock.sleep(until: next)
                 }
             }
@@ -134,7 +143,7 @@ final class CircuitBridge: @unchecked Sendable {
                 let code = ADS1115Driver.counts(for: cal.volts(for: (truth[role] ?? 0) + noise(0.01)), fullScale: fs)
                 try? dev.writeWordData(register: 0, value: UInt16(bitPattern: code).byteSwapped)
             }
-            for fd in quiet { write(fd, down) }
+            if steps % 10 == 0 { for fd in quiet { write(fd, down) } }
             steps += 1
             if steps % 100 == 0 {
                 print("BRIDGE: t=\(String(format: "%.1f", (now - start).seconds)) s duty \(String(format: "%.3f", duty)) enable \(drive.pumpEnabled) clamp \(drive.clampClosed ? "closed" : "open") → \(Int(circuit.speed.rpm)) rpm, \(String(format: "%.2f", circuit.flow.litersPerMinute)) L/min, P_pre \(String(format: "%.1f", p.preOxygenator.mmHg))")
