@@ -49,14 +49,10 @@ enum HardwareSelection {
     static func checkRealtime(_ board: BoardConfiguration) throws {
         guard board.realtime == .required else { return }
         #if os(Linux)
-        let rt = LinuxRealtime.system
-        let policy = rt.schedulerPolicy()
-        guard policy == LinuxRealtime.fifo || policy == LinuxRealtime.roundRobin else {
-            throw Unavailable(description: "board \(board.name) requires real-time scheduling: run it under deploy/ecmo-rig.service (CPUSchedulingPolicy=fifo) or with 'chrt -f 50 ecmo-rig ...'; a test bench without blood may set 'realtime: optional' in a copy of the board file")
-        }
-        let locked = rt.lockAllMemory()
-        guard locked == 0 else {
-            throw Unavailable(description: "mlockall failed (errno \(-locked)): raise LimitMEMLOCK (LimitMEMLOCK=infinity in the unit)")
+        do {
+            try LinuxRealtime.system.requireRealtime()
+        } catch {
+            throw Unavailable(description: "board \(board.name) requires real-time scheduling: \(error); a dry bench without blood may set 'realtime: optional' in a copy of the board file")
         }
         #endif
     }
