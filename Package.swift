@@ -49,7 +49,7 @@ var targets: [Target] = [
     ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
         "ECMOScenario", "ECMODataFile", "ECMOProtocol",
-        "ECMOCore", "ECMOBoard", "ECMORuntime", "ECMOSim",
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMOSim",
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
@@ -66,17 +66,22 @@ var targets: [Target] = [
     .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter"]),
 ]
 
+// CLinuxIO (system calls, ioctl numbers and kernel structs for i2c-dev, the watchdog and
+// sysfs PWM) needs only the C library and the kernel's uAPI headers: it is always built.
+// CGPIOD is our own small GPIO API in C (`include/ecmo_gpiod.h`), compiled against
+// whichever libgpiod is installed, v1 or v2 (see `shim.c`), so it exists only with libgpiod.
+targets += [.target(name: "CLinuxIO")]
 if buildLinuxBackend {
     targets += [
-        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
-        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "CGPIOD"]),
-        .testTarget(name: "ECMOLinuxTests", dependencies: ["ECMOLinux"]),
+        .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
+        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "CLinuxIO", "CGPIOD"]),
+        .testTarget(name: "ECMOLinuxTests", dependencies: ["ECMOLinux", "ECMOHAL", "ECMOCore", "ECMOBoard", "CLinuxIO", "AllocationCounter"]),
     ]
 } else {
     // Without libgpiod the target still exists, but holds only what needs no library,
     // so `ecmo-rig` names one module everywhere.
     targets += [
-        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL"],
+        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "CLinuxIO"],
                 exclude: ["GPIOD"], swiftSettings: [.define("ECMO_NO_GPIOD")]),
     ]
 }

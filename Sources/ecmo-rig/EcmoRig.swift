@@ -16,7 +16,7 @@ struct EcmoRig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ecmo-rig",
         abstract: "Firmware of the bench ECMO rig: runs the circuit, watches it, records it.",
-        subcommands: [Run.self, Simulate.self, BoardCommand.self, ProtocolCommand.self],
+        subcommands: [Run.self, Simulate.self, BoardCommand.self, ProtocolCommand.self, HILCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -165,8 +165,12 @@ struct Run: AsyncParsableCommand {
                 throw ExitCode(ExitCodes.hardware)
             }
         case .rig:
-            logger.error("board \(config.name) is a rig board: the Linux hardware backend is not wired into ecmo-rig yet")
-            throw ExitCode(ExitCodes.hardware)
+            do {
+                (hardware, pacing) = try HardwareSelection.rig(config)
+            } catch {
+                logger.error("\(error)")
+                throw ExitCode(ExitCodes.hardware)
+            }
         }
 
         let ticksPerSecond = 1.0 / config.loopPeriod.seconds
@@ -209,6 +213,7 @@ struct Run: AsyncParsableCommand {
         let loop: RigLoop
         do {
             loop = try RigLoop(board: config, hardware: hardware, settings: settings, infusion: setup?.engine, journal: setup?.link)
+            HardwareSelection.loopCreated(loop, hardware: hardware)
         } catch {
             logger.error("\(error)")
             throw ExitCode(ExitCodes.hardware)
@@ -426,7 +431,7 @@ final class StatusLine: @unchecked Sendable {
 
 struct BoardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "board", abstract: "Board files.", subcommands: [Check.self])
+        commandName: "board", abstract: "Board files.", subcommands: [Check.self, Probe.self])
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Validate a board file; exit 2 with one line per error if it is invalid.")

@@ -1,0 +1,48 @@
+#ifndef ECMO_LINUX_IO_H
+#define ECMO_LINUX_IO_H
+// The system calls of the Linux backend, as plain functions Swift can store in a table
+// (ECMOLinux.LinuxSyscalls) and tests can replace. Each returns its result, or -errno on
+// failure, so no caller reads errno. ioctl is not variadic here: Swift's variadic import
+// builds a CVarArg array, an allocation on every call of the hot loop.
+//
+// Request numbers built by function-like macros (_IOR/_IOWR: the watchdog's) cannot be
+// imported by Swift; they are returned by functions computed by the kernel's own headers.
+#ifdef __linux__
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/i2c.h>
+#include <linux/i2c-dev.h>
+#include <linux/watchdog.h>
+
+int ecmo_sys_open(const char *path, int flags);
+int ecmo_sys_close(int fd);
+ssize_t ecmo_sys_read(int fd, void *buffer, size_t count);
+ssize_t ecmo_sys_write(int fd, const void *buffer, size_t count);
+ssize_t ecmo_sys_pread(int fd, void *buffer, size_t count, off_t offset);
+ssize_t ecmo_sys_pwrite(int fd, const void *buffer, size_t count, off_t offset);
+int ecmo_sys_ioctl_ptr(int fd, unsigned long request, void *argument);
+int ecmo_sys_ioctl_value(int fd, unsigned long request, unsigned long argument);
+/// CLOCK_MONOTONIC in nanoseconds (the clock of the loop and of GPIO edge timestamps).
+uint64_t ecmo_sys_monotonic_ns(void);
+/// Sleeps until an absolute CLOCK_MONOTONIC time; 0 or -errno (EINTR is the caller's).
+int ecmo_sys_sleep_until_ns(uint64_t deadline_ns);
+/// 0 if the path exists, else -errno.
+int ecmo_sys_exists(const char *path);
+
+/// sched_getscheduler(0), or -errno.
+int ecmo_sys_scheduler_policy(void);
+/// mlockall(MCL_CURRENT | MCL_FUTURE): 0 or -errno.
+int ecmo_sys_lock_all_memory(void);
+
+int ecmo_flag_rdwr(void);
+int ecmo_flag_wronly(void);
+int ecmo_flag_rdonly(void);
+
+unsigned long ecmo_wdioc_settimeout(void);
+unsigned long ecmo_wdioc_gettimeout(void);
+unsigned long ecmo_wdioc_keepalive(void);
+unsigned long ecmo_wdioc_getbootstatus(void);
+unsigned long ecmo_wdioc_getsupport(void);
+#endif
+#endif

@@ -1,0 +1,40 @@
+#ifdef __linux__
+#define _GNU_SOURCE
+#include "ecmo_linux_io.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+int ecmo_sys_open(const char *path, int flags) { int r = open(path, flags | O_CLOEXEC); return r < 0 ? -errno : r; }
+int ecmo_sys_close(int fd) { return close(fd) < 0 ? -errno : 0; }
+ssize_t ecmo_sys_read(int fd, void *b, size_t n) { ssize_t r = read(fd, b, n); return r < 0 ? -errno : r; }
+ssize_t ecmo_sys_write(int fd, const void *b, size_t n) { ssize_t r = write(fd, b, n); return r < 0 ? -errno : r; }
+ssize_t ecmo_sys_pread(int fd, void *b, size_t n, off_t o) { ssize_t r = pread(fd, b, n, o); return r < 0 ? -errno : r; }
+ssize_t ecmo_sys_pwrite(int fd, const void *b, size_t n, off_t o) { ssize_t r = pwrite(fd, b, n, o); return r < 0 ? -errno : r; }
+int ecmo_sys_ioctl_ptr(int fd, unsigned long req, void *arg) { int r = ioctl(fd, req, arg); return r < 0 ? -errno : r; }
+int ecmo_sys_ioctl_value(int fd, unsigned long req, unsigned long arg) { int r = ioctl(fd, req, arg); return r < 0 ? -errno : r; }
+uint64_t ecmo_sys_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+int ecmo_sys_sleep_until_ns(uint64_t d) {
+    struct timespec ts = { .tv_sec = (time_t)(d / 1000000000ull), .tv_nsec = (long)(d % 1000000000ull) };
+    return -clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);   // returns the error number itself
+}
+int ecmo_sys_exists(const char *path) { return access(path, F_OK) < 0 ? -errno : 0; }
+int ecmo_sys_scheduler_policy(void) { int r = sched_getscheduler(0); return r < 0 ? -errno : r; }
+int ecmo_sys_lock_all_memory(void) { return mlockall(MCL_CURRENT | MCL_FUTURE) < 0 ? -errno : 0; }
+int ecmo_flag_rdwr(void) { return O_RDWR; }
+int ecmo_flag_wronly(void) { return O_WRONLY; }
+int ecmo_flag_rdonly(void) { return O_RDONLY; }
+unsigned long ecmo_wdioc_settimeout(void) { return WDIOC_SETTIMEOUT; }
+unsigned long ecmo_wdioc_gettimeout(void) { return WDIOC_GETTIMEOUT; }
+unsigned long ecmo_wdioc_keepalive(void) { return WDIOC_KEEPALIVE; }
+unsigned long ecmo_wdioc_getbootstatus(void) { return WDIOC_GETBOOTSTATUS; }
+unsigned long ecmo_wdioc_getsupport(void) { return WDIOC_GETSUPPORT; }
+#endif
