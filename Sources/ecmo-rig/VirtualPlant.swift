@@ -127,7 +127,7 @@ final class CircuitBridge: @unchecked Sendable {
             rotorRPM = circuit.speed.rpm
             lock.unlock()
             // What the sensors read.
-            let p = circuit.pressures(clampClosed: drive.clampClosed)
+            let p = circuit.pressures()
             let truth: [SensorRole: Double] = [.drainPressure: p.drain.mmHg, .preOxygenatorPressure: p.preOxygenator.mmHg,
                                                .postOxygenatorPressure: p.postOxygenator.mmHg, .flow: circuit.flow.litersPerMinute]
             if countsFD >= 0 {
