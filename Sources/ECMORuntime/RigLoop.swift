@@ -16,6 +16,9 @@ public struct RunSettings: Sendable {
     /// Alarm limits (already validated against their hard bounds).
     public var alarmLimits: AlarmLimits
     public var fouling: FoulingMonitor.Configuration
+    /// What the loop does about overruns (nil: the defaults for the board's period, with
+    /// `overrunThreshold` as the lateness threshold when given).
+    public var overrunPolicy: OverrunPolicy?
     public init(mode: PumpMode, recordEvery: Int = 10, telemetryCapacity: Int = 8192, eventCapacity: Int = 1024,
                 overrunThreshold: Duration? = nil, alarmLimits: AlarmLimits = AlarmLimits(),
                 fouling: FoulingMonitor.Configuration = .init()) {
@@ -67,6 +70,12 @@ public final class RigLoop {
     private let settings: RunSettings
     private let watchdog: (any Watchdog)?
     private let overrunThreshold: Duration
+    @exclusivity(unchecked)
+    public private(set) var overrunMonitor: OverrunMonitor
+    @exclusivity(unchecked)
+    public private(set) var lastOverrunStatus = OverrunMonitor.Status()
+    private var previousExecution: Duration = .zero
+    private var shedding = false
     private var previousState: LifecycleState = .unconfigured
     private var previousPhase: RunPhase = .idle
     private var previousInvalidMask: UInt8 = 0
@@ -100,6 +109,9 @@ public final class RigLoop {
         self.hardware = hardware
         self.settings = settings
         overrunThreshold = settings.overrunThreshold ?? board.loopPeriod
+        var policy = settings.overrunPolicy ?? OverrunPolicy(period: board.loopPeriod)
+        if settings.overrunPolicy == nil, let t = settings.overrunThreshold { policy.latenessThreshold = t }
+        overrunMonitor = OverrunMonitor(policy: policy)
         // Outputs first, so that every actuator holds its safe value before anything else happens.
         outputs = try OutputGuard.build(board: board, hardware: hardware)
         sensors = try SensorSuite(board: board, hardware: hardware)
@@ -172,17 +184,28 @@ public final class RigLoop {
     public func tick(now: Instant, lateness: Duration = .zero) {
         let started = hardware.clock.now()
         tickCount &+= 1
-        let overran = lateness > overrunThreshold
-        if overran {
+        // Overrun policy: count, alarm, shed, and the safe state if the safety tasks
+        // cannot keep their deadline (see `OverrunPolicy`).
+        let status = overrunMonitor.update(lateness: lateness, previousExecution: previousExecution, period: board.loopPeriod)
+        lastOverrunStatus = status
+        if status.overran {
             overruns &+= 1
-            events.push(RigEvent(.overrun, at: now, lateness.seconds))
+            events.push(RigEvent(.overrun, at: now, lateness.seconds, previousExecution.seconds))
+        }
+        if status.shed != shedding {
+            shedding = status.shed
+            events.push(RigEvent(.shedding, at: now, shedding ? 1 : 0))
         }
 
         // Read.
         hardware.service(now: now)
         sensors.read(into: &frame, now: now)
 
-        // Hard interlocks: E-stop and air put every process output safe in this tick.
+        // Hard interlocks: E-stop and air put every process output safe in this tick; so
+        // does a loop that has lost its deadline.
+        if status.safeState && controller.state != .fault && controller.state != .unconfigured {
+            handle(.fault(.loopOverrun), now: now)
+        }
         if frame.emergencyStop && controller.state != .fault {
             handle(.fault(.emergencyStop), now: now)
         } else if frame.airDetected && controller.state != .fault {
@@ -198,7 +221,7 @@ public final class RigLoop {
         var context = SafetySupervisor.Context(
             state: controller.state, phase: controller.phase, faultReason: controller.lifecycle.faultReason,
             commandedSpeed: PumpSpeed(rpm: outputs.value(of: .pumpSpeed) ?? 0),
-            pumpEnabled: (outputs.value(of: .pumpEnable) ?? 0) != 0, overrun: overran,
+            pumpEnabled: (outputs.value(of: .pumpEnable) ?? 0) != 0, overrun: status.alarm,
             deviceConfigMismatch: configMismatchUntil.map { now <= $0 } ?? false,
             syringeEmpty: frame.syringeEmpty, bootedAfterWatchdogReset: pendingWatchdogReport)
         pendingWatchdogReport = false
@@ -266,8 +289,11 @@ public final class RigLoop {
         t.outflowClamp = lastInfusion.clampClosed
         t.lateness = lateness
         t.executionTime = hardware.clock.now() - started
+        previousExecution = t.executionTime
         lastTelemetry = t
-        if tickCount % UInt64(settings.recordEvery) == 0 {
+        // Shedding: the run record is the first thing to go (one row in ten) while the loop is late.
+        let every = UInt64(settings.recordEvery) * (shedding ? 10 : 1)
+        if tickCount % every == 0 {
             telemetry.push(t)
         }
         if t.invalidMask != previousInvalidMask {

@@ -159,6 +159,10 @@ public final class RunRecorder: @unchecked Sendable {
         case .overrun:
             o["event"] = .string("overrun")
             o["lateness_s"] = .number(e.a)
+            o["previous_execution_s"] = .number(e.b)
+        case .shedding:
+            o["event"] = .string("shedding")
+            o["active"] = .bool(e.a != 0)
         case .outputWriteError:
             o["event"] = .string("output_write_error")
             o["role"] = .string(ActuatorRole.allCases.first { Double($0.index) == e.a }?.rawValue ?? "?")

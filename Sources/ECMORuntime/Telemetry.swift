@@ -88,6 +88,8 @@ public struct RigEvent: Sendable, BitwiseCopyable {
         case alarm = 12
         /// Infusion engine: `a` = kind + 100·channel, `b` = value, `c` = item, `d` = extra.
         case infusion = 13
+        /// The overrun policy sheds (`a` = 1) or stops shedding (`a` = 0) non-critical work.
+        case shedding = 14
     }
     public var code: Code
     public var time: Instant

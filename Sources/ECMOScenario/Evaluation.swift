@@ -89,6 +89,9 @@ struct ObservedEvent {
         case .overrun: kind = .overrun; details = []
         case .outputsSafe: kind = .outputsSafe; details = []
         case .watchdogReset: kind = .watchdogReset; details = []
+        case .shedding:
+            kind = .shedding
+            details = [e.a != 0 ? "on" : "off"]
         case .infusion:
             kind = .infusion
             let (k, _) = RunRecorder.decodeInfusion(e)

@@ -159,6 +159,8 @@ public struct Expectation: Sendable {
         /// Infusion engine events; detail: the action (clamp_closed, halted, agitation,
         /// protocol_completed, …) or a halt reason (occlusion, empty, …).
         case infusion
+        /// The overrun policy started (detail `on`) or stopped (`off`) shedding non-critical work.
+        case shedding
     }
     public struct Bound: Sendable, Equatable {
         public var atLeast: Double?

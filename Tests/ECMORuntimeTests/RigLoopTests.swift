@@ -160,3 +160,43 @@ import ECMORuntime
         #expect(a != c)
     }
 }
+
+@Suite struct OverrunPolicyLoopTests {
+    func tick(_ rig: SimRig, lateness: Duration, count: Int) {
+        var now = rig.clock.now()
+        for _ in 0..<count {
+            now = now + rig.board.loopPeriod
+            rig.clock.advance(to: now)
+            rig.loop.tick(now: now, lateness: lateness)
+        }
+    }
+
+    @Test func sustainedLatenessRaisesTheAlarmShedsTheRecordAndKeepsTheCircuitRunning() throws {
+        let rig = try SimRig(recordEvery: 1)
+        rig.startAndRun(for: .seconds(5))
+        rig.drain()
+        tick(rig, lateness: .milliseconds(2), count: 100)
+        #expect(rig.loop.overruns == 100)
+        #expect(rig.loop.safety.alarms.isActive(.loopOverrun))
+        #expect(rig.loop.lastOverrunStatus.shed)
+        let rows = rig.loop.telemetry.count
+        #expect(rows <= 11, "one row in ten while shedding (got \(rows) of 100 ticks)")
+        #expect(rig.loop.state == .active)
+        #expect(rig.sim.mock.outputLine("pump_enable").level, "pump still running")
+        let shed = rig.events().contains { $0.code == .shedding && $0.a == 1 }
+        #expect(shed, "shedding logged")
+    }
+
+    @Test func aLoopThatLosesItsSafetyDeadlineGoesToTheSafeState() throws {
+        let rig = try SimRig()
+        rig.startAndRun(for: .seconds(5))
+        tick(rig, lateness: .milliseconds(60), count: 2)
+        #expect(rig.loop.state == .active, "two ticks past the deadline: not yet")
+        tick(rig, lateness: .milliseconds(60), count: 1)
+        #expect(rig.loop.state == .fault)
+        #expect(rig.loop.controller.lifecycle.faultReason == .loopOverrun)
+        #expect(!rig.sim.mock.outputLine("pump_enable").level, "pump off in the same tick")
+        #expect(rig.sim.clampLevel, "return line clamped")
+        #expect(rig.loop.safety.alarms.isActive(.loopOverrun))
+    }
+}

@@ -62,6 +62,7 @@ public struct SafetySupervisor: Sendable {
         /// The speed command the controller produced last tick (start of a reduction).
         public var commandedSpeed: PumpSpeed
         public var pumpEnabled: Bool
+        /// The overrun policy's alarm condition (not a single late tick: see `OverrunPolicy`).
         public var overrun: Bool
         public var deviceConfigMismatch: Bool
         public var syringeEmpty: Bool
@@ -151,7 +152,7 @@ public struct SafetySupervisor: Sendable {
         k[.sensorInvalid] = reading && (anyInvalid || crossFail)
         k[.airInLine] = frame.airDetected || c.faultReason == .airInLine
         k[.emergencyStop] = frame.emergencyStop || c.faultReason == .emergencyStop
-        k[.loopOverrun] = c.overrun
+        k[.loopOverrun] = c.overrun || c.faultReason == .loopOverrun
         k[.deviceConfigMismatch] = c.deviceConfigMismatch
         k[.syringeEmpty] = c.syringeEmpty || c.infusion.empty
         k[.syringeOcclusion] = c.infusion.occlusion
