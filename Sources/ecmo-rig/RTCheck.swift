@@ -162,7 +162,7 @@ struct RTCheck: ParsableCommand {
             let report = RealtimeSetup().apply(RealtimeRequest(priority: priority, cpu: cpu, holdDMALatencyZero: holdDMALatency))
             setupLines = report.outcomes.map { o in
                 CheckLine(name: "set-up: \(o.step.rawValue)", verdict: o.ok ? "pass" : (o.step.isEssential ? "fail" : "warn"),
-                          detail: o.ok ? o.detail : "could not set \(o.detail) (\(Errno.name(o.errno)))", fix: o.fix)
+                          detail: o.ok ? o.detail : "not done: \(o.detail) (\(Errno.name(o.errno)))", fix: o.fix)
             }
             #else
             setupLines = [CheckLine(name: "set-up", verdict: "warn", detail: "SCHED_FIFO, mlockall and affinity are set up on Linux only; measured as an ordinary thread", fix: nil)]
@@ -235,6 +235,12 @@ struct RTCheck: ParsableCommand {
                 "wake-ups: \(samples) in \(fixed(durationS)) s",
                 "lateness: p50 \(p50) µs  p99 \(p99) µs  p99.9 \(p999) µs  max \(fixed(maxUs)) µs",
                 "overruns (lateness > period): \(overruns); periods skipped after stalls: \(skippedPeriods); longest tick (busy work) \(fixed(maxExecutionUs)) µs",
+            ]
+            let notSet = checks.filter { $0.name.hasPrefix("set-up: ") && $0.verdict != "pass" }.map { String($0.name.dropFirst(8)) }
+            if !notSet.isEmpty {
+                lines.append("could not set: \(notSet.joined(separator: ", ")) (measured as far as this process could set up; see below)")
+            }
+            lines += [
                 "",
                 "environment:",
             ]
