@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 import ECMOLinux
 
 /// A kernel for `RealtimeSetup` whose every call can be made to fail; it logs the calls.
@@ -117,15 +118,23 @@ final class FakeRealtimeKernel {
         #expect(r.outcomes.map(\.step) == [.scheduler])
     }
 
-    /// The real kernel, on this thread: whatever the rights, every step is reported and a
-    /// failure carries an errno and a fix. (Priority 1, no memory lock: harmless to the test process.)
-    @Test func systemCallsReportEachStepOnTheRealKernel() async throws {
-        let report = await Task.detached {
-            RealtimeSetup().apply(RealtimeRequest(priority: 1, lockMemory: false, stackPrefaultBytes: 64 * 1024, holdDMALatencyZero: false))
-        }.value
-        #expect(report.outcomes.map(\.step) == [.scheduler, .stack])
-        #expect(report.outcome(.stack)?.ok == true)
-        for f in report.failures {
+    /// The real kernel, on a thread of its own (whatever policy it gets dies with it, never
+    /// a test-pool thread): whatever the rights, every step is reported and a failure
+    /// carries an errno and a fix. (Priority 1, no memory lock: harmless to the test process.)
+    @Test func systemCallsReportEachStepOnTheRealKernel() {
+        final class Box: @unchecked Sendable { var report: RealtimeReport? }
+        let box = Box()
+        let done = DispatchSemaphore(value: 0)
+        let t = Thread {
+            box.report = RealtimeSetup().apply(RealtimeRequest(priority: 1, lockMemory: false, stackPrefaultBytes: 64 * 1024, holdDMALatencyZero: false))
+            done.signal()
+        }
+        t.stackSize = 1 << 20
+        t.start()
+        done.wait()
+        #expect(box.report?.outcomes.map(\.step) == [.scheduler, .stack])
+        #expect(box.report?.outcome(.stack)?.ok == true)
+        for f in box.report?.failures ?? [] {
             #expect(f.errno > 0)
             #expect(f.fix != nil)
         }
