@@ -54,6 +54,8 @@ var targets: [Target] = [
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        // rt-check's lateness histogram: the program only, never the firmware core.
+        .product(name: "Histogram", package: "hdrhistogram-swift"),
     ]),
     .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
     .testTarget(name: "ECMOCoreTests", dependencies: ["ECMOCore"]),
@@ -101,6 +103,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: targets
 )

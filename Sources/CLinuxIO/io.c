@@ -8,6 +8,9 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/resource.h>
 
 int ecmo_sys_open(const char *path, int flags) { int r = open(path, flags | O_CLOEXEC); return r < 0 ? -errno : r; }
 int ecmo_sys_close(int fd) { return close(fd) < 0 ? -errno : 0; }
@@ -29,6 +32,54 @@ int ecmo_sys_sleep_until_ns(uint64_t d) {
 int ecmo_sys_exists(const char *path) { return access(path, F_OK) < 0 ? -errno : 0; }
 int ecmo_sys_scheduler_policy(void) { int r = sched_getscheduler(0); return r < 0 ? -errno : r; }
 int ecmo_sys_lock_all_memory(void) { return mlockall(MCL_CURRENT | MCL_FUTURE) < 0 ? -errno : 0; }
+int ecmo_rt_set_fifo(int priority) {
+    struct sched_param p;
+    memset(&p, 0, sizeof p);
+    p.sched_priority = priority;
+    return -pthread_setschedparam(pthread_self(), SCHED_FIFO, &p);   // returns the error number itself
+}
+int ecmo_rt_thread_policy(int *priority) {
+    struct sched_param p;
+    int policy = 0;
+    int e = pthread_getschedparam(pthread_self(), &policy, &p);
+    if (e != 0) return -e;
+    if (priority) *priority = p.sched_priority;
+    return policy;
+}
+int ecmo_rt_set_affinity(int cpu) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return -pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+__attribute__((noinline)) int ecmo_rt_prefault_stack(size_t bytes) {
+    if (bytes > 8u * 1024u * 1024u) return -EINVAL;
+    volatile unsigned char *area = __builtin_alloca(bytes);
+    for (size_t i = 0; i < bytes; i += 4096) area[i] = 0;
+    if (bytes > 0) area[bytes - 1] = 0;
+    return 0;
+}
+static int rlimit_of(int resource, uint64_t *soft) {
+    struct rlimit r;
+    if (getrlimit(resource, &r) < 0) return -errno;
+    *soft = r.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)r.rlim_cur;
+    return 0;
+}
+int ecmo_rt_rlimit_rtprio(uint64_t *soft) { return rlimit_of(RLIMIT_RTPRIO, soft); }
+int ecmo_rt_rlimit_memlock(uint64_t *soft) { return rlimit_of(RLIMIT_MEMLOCK, soft); }
+int ecmo_rt_hold_dma_latency_zero(void) {
+    int fd = open("/dev/cpu_dma_latency", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int32_t zero = 0;
+    if (write(fd, &zero, sizeof zero) != (ssize_t)sizeof zero) { int e = errno; close(fd); return -(e ? e : EIO); }
+    return fd;
+}
+int ecmo_rt_cpu_count(void) { long n = sysconf(_SC_NPROCESSORS_CONF); return n > 0 ? (int)n : 1; }
+void ecmo_rt_spin_ns(uint64_t ns) {
+    uint64_t end = ecmo_sys_monotonic_ns() + ns;
+    while (ecmo_sys_monotonic_ns() < end) { }
+}
 int ecmo_flag_rdwr(void) { return O_RDWR; }
 int ecmo_flag_wronly(void) { return O_WRONLY; }
 int ecmo_flag_rdonly(void) { return O_RDONLY; }

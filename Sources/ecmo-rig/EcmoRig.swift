@@ -16,7 +16,7 @@ struct EcmoRig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ecmo-rig",
         abstract: "Firmware of the bench ECMO rig: runs the circuit, watches it, records it.",
-        subcommands: [Run.self, Simulate.self, BoardCommand.self, ProtocolCommand.self, HILCommand.self],
+        subcommands: [Run.self, Simulate.self, BoardCommand.self, ProtocolCommand.self, HILCommand.self, RTCheck.self],
         defaultSubcommand: Run.self)
 }
 
@@ -97,6 +97,8 @@ struct Run: AsyncParsableCommand {
 
     @Flag(help: "Print only the summary (no live status line).")
     var quiet = false
+
+    @OptionGroup var realtimeOptions: RealtimeOptions
 
     func validate() throws {
         if flow != nil && rpm != nil { throw ValidationError("give either --flow or --rpm, not both") }
@@ -235,13 +237,15 @@ struct Run: AsyncParsableCommand {
         runner.waitsForConsumer = true   // the recorder thread drains; never drop rows in a lockstep run
         logger.info("board \(config.name) (\(config.kind.rawValue)), loop \(Int(ticksPerSecond)) Hz, \(Self.describe(mode)), \(runLengthText) \(pace.rawValue); recording to \(runDirectory.path)")
 
-        let service = RigService(runner: runner, duration: runLength, recorder: recorder, quiet: quiet)
+        let loopThreadSetup = LoopThreadSetup(board: config, options: realtimeOptions, pacing: pacing, logger: logger)
+        let service = RigService(runner: runner, duration: runLength, recorder: recorder, quiet: quiet, loopThreadSetup: loopThreadSetup)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         let started = Date()
         try await group.run()
+        if loopThreadSetup.refusal != nil { throw ExitCode(ExitCodes.hardware) }
         let outcome = service.outcome.value ?? .stopped
         let wall = Date().timeIntervalSince(started)
         // A clean stop: the last reservation plus a clean-close mark (a restart then knows
@@ -327,6 +331,7 @@ final class RigService: Service, @unchecked Sendable {
     let duration: Duration
     let recorder: RunRecorder
     let quiet: Bool
+    let loopThreadSetup: LoopThreadSetup?
     let outcome = OutcomeBox()
 
     final class OutcomeBox: @unchecked Sendable {
@@ -338,8 +343,9 @@ final class RigService: Service, @unchecked Sendable {
         }
     }
 
-    init(runner: LoopRunner, duration: Duration, recorder: RunRecorder, quiet: Bool) {
+    init(runner: LoopRunner, duration: Duration, recorder: RunRecorder, quiet: Bool, loopThreadSetup: LoopThreadSetup? = nil) {
         self.runner = runner
+        self.loopThreadSetup = loopThreadSetup
         self.duration = duration
         self.recorder = recorder
         self.quiet = quiet
@@ -352,7 +358,7 @@ final class RigService: Service, @unchecked Sendable {
         await withGracefulShutdownHandler {
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
                 let t = Thread { [self] in
-                    outcome.value = RigSession().run(runner, duration: duration)
+                    if loopThreadSetup?.enter() ?? true { outcome.value = RigSession().run(runner, duration: duration) }
                     done.resume()
                 }
                 t.name = "control-loop"

@@ -28,8 +28,10 @@ enum HardwareSelection {
 
     /// The rig's hardware and its pacing (the real monotonic clock of the backend).
     static func rig(_ board: BoardConfiguration) throws -> (hardware: any HardwareProvider, pacing: Pacing) {
+        // `realtime: required` is enforced on the control-loop thread itself, which sets
+        // SCHED_FIFO and mlockall (LoopThreadSetup, RealtimeRun.swift): no longer a
+        // process-wide policy the unit or `chrt` must set beforehand.
         let hw = try openRig(board)
-        try checkRealtime(board)
         return (hw, .realtime(hw.clock))
     }
 
@@ -39,20 +41,6 @@ enum HardwareSelection {
         #if os(Linux)
         if let linux = hardware as? LinuxHardware, linux.openedWatchdog?.bootedAfterWatchdogReset == true {
             loop.reportBootAfterWatchdogReset()
-        }
-        #endif
-    }
-
-    /// `realtime: required`: refuse to run unless the process already has SCHED_FIFO (set
-    /// by the systemd unit's CPUSchedulingPolicy=fifo, or `chrt -f 50`) and can lock its
-    /// memory. Threads inherit the policy, so the loop thread runs SCHED_FIFO too.
-    static func checkRealtime(_ board: BoardConfiguration) throws {
-        guard board.realtime == .required else { return }
-        #if os(Linux)
-        do {
-            try LinuxRealtime.system.requireRealtime()
-        } catch {
-            throw Unavailable(description: "board \(board.name) requires real-time scheduling: \(error); a dry bench without blood may set 'realtime: optional' in a copy of the board file")
         }
         #endif
     }

@@ -35,6 +35,28 @@ int ecmo_sys_scheduler_policy(void);
 /// mlockall(MCL_CURRENT | MCL_FUTURE): 0 or -errno.
 int ecmo_sys_lock_all_memory(void);
 
+// The control thread's real-time set-up (RealtimeSetup in ECMOLinux). Each acts on the
+// calling thread and returns 0 or -errno.
+/// pthread_setschedparam(pthread_self(), SCHED_FIFO, priority).
+int ecmo_rt_set_fifo(int priority);
+/// The calling thread's policy (SCHED_OTHER 0, FIFO 1, RR 2) and priority, or -errno.
+int ecmo_rt_thread_policy(int *priority);
+/// pthread_setaffinity_np(pthread_self()) to the single CPU `cpu`.
+int ecmo_rt_set_affinity(int cpu);
+/// Touches `bytes` of stack below the caller, so those pages are resident (and, after
+/// mlockall, locked) before the first tick instead of faulting in mid-loop.
+int ecmo_rt_prefault_stack(size_t bytes);
+/// getrlimit(RLIMIT_RTPRIO or RLIMIT_MEMLOCK): soft limit in *soft (UINT64_MAX = infinity).
+int ecmo_rt_rlimit_rtprio(uint64_t *soft);
+int ecmo_rt_rlimit_memlock(uint64_t *soft);
+/// Opens /dev/cpu_dma_latency and writes a 32-bit 0 (keeps the CPU out of deep idle
+/// states while the fd stays open, as cyclictest does): the fd, or -errno.
+int ecmo_rt_hold_dma_latency_zero(void);
+/// The number of CPUs configured (sysconf(_SC_NPROCESSORS_CONF)).
+int ecmo_rt_cpu_count(void);
+/// Spins for `ns` nanoseconds of CLOCK_MONOTONIC (rt-check's synthetic load).
+void ecmo_rt_spin_ns(uint64_t ns);
+
 int ecmo_flag_rdwr(void);
 int ecmo_flag_wronly(void);
 int ecmo_flag_rdonly(void);
