@@ -276,4 +276,10 @@ public struct SyringeDriveConfiguration: Sendable, Equatable {
         self.leadScrewPitchMillimeters = leadScrewPitchMillimeters
         self.maxStepRateHz = maxStepRateHz
     }
+
+    /// The drive as the infusion core works with it (one conversion, here).
+    public var drive: SyringeDrive {
+        SyringeDrive(stepsPerRevolution: stepsPerRevolution, microsteps: microsteps,
+                     leadMillimeters: leadScrewPitchMillimeters, maximumStepRate: maxStepRateHz)
+    }
 }

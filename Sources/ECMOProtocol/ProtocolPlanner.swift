@@ -161,8 +161,7 @@ public enum ProtocolPlanner {
             let infuses = p.phases.contains { if case .infusion = $0.kind { true } else if case .prime = $0.kind { true } else { false } }
             var drive: SyringeDrive?
             if let s = board.syringe {
-                drive = SyringeDrive(stepsPerRevolution: s.stepsPerRevolution, microsteps: s.microsteps,
-                                     leadMillimeters: s.leadScrewPitchMillimeters, maximumStepRate: s.maxStepRateHz)
+                drive = s.drive
             } else if infuses || p.heparin != nil {
                 errors.append(DataFileError(file: board.sourceFile, line: 1, column: 1, keyPath: "syringe",
                                             message: "board \(board.name) has no syringe section (steps_per_revolution, microsteps, lead_screw_pitch_mm, max_step_rate_hz), so protocol \(p.file) cannot be turned into steps"))

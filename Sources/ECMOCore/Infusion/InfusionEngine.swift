@@ -19,6 +19,9 @@ public struct InfusionEngine: Sendable {
     /// Pump ramp used for the outflow-clamp speed change (the board's maximum ramp).
     public let pumpRamp: PumpSpeed
     public let pumpMaximum: PumpSpeed
+    /// Cumulative cell steps at the start of each item (one more entry: the end), computed
+    /// once so the tick does not sum the plan again.
+    private let itemStart: [Int64]
 
     public private(set) var cells: ChannelState
     public private(set) var heparin: ChannelState
@@ -112,6 +115,9 @@ public struct InfusionEngine: Sendable {
         self.plan = plan
         self.pumpRamp = pumpRamp
         self.pumpMaximum = pumpMaximum
+        var starts: [Int64] = [0]
+        for item in plan.items { starts.append((starts.last ?? 0) + item.steps) }
+        itemStart = starts
         func make(_ c: InfusionChannel) -> ChannelState {
             guard let spec = plan.channel(c) else { return ChannelState(prescribed: 0, capacity: 0, present: false) }
             var s = ChannelState(prescribed: plan.prescribedSteps(c),
@@ -219,6 +225,9 @@ public struct InfusionEngine: Sendable {
     private var clampOverPressureSince: Int64?
     private var backoffLeft: Int64 = 0
 
+    @inline(__always)
+    private func stepsBefore(_ index: Int) -> Int64 { itemStart[min(max(index, 0), itemStart.count - 1)] }
+
     private var currentItem: PlanItem? { itemIndex < plan.items.count ? plan.items[itemIndex] : nil }
 
     private mutating func finish(_ out: inout InfusionOutput, input: InfusionInputs) -> InfusionOutput {
@@ -243,7 +252,7 @@ public struct InfusionEngine: Sendable {
             guard elapsed >= item.earliestStart.nanoseconds, cells.halt == .none || item.steps == 0 else { return }
             itemStartedAt = elapsed
             stageStartedAt = elapsed
-            let done = max(cells.delivered - plan.stepsBefore(item: itemIndex), 0)
+            let done = max(cells.delivered - stepsBefore(itemIndex), 0)
             let rest = max(item.steps - done, 0)
             cells.stepRate = item.stepRate
             cells.generator = StepGenerator(steps: rest, over: .seconds(item.stepRate > 0 ? Double(rest) / item.stepRate : 0))
@@ -330,7 +339,7 @@ public struct InfusionEngine: Sendable {
         guard let item = currentItem else { return }
         if clampClosed { openClamp(now: now, emit: emit) }
         emit(InfusionEvent(.itemCompleted, at: now, channel: .cells, item: itemIndex,
-                           value: Double(cells.delivered - plan.stepsBefore(item: itemIndex))))
+                           value: Double(cells.delivered - stepsBefore(itemIndex))))
         if item.kind == .baseline { emit(InfusionEvent(.baselineClosed, at: now, channel: .cells, item: itemIndex)) }
         itemIndex += 1
         stage = .pending
@@ -554,7 +563,7 @@ public struct InfusionEngine: Sendable {
         }
         // Cells: never reserve past the end of the current item.
         if cells.halt == .none && stage == .delivering, currentItem != nil {
-            let ceiling = min(plan.stepsBefore(item: itemIndex + 1), cells.prescribed)
+            let ceiling = min(stepsBefore(itemIndex + 1), cells.prescribed)
             want(&cells, ceiling: ceiling)
         }
         if heparin.halt == .none && (heparinStage == .bolus || heparinStage == .infusion) {
