@@ -58,6 +58,14 @@ var targets: [Target] = [
         .product(name: "Histogram", package: "hdrhistogram-swift"),
     ]),
     .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+    // Counts retains/releases by defining the runtime's entry points in the executable that
+    // links it (tests, benchmarks): never linked into ecmo-rig.
+    .target(name: "ARCCounter", path: "Tests/ARCCounter", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
+    // CI's release-build gate: a tick allocates nothing and retains nothing (see Tests/TickGate).
+    .executableTarget(name: "tick-gate", dependencies: [
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOSim", "ECMORuntime", "ECMOProtocol", "ECMOScenario",
+        "AllocationCounter", "ARCCounter",
+    ], path: "Tests/TickGate"),
     .testTarget(name: "ECMOCoreTests", dependencies: ["ECMOCore"]),
     .testTarget(name: "ECMOBoardTests", dependencies: ["ECMOBoard"]),
     .testTarget(name: "ECMODriversTests", dependencies: ["ECMODrivers", "ECMOMockBoard", "ECMOHAL"]),
@@ -65,7 +73,7 @@ var targets: [Target] = [
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime"]),
-    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter"]),
+    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter", "ARCCounter"]),
 ]
 
 // CLinuxIO (system calls, ioctl numbers and kernel structs for i2c-dev, the watchdog and
@@ -96,6 +104,8 @@ let package = Package(
         .library(name: "ECMOCore", targets: ["ECMOCore"]),
         .library(name: "ECMORuntime", targets: ["ECMORuntime"]),
         .library(name: "ECMOSim", targets: ["ECMOSim"]),
+        // Test support for the benchmark package (retain/release counting).
+        .library(name: "ARCCounter", targets: ["ARCCounter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -10,6 +10,34 @@ public protocol I2CDeviceModel: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer, at now: Instant) -> Bool
 }
 
+private protocol ModelCall {
+    static func write(_ o: Unmanaged<AnyObject>, _ bytes: UnsafeRawBufferPointer, at now: Instant) -> Bool
+    static func read(_ o: Unmanaged<AnyObject>, into buffer: UnsafeMutableRawBufferPointer, at now: Instant) -> Bool
+}
+private enum ModelCallFor<T: I2CDeviceModel>: ModelCall {
+    static func write(_ o: Unmanaged<AnyObject>, _ bytes: UnsafeRawBufferPointer, at now: Instant) -> Bool {
+        o._withUnsafeGuaranteedRef { unsafeDowncast($0, to: T.self).write(bytes, at: now) }
+    }
+    static func read(_ o: Unmanaged<AnyObject>, into buffer: UnsafeMutableRawBufferPointer, at now: Instant) -> Bool {
+        o._withUnsafeGuaranteedRef { unsafeDowncast($0, to: T.self).read(into: buffer, at: now) }
+    }
+}
+
+/// A device model called on the transfer path without ARC traffic (see `Unretained`):
+/// the slot's `model` keeps it alive.
+struct UnretainedModel {
+    private let object: Unmanaged<AnyObject>
+    private let call: any ModelCall.Type
+    init(_ model: any I2CDeviceModel) {
+        func make<T: I2CDeviceModel>(_ t: T) -> (Unmanaged<AnyObject>, any ModelCall.Type) {
+            (Unmanaged.passUnretained(t as AnyObject), ModelCallFor<T>.self)
+        }
+        (object, call) = make(model)
+    }
+    @inline(__always) func write(_ bytes: UnsafeRawBufferPointer, at now: Instant) -> Bool { call.write(object, bytes, at: now) }
+    @inline(__always) func read(into buffer: UnsafeMutableRawBufferPointer, at now: Instant) -> Bool { call.read(object, into: buffer, at: now) }
+}
+
 /// One I²C bus of the mock board: device models attached at 7-bit addresses, and fault
 /// injection per address. Every acknowledged write is traced as `.i2cWrite`, every NAKed
 /// write attempt as `.i2cNAK`. Nothing on the transfer path allocates.
@@ -19,6 +47,8 @@ public final class MockI2CBus {
     private let clock: any MonotonicClock
     private let trace: MockTrace
     private var slots: [AddressSlot?] = Array(repeating: nil, count: 128)
+    /// The same slots for the transfer path, without ARC traffic (`slots` owns them).
+    private var hotSlots: [Unretained<AddressSlot>?] = Array(repeating: nil, count: 128)
 
     init(id: Int, name: String, clock: any MonotonicClock, trace: MockTrace) {
         self.id = id
@@ -29,7 +59,10 @@ public final class MockI2CBus {
 
     /// State the bus keeps for one address (the model, faults, counters).
     final class AddressSlot {
-        var model: (any I2CDeviceModel)?
+        var model: (any I2CDeviceModel)? {
+            didSet { hotModel = model.map { UnretainedModel($0) } }
+        }
+        private(set) var hotModel: UnretainedModel?
         var naksToInject = 0
         var permanentNAK = false
         var frozen = false
@@ -53,6 +86,7 @@ public final class MockI2CBus {
         if let s = slots[Int(address)] { return s }
         let s = AddressSlot()
         slots[Int(address)] = s
+        hotSlots[Int(address)] = Unretained(s)
         return s
     }
 
@@ -124,16 +158,19 @@ public final class MockI2CBus {
     // MARK: Transfers (no allocation)
 
     /// Address phase: the slot to talk to, or `nil` for a NAK (counted).
-    private func addressPhase(_ address: UInt8) -> AddressSlot? {
-        guard address < 0x80, let s = slots[Int(address)] else { return nil }
-        s.transfers += 1
-        guard s.model != nil, !s.permanentNAK else { s.naks += 1; return nil }
-        if s.naksToInject > 0 {
-            s.naksToInject -= 1
-            s.naks += 1
-            return nil
+    private func addressPhase(_ address: UInt8) -> Unretained<AddressSlot>? {
+        guard address < 0x80, let hot = hotSlots[Int(address)] else { return nil }
+        let answers = hot.with { s -> Bool in
+            s.transfers += 1
+            guard s.hotModel != nil, !s.permanentNAK else { s.naks += 1; return false }
+            if s.naksToInject > 0 {
+                s.naksToInject -= 1
+                s.naks += 1
+                return false
+            }
+            return true
         }
-        return s
+        return answers ? hot : nil
     }
 
     private func traceWrite(_ address: UInt8, _ bytes: UnsafeRawBufferPointer, acknowledged: Bool, at now: Instant) {
@@ -156,47 +193,53 @@ public final class MockI2CBus {
     /// Address and write phase, shared by a plain write and the first half of a
     /// write-then-read: NAK (traced) when nothing answers or the model refuses.
     private func writePhase(_ address: UInt8, _ bytes: UnsafeRawBufferPointer,
-                            at now: Instant) throws(HALError) -> (AddressSlot, any I2CDeviceModel) {
-        guard let s = addressPhase(address), let model = s.model else {
+                            at now: Instant) throws(HALError) -> (Unretained<AddressSlot>, UnretainedModel) {
+        guard let hot = addressPhase(address), let model = hot.with({ $0.hotModel }) else {
             traceWrite(address, bytes, acknowledged: false, at: now)
             throw .nak(address: address)
         }
-        if !s.frozen {
-            guard model.write(bytes, at: now) else {
-                s.naks += 1
-                traceWrite(address, bytes, acknowledged: false, at: now)
-                throw .nak(address: address)
-            }
+        let accepted = hot.with { s -> Bool in
+            if s.frozen { return true }
+            guard model.write(bytes, at: now) else { s.naks += 1; return false }
+            return true
+        }
+        guard accepted else {
+            traceWrite(address, bytes, acknowledged: false, at: now)
+            throw .nak(address: address)
         }
         traceWrite(address, bytes, acknowledged: true, at: now)
-        return (s, model)
+        return (hot, model)
     }
 
     func write(_ address: UInt8, _ bytes: UnsafeRawBufferPointer) throws(HALError) {
         _ = try writePhase(address, bytes, at: clock.now())
     }
 
-    private func readPhase(_ s: AddressSlot, _ model: any I2CDeviceModel, _ address: UInt8,
+    private func readPhase(_ hot: Unretained<AddressSlot>, _ model: UnretainedModel, _ address: UInt8,
                            _ buffer: UnsafeMutableRawBufferPointer, at now: Instant) throws(HALError) {
-        if s.frozen {
-            for i in 0..<buffer.count {
-                buffer[i] = i < s.lastReadCount ? s.lastRead[i] : 0xFF
+        let ok = hot.with { s -> Bool in
+            if s.frozen {
+                for i in 0..<buffer.count {
+                    buffer[i] = i < s.lastReadCount ? s.lastRead[i] : 0xFF
+                }
+                return true
             }
-            return
+            guard model.read(into: buffer, at: now) else {
+                s.naks += 1
+                return false
+            }
+            let n = min(buffer.count, s.lastRead.count)
+            for i in 0..<n { s.lastRead[i] = buffer[i] }
+            s.lastReadCount = n
+            return true
         }
-        guard model.read(into: buffer, at: now) else {
-            s.naks += 1
-            throw .nak(address: address)
-        }
-        let n = min(buffer.count, s.lastRead.count)
-        for i in 0..<n { s.lastRead[i] = buffer[i] }
-        s.lastReadCount = n
+        if !ok { throw .nak(address: address) }
     }
 
     func read(_ address: UInt8, into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
         let now = clock.now()
-        guard let s = addressPhase(address), let model = s.model else { throw .nak(address: address) }
-        try readPhase(s, model, address, buffer, at: now)
+        guard let hot = addressPhase(address), let model = hot.with({ $0.hotModel }) else { throw .nak(address: address) }
+        try readPhase(hot, model, address, buffer, at: now)
     }
 
     func writeRead(_ address: UInt8, _ bytes: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {

@@ -49,8 +49,16 @@ public final class OutputGuard {
     /// Indexed by `ActuatorRole.index`; `present` is false where the board has no such actuator.
     @exclusivity(unchecked)
     public private(set) var channels: [Channel]
+    /// Owns the sinks; the loop writes through `hot`, the same objects without ARC traffic.
     @exclusivity(unchecked)
     private var sinks: [ActuatorSink]
+    private enum HotSink {
+        case none
+        case digital(UnretainedOutput)
+        case pumpSpeed(Unretained<PumpSpeedOutput>)
+    }
+    @exclusivity(unchecked)
+    private var hot: [HotSink]
     /// Set while a safe state is forced (fault, E-stop, shutdown): commands are ignored.
     @exclusivity(unchecked)
     public private(set) var forcedSafe = false
@@ -61,12 +69,18 @@ public final class OutputGuard {
         channels = ActuatorRole.allCases.sorted { $0.index < $1.index }
             .map { Channel(role: $0, present: false, safeValue: 0, maxCommandAge: .zero) }
         sinks = Array(repeating: .none, count: ActuatorRole.count)
+        hot = Array(repeating: .none, count: ActuatorRole.count)
     }
 
     /// Adds an actuator and writes its safe value at once (boot default).
     public func add(_ role: ActuatorRole, sink: ActuatorSink, safeValue: Double, maxCommandAge: Duration) {
         channels[role.index] = Channel(role: role, present: true, safeValue: safeValue, maxCommandAge: maxCommandAge)
         sinks[role.index] = sink
+        switch sink {
+        case .none: hot[role.index] = .none
+        case .digital(let line): hot[role.index] = .digital(UnretainedOutput(line))
+        case .pumpSpeed(let pump): hot[role.index] = .pumpSpeed(Unretained(pump))
+        }
         write(role.index, safeValue)
     }
 
@@ -131,7 +145,7 @@ public final class OutputGuard {
     public func pulse(_ role: ActuatorRole, count: Int, requiring enable: ActuatorRole) -> Int {
         let i = role.index
         guard count > 0, channels[i].present, !forcedSafe, channels[enable.index].written == 1 else { return 0 }
-        guard case .digital(let line) = sinks[i] else { return 0 }
+        guard case .digital(let line) = hot[i] else { return 0 }
         var issued = 0
         while issued < count {
             do {
@@ -156,10 +170,12 @@ public final class OutputGuard {
 
     private func write(_ i: Int, _ value: Double) {
         do {
-            switch sinks[i] {
+            switch hot[i] {
             case .none: return
             case .digital(let line): try line.set(value != 0)
-            case .pumpSpeed(let pump): try pump.set(PumpSpeed(rpm: value))
+            case .pumpSpeed(let pump):
+                let result = pump.with { p in Result { () throws(HALError) in try p.set(PumpSpeed(rpm: value)) } }
+                try result.get()
             }
             channels[i].written = value
         } catch {

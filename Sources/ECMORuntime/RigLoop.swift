@@ -69,6 +69,10 @@ public final class RigLoop {
     public private(set) var watchdogKicks: UInt64 = 0
     private let settings: RunSettings
     private let watchdog: (any Watchdog)?
+    private let watchdogHot: UnretainedWatchdog?
+    /// `hardware.clock`, fetched once: the protocol getter returns an owned reference, a
+    /// retain/release pair per call.
+    private let clock: any MonotonicClock
     private let overrunThreshold: Duration
     @exclusivity(unchecked)
     public private(set) var overrunMonitor: OverrunMonitor
@@ -107,6 +111,7 @@ public final class RigLoop {
         cellVolumePerStep = infusion?.plan.channel(.cells)?.volumePerStep.milliliters ?? 0
         heparinVolumePerStep = infusion?.plan.channel(.heparin)?.volumePerStep.milliliters ?? 0
         self.hardware = hardware
+        clock = hardware.clock
         self.settings = settings
         overrunThreshold = settings.overrunThreshold ?? board.loopPeriod
         var policy = settings.overrunPolicy ?? OverrunPolicy(period: board.loopPeriod)
@@ -131,8 +136,10 @@ public final class RigLoop {
                 throw HardwareOpenError(what: "watchdog \(board.watchdog.device)", cause: error)
             }
             watchdog = wd
+            watchdogHot = UnretainedWatchdog(wd)
         } else {
             watchdog = nil
+            watchdogHot = nil
         }
     }
 
@@ -182,7 +189,7 @@ public final class RigLoop {
 
     /// One period of the loop. `lateness`: how long after its deadline the tick started.
     public func tick(now: Instant, lateness: Duration = .zero) {
-        let started = hardware.clock.now()
+        let started = clock.now()
         tickCount &+= 1
         // Overrun policy: count, alarm, shed, and the safe state if the safety tasks
         // cannot keep their deadline (see `OverrunPolicy`).
@@ -252,7 +259,7 @@ public final class RigLoop {
         noteTransitions(now: now)
 
         // A healthy tick kicks the watchdog; a hung loop never gets here.
-        if let wd = watchdog {
+        if let wd = watchdogHot {
             do {
                 try wd.kick()
                 watchdogKicks &+= 1
@@ -288,7 +295,7 @@ public final class RigLoop {
         t.cellsHalt = infusion.cells.halt.rawValue
         t.outflowClamp = lastInfusion.clampClosed
         t.lateness = lateness
-        t.executionTime = hardware.clock.now() - started
+        t.executionTime = clock.now() - started
         previousExecution = t.executionTime
         lastTelemetry = t
         // Shedding: the run record is the first thing to go (one row in ten) while the loop is late.

@@ -4,17 +4,18 @@ import ECMOBoard
 import ECMODrivers
 
 /// Where a role's reading comes from: a digital sensor's own driver, or one input of a
-/// shared ADC with an analog calibration.
+/// shared ADC with an analog calibration. The drivers are held unretained (no ARC traffic
+/// in the tick); `SensorSuite`'s driver arrays own them.
 enum AnalogSource {
-    case abp2(ABP2Driver)
-    case adc(ADS1115Driver, input: Int, calibration: AnalogCalibration, role: SensorRole)
+    case abp2(Unretained<ABP2Driver>)
+    case adc(Unretained<ADS1115Driver>, input: Int, calibration: AnalogCalibration, role: SensorRole)
 
     func pressure() -> SensorSample<Pressure> {
         switch self {
         case .abp2(let d):
-            return d.sample
+            return d.with { $0.sample }
         case .adc(let d, let input, let cal, let role):
-            let v = d.sample(input: input)
+            let v = d.with { $0.sample(input: input) }
             return SensorSample(value: Pressure(mmHg: cal.convert(v.value)), timestamp: v.timestamp, source: role,
                                 errorCount: v.errorCount, status: v.status)
         }
@@ -24,10 +25,10 @@ enum AnalogSource {
     func scalar() -> SensorSample<Double> {
         switch self {
         case .abp2(let d):
-            let s = d.sample
+            let s = d.with { $0.sample }
             return SensorSample(value: 0, timestamp: s.timestamp, source: s.source, errorCount: s.errorCount, status: .deviceFault)
         case .adc(let d, let input, let cal, let role):
-            let v = d.sample(input: input)
+            let v = d.with { $0.sample(input: input) }
             return SensorSample(value: cal.convert(v.value), timestamp: v.timestamp, source: role,
                                 errorCount: v.errorCount, status: v.status)
         }
@@ -37,10 +38,10 @@ enum AnalogSource {
         switch self {
         case .abp2(let d):
             // A pressure sensor cannot measure flow; the board validator refuses this.
-            let s = d.sample
+            let s = d.with { $0.sample }
             return SensorSample(value: .zero, timestamp: s.timestamp, source: .flow, errorCount: s.errorCount, status: .deviceFault)
         case .adc(let d, let input, let cal, let role):
-            let v = d.sample(input: input)
+            let v = d.with { $0.sample(input: input) }
             return SensorSample(value: Flow(litersPerMinute: cal.convert(v.value)), timestamp: v.timestamp, source: role,
                                 errorCount: v.errorCount, status: v.status)
         }
@@ -50,8 +51,13 @@ enum AnalogSource {
 /// Every sensor of the board, built from the board file, read once per tick into a
 /// `SensorFrame`. Devices shared by several roles (an ADS1115) are serviced once.
 public final class SensorSuite {
-    private var abp2Drivers: [ABP2Driver] = []
-    private var adcDrivers: [ADS1115Driver] = []
+    // `let`, so the optimiser knows a driver cannot go away during a call and adds no
+    // retain/release around it (a `var` costs a pair per driver per tick).
+    private let abp2Drivers: [ABP2Driver]
+    private let adcDrivers: [ADS1115Driver]
+    /// The same drivers, called without ARC traffic (the arrays above keep them alive).
+    private let abp2Hot: [Unretained<ABP2Driver>]
+    private let adcHot: [Unretained<ADS1115Driver>]
     private let drain: AnalogSource
     private let pre: AnalogSource
     private let post: AnalogSource
@@ -59,6 +65,10 @@ public final class SensorSuite {
     public let tachometer: Tachometer
     private let estop: any DigitalInput
     private let air: any DigitalInput
+    private let estopHot: UnretainedInput
+    private let airHot: UnretainedInput
+    private let syringeEmptyHot: UnretainedInput?
+    private let heparinEmptyHot: UnretainedInput?
     private let syringeEmpty: (any DigitalInput)?
     private let heparinEmpty: (any DigitalInput)?
     private let forceSource: AnalogSource?
@@ -70,6 +80,8 @@ public final class SensorSuite {
 
     public init(board: BoardConfiguration, hardware: any HardwareProvider) throws {
         var sources: [SensorRole: AnalogSource] = [:]
+        var abp2Drivers: [ABP2Driver] = []
+        var adcDrivers: [ADS1115Driver] = []
         var adcByDevice: [String: ADS1115Driver] = [:]
         // Group ADC inputs by device so one driver round-robins its channels.
         var adcInputs: [String: [(input: Int, role: SensorRole)]] = [:]
@@ -104,14 +116,18 @@ public final class SensorSuite {
                     throw HardwareOpenError(what: "ABP2 \(s.device)", detail: "\(error)")
                 }
                 abp2Drivers.append(d)
-                sources[role] = .abp2(d)
+                sources[role] = .abp2(Unretained(d))
             case .ads1115:
                 guard let d = adcByDevice[s.device], let ch = s.channel, let cal = s.analog else {
                     throw HardwareOpenError(what: "sensor \(role.rawValue)", detail: "ADC sensor needs a channel and calibration")
                 }
-                sources[role] = .adc(d, input: ch, calibration: cal, role: role)
+                sources[role] = .adc(Unretained(d), input: ch, calibration: cal, role: role)
             }
         }
+        self.abp2Drivers = abp2Drivers
+        self.adcDrivers = adcDrivers
+        abp2Hot = abp2Drivers.map { Unretained($0) }
+        adcHot = adcDrivers.map { Unretained($0) }
         func need(_ r: SensorRole) throws -> AnalogSource {
             guard let s = sources[r] else { throw HardwareOpenError(what: "sensor \(r.rawValue)", detail: "not on this board") }
             return s
@@ -136,8 +152,12 @@ public final class SensorSuite {
         tachometer = Tachometer(input: tachLine, pulsesPerRevolution: tachConfig.pulsesPerRevolution ?? 1)
         estop = try input(.emergencyStop).0
         air = try input(.airDetector).0
+        estopHot = UnretainedInput(estop)
+        airHot = UnretainedInput(air)
         syringeEmpty = board.inputs[.syringeEndEmpty] != nil ? try input(.syringeEndEmpty).0 : nil
         heparinEmpty = board.inputs[.heparinEndEmpty] != nil ? try input(.heparinEndEmpty).0 : nil
+        syringeEmptyHot = syringeEmpty.map { UnretainedInput($0) }
+        heparinEmptyHot = heparinEmpty.map { UnretainedInput($0) }
     }
 
     /// Configuration read-backs that found a device changed (reset itself), all devices.
@@ -152,8 +172,8 @@ public final class SensorSuite {
     public func read(into frame: inout SensorFrame, now: Instant) {
         // Index loops: for-in over an array goes through an unspecialised iterator that
         // allocates in debug builds; the hot path stays allocation-free in both builds.
-        for i in abp2Drivers.indices { abp2Drivers[i].service(now: now) }
-        for i in adcDrivers.indices { adcDrivers[i].service(now: now) }
+        for i in abp2Hot.indices { abp2Hot[i].with { $0.service(now: now) } }
+        for i in adcHot.indices { adcHot[i].with { $0.service(now: now) } }
         tachometer.service(now: now)
         frame.drainPressure = Self.aged(drain.pressure(), now: now, maxAge: drainMaxAge)
         frame.preOxygenatorPressure = Self.aged(pre.pressure(), now: now, maxAge: preMaxAge)
@@ -162,12 +182,12 @@ public final class SensorSuite {
         frame.pumpSpeed = tachometer.sample
         // A line that cannot be read counts as asserted: an E-stop or air detector we
         // cannot see must stop the circuit (fail safe).
-        do { frame.emergencyStop = try estop.read() } catch { frame.emergencyStop = true; inputReadErrors &+= 1 }
-        do { frame.airDetected = try air.read() } catch { frame.airDetected = true; inputReadErrors &+= 1 }
-        if let s = syringeEmpty {
+        do { frame.emergencyStop = try estopHot.read() } catch { frame.emergencyStop = true; inputReadErrors &+= 1 }
+        do { frame.airDetected = try airHot.read() } catch { frame.airDetected = true; inputReadErrors &+= 1 }
+        if let s = syringeEmptyHot {
             do { frame.syringeEmpty = try s.read() } catch { frame.syringeEmpty = true; inputReadErrors &+= 1 }
         }
-        if let s = heparinEmpty {
+        if let s = heparinEmptyHot {
             do { frame.heparinEmpty = try s.read() } catch { frame.heparinEmpty = true; inputReadErrors &+= 1 }
         }
         if let f = forceSource {

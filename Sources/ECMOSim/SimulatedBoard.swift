@@ -43,7 +43,13 @@ public final class SimulatedBoard: HardwareProvider {
         = (nil, nil, nil, nil, nil, nil)
     private var emptySwitch: MockInputLine?
     private var heparinEmptySwitch: MockInputLine?
-    private var forceInputs: [(model: ADS1115Model, channel: Int, calibration: AnalogCalibration)] = []
+    /// The device models and switches the board publishes to on every tick, held without
+    /// ARC traffic (`Unretained`); `ownedModels` and the switches above keep them alive,
+    /// whatever the bus does (a fault may detach a model).
+    private var ownedModels: [AnyObject] = []
+    private var emptySwitchHot: Unretained<MockInputLine>?
+    private var heparinEmptySwitchHot: Unretained<MockInputLine>?
+    private var forceInputs: [(model: Unretained<ADS1115Model>, channel: Int, calibration: AnalogCalibration)] = []
     public let simulatedWatchdog: SimulatedWatchdog
     /// Longest physics step; longer service intervals are split.
     @exclusivity(unchecked)
@@ -61,8 +67,8 @@ public final class SimulatedBoard: HardwareProvider {
     }
 
     private var rng: SeededGenerator
-    private var pressureModels: [(role: SensorRole, model: ABP2Model)] = []
-    private var analogInputs: [(role: SensorRole, model: ADS1115Model, channel: Int, calibration: AnalogCalibration)] = []
+    private var pressureModels: [(role: SensorRole, model: Unretained<ABP2Model>)] = []
+    private var analogInputs: [(role: SensorRole, model: Unretained<ADS1115Model>, channel: Int, calibration: AnalogCalibration)] = []
     private let pumpPWM: MockPWMChannel
     private let pumpEnable: MockOutputLine
     private let clamp: MockOutputLine
@@ -101,17 +107,23 @@ public final class SimulatedBoard: HardwareProvider {
                 do { try bus.attach(model, at: dev.address) } catch {
                     throw HardwareOpenError(what: "simulated device \(id)", cause: error)
                 }
+                ownedModels.append(model)
                 for (role, s) in board.sensors where s.device == id {
-                    pressureModels.append((role, model))
+                    pressureModels.append((role, Unretained(model)))
                 }
             case .ads1115:
                 let model = ADS1115Model(clock: clock)
                 do { try bus.attach(model, at: dev.address) } catch {
                     throw HardwareOpenError(what: "simulated device \(id)", cause: error)
                 }
+                ownedModels.append(model)
                 for (role, s) in board.sensors where s.device == id {
                     guard let ch = s.channel, let cal = s.analog else { continue }
-                    if role == .syringeForce { forceInputs.append((model, ch, cal)) } else { analogInputs.append((role, model, ch, cal)) }
+                    if role == .syringeForce {
+                        forceInputs.append((Unretained(model), ch, cal))
+                    } else {
+                        analogInputs.append((role, Unretained(model), ch, cal))
+                    }
                 }
             }
         }
@@ -130,6 +142,8 @@ public final class SimulatedBoard: HardwareProvider {
         }
         emptySwitch = board.inputs[.syringeEndEmpty] != nil ? mock.inputLine(InputRole.syringeEndEmpty.rawValue, edges: .both) : nil
         heparinEmptySwitch = board.inputs[.heparinEndEmpty] != nil ? mock.inputLine(InputRole.heparinEndEmpty.rawValue, edges: .both) : nil
+        emptySwitchHot = emptySwitch.map { Unretained($0) }
+        heparinEmptySwitchHot = heparinEmptySwitch.map { Unretained($0) }
         wireSyringes()
         publishSensors()
     }
@@ -277,10 +291,10 @@ public final class SimulatedBoard: HardwareProvider {
         let now = clock.now()
         for i in forceInputs.indices {
             let (model, channel, cal) = forceInputs[i]
-            model.setInput(channel: channel, voltage: cal.volts(for: syringe.forceNewtons))
+            model.with { $0.setInput(channel: channel, voltage: cal.volts(for: syringe.forceNewtons)) }
         }
-        if let line = emptySwitch { line.drive(forcedSyringeEmpty || syringe.endEmpty) }
-        if let line = heparinEmptySwitch { line.drive(heparinSyringe.endEmpty) }
+        if let line = emptySwitchHot { let v = forcedSyringeEmpty || syringe.endEmpty; line.with { $0.drive(v) } }
+        if let line = heparinEmptySwitchHot { let v = heparinSyringe.endEmpty; line.with { $0.drive(v) } }
         // Index loops: destructuring for-in over tuple arrays allocates in debug builds.
         for i in pressureModels.indices {
             let (role, model) = pressureModels[i]
@@ -293,7 +307,7 @@ public final class SimulatedBoard: HardwareProvider {
             case .flow: continue
             }
             let v = faulted(channel, truth.mmHg + noise.pressure.mmHg * rng.nextGaussian(), now: now)
-            model.setPressure(.mmHg(v))
+            model.with { $0.setPressure(.mmHg(v)) }
         }
         for i in analogInputs.indices {
             let (role, model, channel, cal) = analogInputs[i]
@@ -307,10 +321,11 @@ public final class SimulatedBoard: HardwareProvider {
             }
             if sensorFaults[ch.rawValue].disconnected {
                 // An open analog input floats to the supply rail.
-                model.setInput(channel: channel, voltage: Voltage(volts: 3.3))
+                model.with { $0.setInput(channel: channel, voltage: Voltage(volts: 3.3)) }
                 continue
             }
-            model.setInput(channel: channel, voltage: cal.volts(for: faulted(ch, truth, now: now)))
+            let volts = cal.volts(for: faulted(ch, truth, now: now))
+            model.with { $0.setInput(channel: channel, voltage: volts) }
         }
     }
 

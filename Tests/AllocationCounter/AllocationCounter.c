@@ -45,6 +45,7 @@ int posix_memalign(void **out, size_t al, size_t n) {
     *out = p;
     return 0;
 }
+
 #else
 bool ecmo_alloc_counter_available(void) { return false; }
 void ecmo_alloc_counter_start(void) {}

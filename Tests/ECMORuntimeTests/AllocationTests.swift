@@ -1,5 +1,6 @@
 import Testing
 import AllocationCounter
+import ARCCounter
 import ECMOCore
 import ECMORuntime
 
@@ -64,5 +65,22 @@ import ECMORuntime
         let n = ecmo_alloc_counter_stop()
         #expect(a.count >= 100)
         #expect(n >= 1, "the counter must be able to fail the zero-allocation test")
+    }
+
+    // Retains are judged in a release build (`tick-gate`, run by CI): unoptimised code
+    // retains on nearly every access. This checks that the counter it uses can fail.
+    final class Box { var value = 0 }
+
+    @Test(.enabled(if: ecmo_arc_counter_available(), "needs the Swift runtime's retain/release hooks"))
+    func retainCounterSeesARetain() {
+        let box = Box()
+        var keep: [Box] = []
+        keep.reserveCapacity(4)
+        ecmo_arc_counter_start()
+        keep.append(box)   // storing a second reference retains
+        var released: UInt64 = 0
+        let retained = ecmo_arc_counter_stop(&released)
+        #expect(keep.count == 1)
+        #expect(retained >= 1, "the counter must be able to fail the zero-retain test")
     }
 }

@@ -12,4 +12,5 @@ void ecmo_alloc_counter_start(void);
 /// Returns the number of allocation calls (malloc, calloc, realloc, memalign,
 /// posix_memalign, aligned_alloc) made by this thread since start.
 uint64_t ecmo_alloc_counter_stop(void);
+
 #endif

@@ -1,0 +1,158 @@
+// tick-gate: the CI's deterministic check that a control tick, built with optimisation
+// as it ships, allocates nothing and makes no ARC retain or release.
+//
+//   swift build -c release --product tick-gate && .build/release/tick-gate [--repo DIR]
+//
+// Debug builds cannot be the judge of retains (unoptimised code retains everywhere), and
+// timing is not deterministic; counts are. Two loads: a regulating rig, and a rig
+// delivering a dose with agitation (infusion engine, journal hand-off, step pulses, the
+// simulated syringe). The journal writer's own work runs between ticks, uncounted: on a
+// rig it has a thread of its own. Exit status 1 when any count is not zero.
+import Foundation
+import AllocationCounter
+import ARCCounter
+import ECMOCore
+import ECMOHAL
+import ECMOBoard
+import ECMOSim
+import ECMORuntime
+import ECMOProtocol
+import ECMOScenario
+
+struct Counts { var ticks = 0; var allocations: UInt64 = 0; var retains: UInt64 = 0; var releases: UInt64 = 0 }
+
+@inline(never)
+func countedTick(_ loop: RigLoop, now: Instant, into c: inout Counts) {
+    ecmo_alloc_counter_start()
+    ecmo_arc_counter_start()
+    loop.tick(now: now)
+    var released: UInt64 = 0
+    let retained = ecmo_arc_counter_stop(&released)
+    c.allocations += ecmo_alloc_counter_stop()
+    c.retains += retained
+    c.releases += released
+    c.ticks += 1
+}
+
+func repository() -> URL {
+    var args = CommandLine.arguments.dropFirst()
+    while let a = args.first {
+        args = args.dropFirst()
+        if a == "--repo", let d = args.first { return URL(fileURLWithPath: d) }
+    }
+    return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+}
+
+func regulating(board: BoardConfiguration) throws -> Counts {
+    let clock = ManualClock()
+    let sim = try SimulatedBoard(board: board, clock: clock, seed: 1)
+    let loop = try RigLoop(board: board, hardware: sim, settings: RunSettings(mode: .constantFlow(.lpm(4)), recordEvery: 10))
+    let runner = LoopRunner(loop: loop, pacing: .lockstep(clock))
+    loop.handle(.configure, now: clock.now())
+    runner.run(until: clock.now() + .milliseconds(200))
+    loop.handle(.activate, now: clock.now())
+    runner.run(until: clock.now() + .seconds(3))
+    guard loop.controller.phase == .regulating else {
+        throw GateError("the rig is not regulating after 3 s (\(loop.state), \(loop.controller.phase))")
+    }
+    var c = Counts()
+    var now = clock.now()
+    for _ in 0..<20_000 {
+        now = now + board.loopPeriod
+        clock.advance(to: now)
+        countedTick(loop, now: now, into: &c)
+        loop.telemetry.drain { _ in }
+        loop.events.drain { _ in }
+    }
+    return c
+}
+
+func dosing(board: BoardConfiguration, protocolPath: String) throws -> Counts {
+    let resolved = try ProtocolPlanner.plan(try ProtocolLoader.load(path: protocolPath), board: board)
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tick-gate-\(getpid())")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let setup = try ProtocolSetup(resolved: resolved, protocolPath: protocolPath, board: board,
+                                  journalPath: dir.appendingPathComponent("gate.journal").path)
+    let clock = ManualClock()
+    let sim = try SimulatedBoard(board: board, clock: clock, seed: 1)
+    ProtocolSetup.preparePlant(sim, resolved: resolved)
+    let loop = try RigLoop(board: board, hardware: sim, settings: setup.settings(recordEvery: 10),
+                           infusion: setup.engine, journal: setup.link)
+    let runner = LoopRunner(loop: loop, pacing: .lockstep(clock))
+    let writer = setup.writer()
+    runner.journalWriter = writer
+    loop.handle(.configure, now: clock.now())
+    runner.run(until: clock.now() + .milliseconds(200))
+    loop.handle(.activate, now: clock.now())
+    // Into the dose (baseline 10 s), past the first agitation stroke's start.
+    runner.run(until: clock.now() + .seconds(14))
+    guard loop.infusion.stage == .delivering else {
+        throw GateError("the protocol is not delivering after 14 s (stage \(loop.infusion.stage))")
+    }
+    var c = Counts()
+    var now = clock.now()
+    let before = loop.stepsIssued.cells
+    for _ in 0..<30_000 {   // 30 s: a stretch of dosing and at least one agitation
+        now = now + board.loopPeriod
+        clock.advance(to: now)
+        countedTick(loop, now: now, into: &c)
+        writer.serviceOnce()
+        loop.telemetry.drain { _ in }
+        loop.events.drain { _ in }
+    }
+    guard loop.stepsIssued.cells > before else { throw GateError("no step was issued during the measured ticks") }
+    return c
+}
+
+struct GateError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+final class Probe { var x = 0 }
+
+func selfCheck() -> (allocation: Bool, retain: Bool) {
+    ecmo_alloc_counter_start()
+    let a = [Int](repeating: 1, count: Int.random(in: 100...200))
+    let allocated = ecmo_alloc_counter_stop()
+    var keep: [Probe] = []
+    keep.reserveCapacity(2)
+    let p = Probe()
+    ecmo_arc_counter_start()
+    keep.append(p)
+    var released: UInt64 = 0
+    let retained = ecmo_arc_counter_stop(&released)
+    return (allocated >= 1 && a.count >= 100, retained >= 1 && keep.count == 1)
+}
+
+let repo = repository()
+do {
+    guard ecmo_alloc_counter_available(), ecmo_arc_counter_available() else {
+        print("tick-gate: the allocation/ARC counters are not available on this platform (glibc Linux only)")
+        exit(2)
+    }
+    let check = selfCheck()
+    guard check.allocation, check.retain else {
+        print("tick-gate: FAIL the counters did not see a deliberate allocation (\(check.allocation)) or retain (\(check.retain))")
+        exit(1)
+    }
+    let board = try BoardLoader.load(path: repo.appendingPathComponent("Board/sim.yaml").path)
+    let results = [
+        ("regulating", try regulating(board: board)),
+        ("dosing + agitation", try dosing(board: board, protocolPath: repo.appendingPathComponent("HIL/protocols/agitation-short.yaml").path)),
+    ]
+    var failed = false
+    print("tick-gate (release build): per-tick heap allocations and ARC traffic")
+    for (name, c) in results {
+        let ok = c.allocations == 0 && c.retains == 0 && c.releases == 0
+        failed = failed || !ok
+        print("  \(ok ? "PASS" : "FAIL") \(name): \(c.ticks) ticks, \(c.allocations) allocations, \(c.retains) retains, \(c.releases) releases")
+    }
+    if failed {
+        print("tick-gate: find the site with ECMO_ALLOC_BACKTRACE=1 or ECMO_ARC_BACKTRACE=1 (docs/performance.md)")
+        exit(1)
+    }
+} catch {
+    print("tick-gate: error: \(error)")
+    exit(2)
+}
