@@ -31,6 +31,12 @@ public struct AlarmTally: Codable, Sendable, Equatable {
     public var alarm: String
     public var priority: String
     public var raised: Int
+
+    public init(alarm: String, priority: String, raised: Int) {
+        self.alarm = alarm
+        self.priority = priority
+        self.raised = raised
+    }
 }
 
 /// One scenario expectation's verdict as recorded in summary.json.
