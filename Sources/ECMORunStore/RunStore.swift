@@ -10,15 +10,14 @@ public final class RunStore: Sendable {
     public let databasePath: String
     private let dbQueue: DatabaseQueue
 
-    /// Opens (creating if needed) the index of `runsDirectory` and migrates it.
+    /// Opens (creating if needed) the index of an existing `runsDirectory` and migrates it.
     /// A corrupt or locked database is an error naming the file.
     public init(runsDirectory: URL, busyTimeout: TimeInterval = 2) throws(RunStoreError) {
         self.runsDirectory = runsDirectory.standardizedFileURL
         databasePath = self.runsDirectory.appendingPathComponent(Self.databaseName).path
-        do {
-            try FileManager.default.createDirectory(at: self.runsDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw RunStoreError(.io, path: self.runsDirectory.path, "cannot create the runs directory: \(error.localizedDescription)")
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: self.runsDirectory.path, isDirectory: &isDir), isDir.boolValue else {
+            throw RunStoreError(.io, path: self.runsDirectory.path, "no such runs directory (give it with --runs DIR)")
         }
         var config = Configuration()
         config.busyMode = .timeout(busyTimeout)
@@ -114,13 +113,16 @@ public final class RunStore: Sendable {
     @discardableResult
     public func index(runDirectory: URL) throws(RunStoreError) -> RunInfo {
         let info = try RunFolder.read(runDirectory)
-        try upsert(info)
+        try upsert([info])
         return info
     }
 
-    func upsert(_ info: RunInfo) throws(RunStoreError) {
+    /// Stores the rows in one transaction (one fsync for a whole rescan, not one per run).
+    func upsert(_ infos: [RunInfo]) throws(RunStoreError) {
+        guard !infos.isEmpty else { return }
         do {
             try dbQueue.write { db in
+              for info in infos {
                 // Another folder once indexed under this id (a folder moved): one row per id.
                 try db.execute(sql: "DELETE FROM run WHERE id = ? OR directory = ?", arguments: [info.id, info.directory])
                 try RunRow(info).insert(db)
@@ -132,6 +134,7 @@ public final class RunStore: Sendable {
                     try db.execute(sql: "INSERT INTO verdict (run_id, position, name, line, passed, measured) VALUES (?, ?, ?, ?, ?, ?)",
                                    arguments: [info.id, i, v.name, v.line, v.passed, v.measured])
                 }
+              }
             }
         } catch {
             throw Self.wrap(error, path: databasePath)
@@ -165,6 +168,7 @@ public final class RunStore: Sendable {
             }
         } catch { throw Self.wrap(error, path: databasePath) }
         var seen = Set<String>()
+        var batch: [RunInfo] = []
         for name in names {
             let dir = runsDirectory.appendingPathComponent(name).standardizedFileURL
             var isDir: ObjCBool = false
@@ -176,15 +180,15 @@ public final class RunStore: Sendable {
             }
             do {
                 let info = try RunFolder.read(dir)
-                try upsert(info)
+                batch.append(info)
                 if known[dir.path] == nil { report.added.append(info.id) } else { report.updated.append(info.id) }
             } catch {
-                if error.kind == .database { throw error }
                 report.failed.append(error)
                 // A folder that no longer reads must not keep a stale row.
                 if known[dir.path] != nil { try deleteRow(directory: dir.path) }
             }
         }
+        try upsert(batch)
         for (dir, _) in known where !seen.contains(dir) {
             try deleteRow(directory: dir)
             report.removed.append(URL(fileURLWithPath: dir).lastPathComponent)
