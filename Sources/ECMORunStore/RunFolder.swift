@@ -96,6 +96,8 @@ public enum RunFolder {
     public static let telemetryFile = "telemetry.csv"
     public static let eventsFile = "events.jsonl"
     public static let summaryFile = "summary.json"
+    /// Scenario runs only: start, end and wall time, outside the deterministic record.
+    public static let wallclockFile = "wallclock.json"
 
     /// A folder is a run folder when it holds a telemetry or events file.
     public static func isRunFolder(_ url: URL) -> Bool {
@@ -106,7 +108,7 @@ public enum RunFolder {
 
     /// Size and modification time of each record file.
     public static func fingerprint(_ dir: URL) -> String {
-        [telemetryFile, eventsFile, summaryFile].map { name in
+        [telemetryFile, eventsFile, summaryFile, wallclockFile].map { name in
             let attrs = try? FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(name).path)
             let size = (attrs?[.size] as? NSNumber)?.int64Value ?? -1
             let mtime = (attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
@@ -179,6 +181,15 @@ public enum RunFolder {
         // (yyyyMMdd-HHmmss-…) or the summary's modification time.
         info.startedAt = s.string("started_at")
         info.endedAt = s.string("ended_at")
+        // Scenario records keep the wall clock apart (wallclock.json) so the record files
+        // stay byte-identical for the same seed.
+        let clockURL = dir.appendingPathComponent(wallclockFile)
+        if info.startedAt == nil, FileManager.default.fileExists(atPath: clockURL.path) {
+            let c = JSONObject(try readJSONObject(clockURL))
+            info.startedAt = c.string("started_at")
+            info.endedAt = c.string("ended_at")
+            info.wallS = info.wallS ?? c.double("wall_time_s")
+        }
         if info.startedAt == nil, let start = startFromName(dir.lastPathComponent) {
             info.startedAt = iso(start)
             if info.endedAt == nil, let w = info.wallS { info.endedAt = iso(start.addingTimeInterval(w)) }
