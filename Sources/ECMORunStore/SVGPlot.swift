@@ -98,6 +98,7 @@ public struct SVGPlot: Sendable {
     static func label(_ v: Double) -> String {
         let a = abs(v)
         if a == 0 { return "0" }
+        if a >= 1e12 { return "\(v)" }
         if a >= 100 || v == v.rounded() { return String(Int(v.rounded())) }
         if a >= 1 { return HTML.fixed(v, 1) }
         return HTML.fixed(v, a >= 0.1 ? 2 : 3)
@@ -176,6 +177,12 @@ public struct SVGPlot: Sendable {
 
     static let markerLegend = ["infusion": "infusion event", "alarm-high": "alarm high", "alarm-medium": "alarm medium",
                                "alarm-low": "alarm low", "alarm": "alarm"]
+}
+
+/// Number formatting for the run-store commands: locale-independent, and safe for any
+/// value a damaged record may hold (no integer overflow on 1e300).
+public enum RunText {
+    public static func fixed(_ x: Double, _ decimals: Int) -> String { HTML.fixed(x, decimals) }
 }
 
 /// Small HTML helpers.

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import ECMORunStore
-import ECMORuntime
 
 /// `ecmo-rig runs …`: the run index (runs.sqlite beside the run folders), read-only on the
 /// run folders themselves.
@@ -170,11 +169,11 @@ enum RunStoreCLI {
 
     static func fixed(_ d: Double?, _ n: Int) -> String {
         guard let d, d.isFinite else { return "-" }
-        return RunRecorder.fixed(d, n)
+        return RunText.fixed(d, n)
     }
 
     static func duration(_ s: Double?) -> String {
-        guard let s, s.isFinite else { return "-" }
+        guard let s, s.isFinite, abs(s) < 1e9 else { return s.map { "\($0)s" } ?? "-" }
         let t = Int(s.rounded())
         return t >= 3600 ? "\(t / 3600)h\(pad(t % 3600 / 60))m" : t >= 60 ? "\(t / 60)m\(pad(t % 60))s" : "\(t)s"
     }

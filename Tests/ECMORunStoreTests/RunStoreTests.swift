@@ -174,6 +174,20 @@ import ECMORunStore
         #expect(e2?.description.contains("3 fields, the header has 26") == true)
     }
 
+    @Test func absurdNumbersInADamagedRecordAreShownNotACrash() throws {
+        let runs = temporaryDirectory()
+        let summary = fixtureSummary.replacingOccurrences(of: "\"loop_time_s\": 50", with: "\"loop_time_s\": 1e300")
+            .replacingOccurrences(of: "\"delivered_ml\": 0.49", with: "\"delivered_ml\": -1e300")
+        let dir = writeFixtureRun(in: runs, name: "absurd", rows: 20, events: fixtureEvents, summary: summary) { column, r in
+            column == "dP_oxy_mmHg" && r == 5 ? "1e300" : column == "flow_lpm" && r == 6 ? "nan" : fixtureValue(column, r)
+        }
+        let info = try RunFolder.read(dir)
+        #expect(info.durationS == 1e300)
+        let html = try RunReport.html(run: info)
+        #expect(html.contains("<svg"))
+        #expect(RunText.fixed(-1e300, 3).contains("e+300"))
+    }
+
     @Test func aCorruptDatabaseIsANamedErrorNotACrash() throws {
         let runs = temporaryDirectory()
         let db = runs.appendingPathComponent("runs.sqlite")
