@@ -9,6 +9,7 @@
 //   ECMOSim       the circuit physics that drives the mock board's devices.
 //   ECMORuntime   the loop: read → update → write, output guard, telemetry, run record.
 //   ECMOProtocol  experiment protocol files: strict loader, planner (doses → steps on a board), plan table.
+//   ECMORunStore  the run index (SQLite via GRDB), CSV export and HTML reports of run folders.
 //   ECMOLinux     libgpiod / i2c-dev / sysfs PWM / watchdog. The only module touching /dev.
 //   ecmo-rig      the command-line program.
 //
@@ -47,8 +48,14 @@ var targets: [Target] = [
         "ECMOCore", "ECMODataFile", "ECMOBoard", "ECMOSim",
         .product(name: "Yams", package: "Yams"),
     ]),
+    // The run store: an SQLite index (GRDB) of the run folders, exports and reports.
+    // Derived data only: it reads run records, never writes them.
+    .target(name: "ECMORunStore", dependencies: [
+        "ECMORuntime", "ECMOCore",
+        .product(name: "GRDB", package: "GRDB.swift"),
+    ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
-        "ECMOScenario", "ECMODataFile", "ECMOProtocol",
+        "ECMOScenario", "ECMODataFile", "ECMOProtocol", "ECMORunStore",
         "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMOSim",
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -73,6 +80,9 @@ var targets: [Target] = [
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime"]),
+    .testTarget(name: "ECMORunStoreTests", dependencies: [
+        "ECMORunStore", "ECMORuntime", "ECMOScenario", .product(name: "GRDB", package: "GRDB.swift"),
+    ]),
     .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter", "ARCCounter"]),
 ]
 
@@ -114,6 +124,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: targets
 )

@@ -210,7 +210,25 @@ public final class ScenarioRunner {
                                     figures: figures, runDirectory: recorder?.directory.path, wallSeconds: wall,
                                     ticks: loop.tickCount)
         if let recorder {
-            try recorder.finish(summary: Self.summary(result, scenario: scenario))
+            var summary = Self.summary(result, scenario: scenario)
+            // What the run store indexes: board, set-point and doses. Nothing from the wall
+            // clock here: same scenario and seed must still give byte-identical files.
+            summary["board"] = .string(board.name)
+            summary["board_file"] = .string(board.sourceFile)
+            summary["loop_time_s"] = .number(Double(loop.tickCount) * board.loopPeriod.seconds)
+            if let setup = protocolSetup { summary["protocol"] = protocolSummary(setup) }
+            switch scenario.control {
+            case .constantFlow(let q): summary["setpoint"] = .object(["mode": .string("constant_flow"), "flow_lpm": .number(q.litersPerMinute)])
+            case .constantSpeed(let r): summary["setpoint"] = .object(["mode": .string("constant_speed"), "speed_rpm": .number(r.rpm)])
+            }
+            try recorder.finish(summary: summary)
+            // When it ran, on the wall clock, apart from the deterministic record.
+            let clock: [String: JSONValue] = [
+                "started_at": .string(Self.iso(started)), "ended_at": .string(Self.iso(started.addingTimeInterval(wall))),
+                "wall_time_s": .number((wall * 1000).rounded() / 1000),
+            ]
+            try Data((JSONValue.object(clock).rendered(pretty: true) + "\n").utf8)
+                .write(to: recorder.directory.appendingPathComponent("wallclock.json"))
         }
         return result
     }
@@ -316,6 +334,35 @@ public final class ScenarioRunner {
         case .enterACT(let s): if start { loop.enterACT(.seconds(s), now: now) }
         case .setHeparinRate(let r): if start { loop.setHeparinRate(HeparinRate(unitsPerKilogramPerHour: r), now: now) }
         }
+    }
+
+    static func iso(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: d)
+    }
+
+    /// The protocol block of summary.json (same keys as `ecmo-rig run --protocol` writes).
+    private func protocolSummary(_ setup: ProtocolSetup) -> JSONValue {
+        let e = loop.infusion
+        func channel(_ c: InfusionChannel, _ s: InfusionEngine.ChannelState) -> JSONValue {
+            guard let spec = e.plan.channel(c) else { return .null }
+            return .object([
+                "prescribed_steps": .int(Int(s.prescribed)), "delivered_steps": .int(Int(s.delivered)),
+                "prescribed_ml": .number(spec.volume(steps: s.prescribed).milliliters),
+                "delivered_ml": .number(spec.volume(steps: s.delivered).milliliters),
+                "halt": .string(s.halt.description),
+            ])
+        }
+        let file = scenario.protocolFile ?? ""
+        let path = (try? Self.resolve(board: file, scenarioFile: scenario.file)) ?? file
+        let hash = String(ProtocolSetup.planHash(protocolPath: path, board: board), radix: 16)
+        return .object([
+            "name": .string(setup.resolved.experiment.name), "file": .string(file),
+            "hash": .string(String(repeating: "0", count: 16 - hash.count) + hash),
+            "completed": .bool(e.completed), "cells": channel(.cells, e.cells), "heparin": channel(.heparin, e.heparin),
+        ])
     }
 
     static func summary(_ r: ScenarioResult, scenario: Scenario) -> [String: JSONValue] {

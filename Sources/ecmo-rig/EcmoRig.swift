@@ -10,13 +10,14 @@ import ECMOSim
 import ECMOScenario
 import ECMODataFile
 import ECMOProtocol
+import ECMORunStore
 
 @main
 struct EcmoRig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ecmo-rig",
         abstract: "Firmware of the bench ECMO rig: runs the circuit, watches it, records it.",
-        subcommands: [Run.self, Simulate.self, BoardCommand.self, ProtocolCommand.self, HILCommand.self, RTCheck.self],
+        subcommands: [Run.self, Simulate.self, RunsCommand.self, ReportCommand.self, BoardCommand.self, ProtocolCommand.self, HILCommand.self, RTCheck.self],
         defaultSubcommand: Run.self)
 }
 
@@ -27,6 +28,7 @@ enum ExitCodes {
     static let sensorsNotReady: Int32 = 4
     static let hardware: Int32 = 5
     static let recordFailed: Int32 = 6
+    static let runStore: Int32 = 7
 }
 
 /// A duration on the command line: `600`, `90s`, `10m`, `1.5h`, `250ms`.
@@ -97,6 +99,9 @@ struct Run: AsyncParsableCommand {
 
     @Flag(help: "Print only the summary (no live status line).")
     var quiet = false
+
+    @Option(name: .customLong("operator"), help: "Who runs the experiment (stored in summary.json and the run index). Default: $USER, else 'unknown'.")
+    var operatorName: String?
 
     @OptionGroup var realtimeOptions: RealtimeOptions
 
@@ -255,7 +260,10 @@ struct Run: AsyncParsableCommand {
 
         var summary = Self.summary(config: config, mode: mode, outcome: outcome, loop: loop, runner: runner,
                                    recorder: recorder, wallSeconds: wall, seed: seed, pace: pace)
-        if let setup { summary["protocol"] = ProtocolRunSupport.summary(setup: setup, loop: loop, protocolPath: protocolFile ?? "") }
+        if let setup { summary["protocol"] = ProtocolRunSupport.summary(setup: setup, loop: loop, protocolPath: protocolFile ?? "", board: config) }
+        summary["operator"] = .string(operatorName ?? ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "unknown")
+        summary["started_at"] = .string(RunFolder.iso(started))
+        summary["ended_at"] = .string(RunFolder.iso(started.addingTimeInterval(wall)))
         do {
             try recorder.finish(summary: summary)
         } catch {
@@ -264,6 +272,7 @@ struct Run: AsyncParsableCommand {
         }
         if !quiet { print("") }
         Self.printSummary(summary, directory: runDirectory)
+        RunStoreCLI.indexFinishedRun(runDirectory, runsDirectory: URL(fileURLWithPath: out))
         switch outcome {
         case .completed, .stopped: return
         case .faulted: throw ExitCode(ExitCodes.faulted)
@@ -515,6 +524,7 @@ struct Simulate: AsyncParsableCommand {
                 print("  \(r.passed ? "PASS" : "FAIL") in \(RunRecorder.fixed(r.wallSeconds, 2)) s, \(r.ticks) ticks (×\(Int(s.duration.seconds / max(r.wallSeconds, 1e-9))) real time) → \(r.runDirectory ?? "-")")
             }
             results.append(r)
+            if let dir = r.runDirectory { RunStoreCLI.indexFinishedRun(URL(fileURLWithPath: dir), runsDirectory: outDir) }
         }
         print("")
         print(Self.table(results))

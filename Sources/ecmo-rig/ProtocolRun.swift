@@ -6,6 +6,7 @@ import ECMOCore
 import ECMORuntime
 import ECMOScenario
 import ECMOProtocol
+import ECMOBoard
 
 /// What `ecmo-rig run --protocol` adds around the loop.
 enum ProtocolRunSupport {
@@ -17,7 +18,7 @@ enum ProtocolRunSupport {
         try FileManager.default.moveItem(atPath: path, toPath: "\(base)-\(stamp).journal")
     }
 
-    static func summary(setup: ProtocolSetup, loop: RigLoop, protocolPath: String) -> JSONValue {
+    static func summary(setup: ProtocolSetup, loop: RigLoop, protocolPath: String, board: BoardConfiguration) -> JSONValue {
         let e = loop.infusion
         let plan = e.plan
         func channel(_ c: InfusionChannel, _ s: InfusionEngine.ChannelState) -> JSONValue {
@@ -34,6 +35,8 @@ enum ProtocolRunSupport {
         return .object([
             "file": .string(protocolPath),
             "name": .string(setup.resolved.experiment.name),
+            // The journal's plan hash (protocol bytes + board name): which protocol this was, exactly.
+            "hash": .string(hex16(ProtocolSetup.planHash(protocolPath: protocolPath, board: board))),
             "journal": .string(setup.journal.path),
             "resumed": .bool(setup.recovered != nil),
             "completed": .bool(e.completed),
@@ -43,6 +46,12 @@ enum ProtocolRunSupport {
             "heparin": channel(.heparin, e.heparin),
         ])
     }
+}
+
+/// A 64-bit hash as 16 hex digits.
+func hex16(_ v: UInt64) -> String {
+    let h = String(v, radix: 16)
+    return String(repeating: "0", count: 16 - h.count) + h
 }
 
 /// The simulated plant's state that outlives a firmware process: the net plunger steps
