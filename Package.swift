@@ -9,6 +9,7 @@
 //   ECMOSim       the circuit physics that drives the mock board's devices.
 //   ECMORuntime   the loop: read → update → write, output guard, telemetry, run record.
 //   ECMOProtocol  experiment protocol files: strict loader, planner (doses → steps on a board), plan table.
+//   ECMOLink      the console link's wire protocol (JSON lines over a Unix socket).
 //   ECMOLinux     libgpiod / i2c-dev / sysfs PWM / watchdog. The only module touching /dev.
 //   ecmo-rig      the command-line program.
 //
@@ -29,6 +30,9 @@ let buildLinuxBackend = false
 
 var targets: [Target] = [
     .target(name: "ECMOCore"),
+    // The console link's wire protocol (docs/console-protocol.md): Foundation only, so a
+    // console package can depend on it without the firmware.
+    .target(name: "ECMOLink"),
     .target(name: "ECMOHAL", dependencies: ["ECMOCore"]),
     .target(name: "ECMODataFile", dependencies: [.product(name: "Yams", package: "Yams")]),
     .target(name: "ECMOBoard", dependencies: ["ECMOCore", "ECMOHAL", "ECMODataFile", .product(name: "Yams", package: "Yams")]),
@@ -59,6 +63,7 @@ var targets: [Target] = [
     ]),
     .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
     .testTarget(name: "ECMOCoreTests", dependencies: ["ECMOCore"]),
+    .testTarget(name: "ECMOLinkTests", dependencies: ["ECMOLink"]),
     .testTarget(name: "ECMOBoardTests", dependencies: ["ECMOBoard"]),
     .testTarget(name: "ECMODriversTests", dependencies: ["ECMODrivers", "ECMOMockBoard", "ECMOHAL"]),
     .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMOHAL"]),
@@ -96,6 +101,7 @@ let package = Package(
         .library(name: "ECMOCore", targets: ["ECMOCore"]),
         .library(name: "ECMORuntime", targets: ["ECMORuntime"]),
         .library(name: "ECMOSim", targets: ["ECMOSim"]),
+        .library(name: "ECMOLink", targets: ["ECMOLink"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
