@@ -14,9 +14,7 @@ import ECMORuntime
 /// Sends one command through the link's ring, runs a tick, returns the loop's reply.
 @discardableResult
 func send(_ code: RigCommand.Code, _ a: Double = 0, link: RigLink, tick: () -> Void) -> RigCommandReply? {
-    struct Counter { nonisolated(unsafe) static var next: UInt64 = 1 }
-    let seq = Counter.next
-    Counter.next += 1
+    let seq = UInt64(link.commands.totalPushed + 1)
     #expect(link.commands.push(RigCommand(sequence: seq, code: code, a: a)))
     tick()
     let r = link.replies.pop()
