@@ -10,6 +10,7 @@
 //   ECMORuntime   the loop: read → update → write, output guard, telemetry, run record.
 //   ECMOProtocol  experiment protocol files: strict loader, planner (doses → steps on a board), plan table.
 //   ECMORunStore  the run index (SQLite via GRDB), CSV export and HTML reports of run folders.
+//   ECMOLink      the console link's wire protocol (JSON lines over a Unix socket).
 //   ECMOLinux     libgpiod / i2c-dev / sysfs PWM / watchdog. The only module touching /dev.
 //   ecmo-rig      the command-line program.
 //
@@ -30,6 +31,9 @@ let buildLinuxBackend = false
 
 var targets: [Target] = [
     .target(name: "ECMOCore"),
+    // The console link's wire protocol (docs/console-protocol.md): Foundation only, so a
+    // console package can depend on it without the firmware.
+    .target(name: "ECMOLink"),
     .target(name: "ECMOHAL", dependencies: ["ECMOCore"]),
     .target(name: "ECMODataFile", dependencies: [.product(name: "Yams", package: "Yams")]),
     .target(name: "ECMOBoard", dependencies: ["ECMOCore", "ECMOHAL", "ECMODataFile", .product(name: "Yams", package: "Yams")]),
@@ -37,7 +41,7 @@ var targets: [Target] = [
     .target(name: "ECMOMockBoard", dependencies: ["ECMOCore", "ECMOHAL"]),
     .target(name: "ECMOSim", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOMockBoard"]),
     .target(name: "ECMORuntime", dependencies: [
-        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers",
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOLink",
         .product(name: "Atomics", package: "swift-atomics"),
     ]),
     .target(name: "ECMOScenario", dependencies: [
@@ -74,6 +78,7 @@ var targets: [Target] = [
         "AllocationCounter", "ARCCounter",
     ], path: "Tests/TickGate"),
     .testTarget(name: "ECMOCoreTests", dependencies: ["ECMOCore"]),
+    .testTarget(name: "ECMOLinkTests", dependencies: ["ECMOLink"]),
     .testTarget(name: "ECMOBoardTests", dependencies: ["ECMOBoard"]),
     .testTarget(name: "ECMODriversTests", dependencies: ["ECMODrivers", "ECMOMockBoard", "ECMOHAL"]),
     .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMOHAL"]),
@@ -83,7 +88,7 @@ var targets: [Target] = [
     .testTarget(name: "ECMORunStoreTests", dependencies: [
         "ECMORunStore", "ECMORuntime", "ECMOScenario", .product(name: "GRDB", package: "GRDB.swift"),
     ]),
-    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter", "ARCCounter"]),
+    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter", "ARCCounter", "ECMOLink"]),
 ]
 
 // CLinuxIO (system calls, ioctl numbers and kernel structs for i2c-dev, the watchdog and
@@ -116,6 +121,7 @@ let package = Package(
         .library(name: "ECMOSim", targets: ["ECMOSim"]),
         // Test support for the benchmark package (retain/release counting).
         .library(name: "ARCCounter", targets: ["ARCCounter"]),
+        .library(name: "ECMOLink", targets: ["ECMOLink"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -29,6 +29,7 @@ enum ExitCodes {
     static let hardware: Int32 = 5
     static let recordFailed: Int32 = 6
     static let runStore: Int32 = 7
+    static let console: Int32 = 8
 }
 
 /// A duration on the command line: `600`, `90s`, `10m`, `1.5h`, `250ms`.
@@ -104,6 +105,7 @@ struct Run: AsyncParsableCommand {
     var operatorName: String?
 
     @OptionGroup var realtimeOptions: RealtimeOptions
+    @OptionGroup var consoleOptions: ConsoleLinkOptions
 
     func validate() throws {
         if flow != nil && rpm != nil { throw ValidationError("give either --flow or --rpm, not both") }
@@ -236,6 +238,15 @@ struct Run: AsyncParsableCommand {
         }
         let eventLogger = logger
         recorder.onEvent = { line in eventLogger.info("event \(line)") }
+        let console: ConsoleLinkServer?
+        do {
+            console = try consoleOptions.start(loop: loop, recorder: recorder, board: config, mode: mode, alarmLimits: loop.safety.limits,
+                                               protocolName: resolved?.experiment.name, timeOrigin: hardware.clock.now(), logger: logger)
+        } catch {
+            logger.error("\(error)")
+            throw ExitCode(ExitCodes.console)
+        }
+        defer { console?.stop() }
         let runner = LoopRunner(loop: loop, pacing: pacing)
         let journalWriter = setup?.writer()
         runner.journalWriter = journalWriter
@@ -264,6 +275,10 @@ struct Run: AsyncParsableCommand {
         summary["operator"] = .string(operatorName ?? ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "unknown")
         summary["started_at"] = .string(RunFolder.iso(started))
         summary["ended_at"] = .string(RunFolder.iso(started.addingTimeInterval(wall)))
+        if let console {
+            console.stop()
+            summary["console"] = ConsoleLinkOptions.summary(console.statistics)
+        }
         do {
             try recorder.finish(summary: summary)
         } catch {
