@@ -34,6 +34,7 @@ let package = Package(
                 .product(name: "ECMOSim", package: "ecmo-rig"),
                 .product(name: "ECMOCore", package: "ecmo-rig"),
                 "RigBenchSupport",
+                .product(name: "ARCCounter", package: "ecmo-rig"),
             ],
             path: "RigBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
@@ -47,6 +48,7 @@ let package = Package(
                 .product(name: "ECMOSim", package: "ecmo-rig"),
                 .product(name: "ECMOCore", package: "ecmo-rig"),
                 "RigBenchSupport",
+                .product(name: "ARCCounter", package: "ecmo-rig"),
             ],
             path: "Tools/TickProfile"
         ),

@@ -3,10 +3,12 @@
 //   swift package benchmark --filter RigTick (one)
 // Commands, baselines and measured figures: docs/performance.md.
 import Benchmark
+import Foundation
 import ECMOCore
 import ECMOSim
 import ECMORuntime
 import RigBenchSupport
+import ARCCounter
 
 /// Custom metrics of the simulated-hour benchmark (reported per run, not per tick).
 enum RigMetrics {
@@ -17,6 +19,32 @@ enum RigMetrics {
     /// Thread CPU time per inner-loop step (tick / service / plant step), in ns. The package's
     /// own `cpuTotal` has 10 ms resolution on Linux, useless for a 1000-tick iteration.
     static let cpuPerStep = BenchmarkMetric.custom("thread CPU (ns) per step", polarity: .prefersSmaller, useScalingFactor: false)
+    /// Swift retains per iteration (ARCCounter: swift_retain & co. defined in this
+    /// executable). The package's own retain metrics need its ARC interposer, which this
+    /// toolchain's package mirror does not have.
+    static let retains = BenchmarkMetric.custom("retains", polarity: .prefersSmaller, useScalingFactor: true)
+    static let releases = BenchmarkMetric.custom("releases", polarity: .prefersSmaller, useScalingFactor: true)
+    /// Run-record writer: rows per second written to telemetry.csv, and frames lost.
+    static let rowsPerSecond = BenchmarkMetric.custom("rows/s written", polarity: .prefersLarger, useScalingFactor: false)
+    static let framesLost = BenchmarkMetric.custom("frames lost", polarity: .prefersSmaller, useScalingFactor: false)
+    /// Interlock: ticks from the loop seeing a fault to the protective outputs on the wire.
+    static let ticksToAction = BenchmarkMetric.custom("ticks detection→outputs", polarity: .prefersSmaller, useScalingFactor: false)
+    /// Step generation: |steps issued − prescribed| summed over all presets and rates, and
+    /// steps issued before their ideal instant.
+    static let stepError = BenchmarkMetric.custom("step error (steps)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let earlySteps = BenchmarkMetric.custom("early steps", polarity: .prefersSmaller, useScalingFactor: false)
+    static let maxStepLateness = BenchmarkMetric.custom("max step lateness (us)", polarity: .prefersSmaller, useScalingFactor: false)
+}
+
+/// Runs `body` and reports its retains and releases (calling thread only).
+@inline(__always)
+func measuringARC(_ benchmark: Benchmark, _ body: () -> Void) {
+    ecmo_arc_counter_start()
+    body()
+    var released: UInt64 = 0
+    let retained = ecmo_arc_counter_stop(&released)
+    benchmark.measurement(RigMetrics.retains, Int(retained))
+    benchmark.measurement(RigMetrics.releases, Int(released))
 }
 
 /// Runs `body` and reports its thread CPU time divided by `steps` as `RigMetrics.cpuPerStep`.
@@ -47,7 +75,8 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark(
         "RigTick",
         configuration: .init(
-            metrics: [.wallClock, RigMetrics.cpuPerStep, .throughput, .mallocCountTotal, .instructions],
+            metrics: [.wallClock, RigMetrics.cpuPerStep, .throughput, .mallocCountTotal, .instructions,
+                      RigMetrics.retains, RigMetrics.releases],
             warmupIterations: 50,
             scalingFactor: .kilo,
             maxDuration: .seconds(5),
@@ -58,12 +87,16 @@ let benchmarks: @Sendable () -> Void = {
                 .throughput: throughputTolerance,
                 .instructions: instructionTolerance,
                 .mallocCountTotal: noAllocations,
+                RigMetrics.retains: noAllocations,
+                RigMetrics.releases: noAllocations,
             ]
         )
     ) { (benchmark: Benchmark, rig: SimRig) in
         measuringCPU(benchmark, steps: benchmark.scaledIterations.count) {
-            for _ in benchmark.scaledIterations {
-                rig.tick()
+            measuringARC(benchmark) {
+                for _ in benchmark.scaledIterations {
+                    rig.tick()
+                }
             }
         }
         benchmark.stopMeasurement()
@@ -186,5 +219,96 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.measurement(RigMetrics.realTimeFactor, Int((3600 / wallSeconds).rounded()))
         benchmark.measurement(RigMetrics.nanosecondsPerTick, Int((wallSeconds * 1e9 / Double(ticks)).rounded()))
         blackHole(rig.flowSum)
+    }
+
+    // The run record's writer at 1 kHz, all channels: 100 000 frames (100 s of loop time)
+    // through the ring to telemetry.csv on disk, waiting for the writer as lockstep does.
+    // Rows per second is the writer's throughput; lost frames must be 0. 24 h at 1 kHz is
+    // 86.4 M rows: `.build/release/TickProfile record 86400000` (docs/performance.md).
+    Benchmark(
+        "RecorderThroughput",
+        configuration: .init(
+            metrics: [.wallClock, RigMetrics.rowsPerSecond, RigMetrics.framesLost],
+            warmupIterations: 1,
+            maxDuration: .seconds(20),
+            maxIterations: 5,
+            thresholds: [
+                RigMetrics.rowsPerSecond: throughputTolerance,
+                RigMetrics.framesLost: noAllocations,
+            ]
+        )
+    ) { benchmark in
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("rig-bench-record-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        do {
+            let r = try RecordingRun.run(frames: 100_000, paced: true, directory: dir)
+            benchmark.measurement(RigMetrics.rowsPerSecond, Int(r.rowsPerSecond))
+            benchmark.measurement(RigMetrics.framesLost, r.dropped + (r.frames - r.rowsWritten))
+        } catch {
+            benchmark.error("recording failed: \(error)")
+        }
+    }
+
+    // Interlock latency in ticks on the simulated board: E-stop, air, and the P_post
+    // over-pressure interlock (return line occluded). The protective outputs must be on
+    // the wire in the tick that detects the fault: 0 ticks, an exact threshold.
+    Benchmark(
+        "InterlockLatency",
+        configuration: .init(
+            metrics: [RigMetrics.ticksToAction],
+            warmupIterations: 0,
+            maxIterations: 1,
+            thresholds: [RigMetrics.ticksToAction: noAllocations]
+        )
+    ) { benchmark in
+        var worst = 0
+        for fault in InterlockLatency.Fault.allCases {
+            do {
+                let r = try InterlockLatency.measure(fault)
+                guard let d = r.actionAfterDetection else {
+                    benchmark.error("\(fault.rawValue): detected \(String(describing: r.detectedAfter)), acted \(String(describing: r.actedAfter))")
+                    return
+                }
+                worst = max(worst, d)
+            } catch {
+                benchmark.error("\(fault.rawValue): \(error)")
+                return
+            }
+        }
+        benchmark.measurement(RigMetrics.ticksToAction, worst)
+    }
+
+    // Step generation at every syringe preset's rates (1, 10, 60 mL/h and the drive's
+    // maximum), ticks at 1 ms with up to 300 µs of random lateness: cumulative error and
+    // early steps must be 0 (exact thresholds); the worst lateness is reported (< 1 period
+    // + jitter by design).
+    Benchmark(
+        "StepGeneration",
+        configuration: .init(
+            metrics: [.wallClock, RigMetrics.stepError, RigMetrics.earlySteps, RigMetrics.maxStepLateness],
+            warmupIterations: 0,
+            maxIterations: 1,
+            thresholds: [
+                RigMetrics.stepError: noAllocations,
+                RigMetrics.earlySteps: noAllocations,
+                RigMetrics.maxStepLateness: .init(absolute: [.p100: 1_300]),
+            ]
+        )
+    ) { benchmark in
+        var error: Int64 = 0
+        var early: Int64 = 0
+        var late = 0.0
+        for preset in SyringePreset.allCases {
+            for rate in StepTiming.rates(for: preset) {
+                let volume = Volume(milliliters: min(rate.millilitersPerHour / 6, preset.specification.capacity.milliliters * 0.9))
+                let r = StepTiming.run(preset, rate: rate, volume: volume, tickJitter: .microseconds(300))
+                error += abs(r.finalError) + r.worstTrackingError
+                early += r.earlySteps
+                late = max(late, r.maxLatenessMicroseconds)
+            }
+        }
+        benchmark.measurement(RigMetrics.stepError, Int(error))
+        benchmark.measurement(RigMetrics.earlySteps, Int(early))
+        benchmark.measurement(RigMetrics.maxStepLateness, Int(late.rounded(.up)))
     }
 }

@@ -21,8 +21,19 @@ public final class MockOutputLine: DigitalOutput {
     @exclusivity(unchecked)
     public private(set) var risingEdges: UInt64 = 0
     /// Called on each rising edge of the pin, inside `set` (a stepper's STEP input acts on
-    /// the edge, so the simulated mechanism moves exactly when the firmware pulses).
-    public var onRise: (() -> Void)?
+    /// the edge, so the simulated mechanism moves exactly when the firmware pulses), with
+    /// the context given to `onRise(_:context:)`. A C function and an unretained context,
+    /// not a closure: calling a stored closure retains its context, and `set` runs in the tick.
+    public typealias RiseHandler = @convention(c) (UnsafeMutableRawPointer) -> Void
+    private var riseHandler: RiseHandler?
+    private var riseContext: UnsafeMutableRawPointer?
+
+    /// Sets (or with nil, removes) the rising-edge handler. The context is not retained:
+    /// whoever passes it keeps it alive while the line can be written.
+    public func onRise(_ handler: RiseHandler?, context: UnsafeMutableRawPointer?) {
+        riseHandler = handler
+        riseContext = context
+    }
     private let clock: any MonotonicClock
     private let trace: MockTrace
 
@@ -45,7 +56,7 @@ public final class MockOutputLine: DigitalOutput {
             level = asserted
             if rose {
                 risingEdges &+= 1
-                onRise?()
+                if let h = riseHandler, let c = riseContext { h(c) }
             }
         }
     }

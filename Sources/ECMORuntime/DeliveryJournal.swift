@@ -264,8 +264,10 @@ public struct JournalError: Error, CustomStringConvertible {
 public final class JournalLink: @unchecked Sendable {
     let requests: SPSCRing<JournalSnapshot>
     /// Durable reservations per channel (written by the writer, read by the loop).
-    public let grantedCells = ManagedAtomic<Int64>(0)
-    public let grantedHeparin = ManagedAtomic<Int64>(0)
+    /// Unsafe (manually allocated) atomics, not `ManagedAtomic`: a load from a class-based
+    /// atomic retains it, and the loop reads these every tick.
+    public let grantedCells = UnsafeAtomic<Int64>.create(0)
+    public let grantedHeparin = UnsafeAtomic<Int64>.create(0)
     public let writeFailures = ManagedAtomic<Int>(0)
     @exclusivity(unchecked)
     private var lastPushedSequence: UInt64 = .max
@@ -276,6 +278,11 @@ public final class JournalLink: @unchecked Sendable {
         requests = SPSCRing(capacity: capacity)
         grantedCells.store(granted.0, ordering: .relaxed)
         grantedHeparin.store(granted.1, ordering: .relaxed)
+    }
+
+    deinit {
+        grantedCells.destroy()
+        grantedHeparin.destroy()
     }
 
     /// Loop side: hands a snapshot to the writer when it says something new.

@@ -153,8 +153,10 @@ public final class SimulatedBoard: HardwareProvider {
         func line(_ r: ActuatorRole) -> MockOutputLine? { board.outputs[r] != nil ? mock.outputLine(r.rawValue) : nil }
         stepLines = (line(.syringeStep), line(.syringeDirection), line(.syringeEnable),
                      line(.heparinStep), line(.heparinDirection), line(.heparinEnable))
-        stepLines.cells?.onRise = { [unowned self] in self.stepCells() }
-        stepLines.heparin?.onRise = { [unowned self] in self.stepHeparin() }
+        // The board owns the mock board and its lines, so it outlives the handlers' context.
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        stepLines.cells?.onRise({ Unmanaged<SimulatedBoard>.fromOpaque($0)._withUnsafeGuaranteedRef { $0.stepCells() } }, context: me)
+        stepLines.heparin?.onRise({ Unmanaged<SimulatedBoard>.fromOpaque($0)._withUnsafeGuaranteedRef { $0.stepHeparin() } }, context: me)
     }
 
     private func stepCells() {
