@@ -101,18 +101,29 @@ public final class RunRecorder: @unchecked Sendable {
 
     /// One pass: moves everything in the rings to disk. Public for lockstep tests.
     public func drainOnce() {
+        // In batches of at most a ring's worth: when the producer keeps pace (a lockstep
+        // run waiting for the recorder), one unbounded drain would hold the whole run in
+        // memory before writing any of it.
+        while true {
+            let (n, m) = drainBatch(limit: telemetry.capacity)
+            if n < telemetry.capacity && m < events.capacity { break }
+        }
+    }
+
+    private func drainBatch(limit: Int) -> (Int, Int) {
         var csv = csvBuffer
         csv.removeAll(keepingCapacity: true)
+        csvBuffer = []
+        defer { csvBuffer = csv }
         var last: TelemetryFrame?
-        let n = telemetry.drain { f in
+        let n = telemetry.drain(upTo: limit) { f in
             var row = f
             row.time = Instant(nanosecondsSinceOrigin: f.time.nanosecondsSinceOrigin &- timeOrigin.nanosecondsSinceOrigin)
             Self.csvRow(row, into: &csv)
             last = row
         }
-        defer { csvBuffer = csv }
         var jsonl = ""
-        let m = events.drain { e in
+        let m = events.drain(upTo: events.capacity) { e in
             var event = e
             event.time = Instant(nanosecondsSinceOrigin: e.time.nanosecondsSinceOrigin &- timeOrigin.nanosecondsSinceOrigin)
             onRigEvent?(e)
@@ -132,6 +143,7 @@ public final class RunRecorder: @unchecked Sendable {
         rowsWritten += n
         eventsWritten += m
         lock.unlock()
+        return (n, m)
     }
 
     public static func csvRow(_ f: TelemetryFrame) -> String {

@@ -62,6 +62,19 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
         return n
     }
 
+    /// Consumer side: drains at most `limit` values into `body`; returns how many. A
+    /// consumer that writes each batch out stays bounded even while the producer keeps
+    /// pace with it (a plain `drain` would then never return).
+    @discardableResult
+    public func drain(upTo limit: Int, _ body: (Element) -> Void) -> Int {
+        var n = 0
+        while n < limit, let v = pop() {
+            body(v)
+            n += 1
+        }
+        return n
+    }
+
     public var count: Int { head.load(ordering: .acquiring) - tail.load(ordering: .acquiring) }
     public var isFull: Bool { count >= capacity }
     public var dropped: Int { droppedCount.load(ordering: .relaxed) }
