@@ -91,6 +91,7 @@ function tile(id, text) { const e = document.querySelector('#tile-' + id + ' .va
 function onTelemetry(f) {
   state.lastTelemetryAt = performance.now();
   state.frames++;
+  state.totalFrames = (state.totalFrames || 0) + 1;
   state.last = f;
   state.buffer.push(f);
   tile('p_drain', fmt(f.p_drain, 0)); tile('p_pre', fmt(f.p_pre, 0)); tile('p_post', fmt(f.p_post, 0));
