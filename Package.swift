@@ -40,7 +40,7 @@ var targets: [Target] = [
     .target(name: "ECMOMockBoard", dependencies: ["ECMOCore", "ECMOHAL"]),
     .target(name: "ECMOSim", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOMockBoard"]),
     .target(name: "ECMORuntime", dependencies: [
-        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers",
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOLink",
         .product(name: "Atomics", package: "swift-atomics"),
     ]),
     .target(name: "ECMOScenario", dependencies: [
@@ -70,7 +70,7 @@ var targets: [Target] = [
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime"]),
-    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter"]),
+    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter", "ECMOLink"]),
 ]
 
 // CLinuxIO (system calls, ioctl numbers and kernel structs for i2c-dev, the watchdog and

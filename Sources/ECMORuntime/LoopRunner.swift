@@ -46,6 +46,17 @@ public final class LoopRunner: @unchecked Sendable {
 
     public func requestStop() { stopRequested.store(true, ordering: .releasing) }
 
+    /// A console's `stop` (set by the loop through its link) ends the run like a signal.
+    @inline(__always)
+    private func stopping() -> Bool {
+        if stopRequested.load(ordering: .relaxed) { return true }
+        if let l = loop.link, l.stopRequested.load(ordering: .relaxed) {
+            requestStop()
+            return true
+        }
+        return false
+    }
+
     /// Runs ticks until `end` (absolute) or a stop request. `beforeTick` runs on the loop
     /// thread between ticks (for scripted operator actions); keep it cheap.
     public func run(until end: Instant?, beforeTick: ((Instant) -> Void)? = nil) {
@@ -53,7 +64,7 @@ public final class LoopRunner: @unchecked Sendable {
         switch pacing {
         case .lockstep(let clock):
             var deadline = clock.now()
-            while !stopRequested.load(ordering: .relaxed) {
+            while !stopping() {
                 deadline = deadline + period
                 if let end, deadline > end { break }
                 clock.advance(to: deadline)
@@ -70,7 +81,7 @@ public final class LoopRunner: @unchecked Sendable {
         case .realtime(let clock):
             if let w = journalWriter, !w.isThreaded { w.start() }
             var deadline = clock.now() + period
-            while !stopRequested.load(ordering: .relaxed) {
+            while !stopping() {
                 if let end, deadline > end { break }
                 clock.sleep(until: deadline)
                 let now = clock.now()

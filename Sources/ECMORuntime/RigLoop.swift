@@ -94,6 +94,10 @@ public final class RigLoop {
     private var heparinVolumePerStep = 0.0
     @exclusivity(unchecked)
     public private(set) var stepsIssued: (cells: Int64, heparin: Int64) = (0, 0)
+    /// The console link (nil: none). Set before the loop runs; its commands are applied
+    /// once per tick before safety and its telemetry ring is fed every `link.every` ticks.
+    @exclusivity(unchecked)
+    public var link: RigLink?
 
     public init(board: BoardConfiguration, hardware: any HardwareProvider, settings: RunSettings, useWatchdog: Bool = true,
                 infusion: InfusionEngine? = nil, journal: JournalLink? = nil) throws {
@@ -212,6 +216,9 @@ public final class RigLoop {
             handle(.fault(.airInLine), now: now)
         }
 
+        // Console commands: validated here by the rig, before safety sees this tick.
+        if let link { applyLinkCommands(link, now: now) }
+
         // Safety: validate samples (before the controller sees them), alarms, interlocks.
         let mismatches = sensors.configMismatchCount
         if mismatches != lastConfigMismatches {
@@ -295,6 +302,10 @@ public final class RigLoop {
         let every = UInt64(settings.recordEvery) * (shedding ? 10 : 1)
         if tickCount % every == 0 {
             telemetry.push(t)
+        }
+        if let link, tickCount % UInt64(link.every) == 0 {
+            fillLinkFields(&t, now: now)
+            link.telemetry.push(t)
         }
         if t.invalidMask != previousInvalidMask {
             let appeared = t.invalidMask & ~previousInvalidMask

@@ -23,6 +23,9 @@ public final class RunRecorder: @unchecked Sendable {
     public var onEvent: (@Sendable (String) -> Void)?
     /// Called with each event as drained (lockstep consumers such as the scenario runner).
     public var onRigEvent: ((RigEvent) -> Void)?
+    /// Called on the recorder thread with each event, its time relative to the run's start
+    /// (the console link's fan-out: `ConsoleLinkServer.offer(event:)`).
+    public var onRunEvent: (@Sendable (RigEvent) -> Void)?
 
     public static let csvHeader = "t_s,state,phase,fault,P_drain_mmHg,P_pre_mmHg,P_post_mmHg,dP_oxy_mmHg,flow_lpm,speed_rpm,speed_cmd_rpm,pump_enabled,clamp_closed,invalid_mask,sensor_errors,overruns,lateness_us,exec_us,alarm_priority,alarms_active,speed_ceiling_rpm,cells_ml,heparin_ml,protocol_item,cells_halt,outflow_clamp\n"
 
@@ -109,6 +112,7 @@ public final class RunRecorder: @unchecked Sendable {
             var event = e
             event.time = Instant(nanosecondsSinceOrigin: e.time.nanosecondsSinceOrigin &- timeOrigin.nanosecondsSinceOrigin)
             onRigEvent?(e)
+            onRunEvent?(event)
             let line = Self.jsonLine(event)
             jsonl += line + "\n"
             onEvent?(line)
@@ -143,6 +147,11 @@ public final class RunRecorder: @unchecked Sendable {
     }
 
     public static func jsonLine(_ e: RigEvent) -> String {
+        JSONValue.object(jsonObject(e)).rendered(pretty: false)
+    }
+
+    /// The fields of an event's `events.jsonl` line (`t`, `event` and the rest).
+    public static func jsonObject(_ e: RigEvent) -> [String: JSONValue] {
         var o: [String: JSONValue] = ["t": .number(e.time.secondsSinceOrigin)]
         switch e.code {
         case .lifecycle:
@@ -209,7 +218,7 @@ public final class RunRecorder: @unchecked Sendable {
             o["event"] = .string("output_expired")
             o["role"] = .string(ActuatorRole.allCases.first { Double($0.index) == e.a }?.rawValue ?? "?")
         }
-        return JSONValue.object(o).rendered(pretty: false)
+        return o
     }
 
     /// Unpacks an infusion event (see `RigEvent.Code.infusion`).

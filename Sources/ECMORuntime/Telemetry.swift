@@ -35,6 +35,23 @@ public struct TelemetryFrame: Sendable, BitwiseCopyable {
     public var infusionItem: Int16
     public var cellsHalt: UInt8
     public var outflowClamp: Bool
+    // Filled only in frames for the console link (`RigLink.telemetry`); zero elsewhere.
+    /// Set-point in force: flow (L/min) when `setpointIsFlow`, else speed (rpm).
+    public var setpointIsFlow: Bool
+    public var setpointValue: Double
+    /// Bit `AlarmID.index`: active; active with its condition gone (latched, unacknowledged);
+    /// active and acknowledged. Priorities: two bits per alarm (1 low … 3 high).
+    public var alarmActiveMask: UInt32
+    public var alarmLatchedMask: UInt32
+    public var alarmAcknowledgedMask: UInt32
+    public var alarmPriorities: UInt64
+    public var audioPauseRemaining: Duration
+    /// Oxygenator resistance (filtered) and its baseline, mmHg/(L/min); NaN until known.
+    public var oxygenatorResistance: Double
+    public var oxygenatorBaseline: Double
+    public var heparinHalt: UInt8
+    /// Bit 0 protocol loaded, 1 started, 2 completed, 3 heparin channel present.
+    public var protocolFlags: UInt8
 
     public init() {
         tick = 0
@@ -63,6 +80,17 @@ public struct TelemetryFrame: Sendable, BitwiseCopyable {
         infusionItem = -1
         cellsHalt = 0
         outflowClamp = false
+        setpointIsFlow = false
+        setpointValue = 0
+        alarmActiveMask = 0
+        alarmLatchedMask = 0
+        alarmAcknowledgedMask = 0
+        alarmPriorities = 0
+        audioPauseRemaining = .zero
+        oxygenatorResistance = .nan
+        oxygenatorBaseline = .nan
+        heparinHalt = 0
+        protocolFlags = 0
     }
 
     public var oxygenatorPressureDrop: Pressure { preOxygenatorPressure - postOxygenatorPressure }

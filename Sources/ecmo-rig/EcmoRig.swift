@@ -27,6 +27,7 @@ enum ExitCodes {
     static let sensorsNotReady: Int32 = 4
     static let hardware: Int32 = 5
     static let recordFailed: Int32 = 6
+    static let console: Int32 = 7
 }
 
 /// A duration on the command line: `600`, `90s`, `10m`, `1.5h`, `250ms`.
@@ -99,6 +100,7 @@ struct Run: AsyncParsableCommand {
     var quiet = false
 
     @OptionGroup var realtimeOptions: RealtimeOptions
+    @OptionGroup var consoleOptions: ConsoleLinkOptions
 
     func validate() throws {
         if flow != nil && rpm != nil { throw ValidationError("give either --flow or --rpm, not both") }
@@ -231,6 +233,15 @@ struct Run: AsyncParsableCommand {
         }
         let eventLogger = logger
         recorder.onEvent = { line in eventLogger.info("event \(line)") }
+        let console: ConsoleLinkServer?
+        do {
+            console = try consoleOptions.start(loop: loop, recorder: recorder, board: config, mode: mode, alarmLimits: loop.safety.limits,
+                                               protocolName: resolved?.experiment.name, timeOrigin: hardware.clock.now(), logger: logger)
+        } catch {
+            logger.error("\(error)")
+            throw ExitCode(ExitCodes.console)
+        }
+        defer { console?.stop() }
         let runner = LoopRunner(loop: loop, pacing: pacing)
         let journalWriter = setup?.writer()
         runner.journalWriter = journalWriter
@@ -256,6 +267,10 @@ struct Run: AsyncParsableCommand {
         var summary = Self.summary(config: config, mode: mode, outcome: outcome, loop: loop, runner: runner,
                                    recorder: recorder, wallSeconds: wall, seed: seed, pace: pace)
         if let setup { summary["protocol"] = ProtocolRunSupport.summary(setup: setup, loop: loop, protocolPath: protocolFile ?? "") }
+        if let console {
+            console.stop()
+            summary["console"] = ConsoleLinkOptions.summary(console.statistics)
+        }
         do {
             try recorder.finish(summary: summary)
         } catch {
