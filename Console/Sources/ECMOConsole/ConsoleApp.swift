@@ -127,7 +127,7 @@ public struct ConsoleServer: Sendable {
     // MARK: - helpers
 
     static func json(_ status: HTTPResponse.Status, _ object: [String: Any], headers: HTTPFields = [:]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         var h = headers
         h[.contentType] = "application/json; charset=utf-8"
         h[.cacheControl] = "no-store"

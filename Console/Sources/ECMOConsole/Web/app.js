@@ -173,7 +173,7 @@ function onProtocol(p) {
 
 function onEvent(e) {
   const li = document.createElement('li');
-  li.textContent = fmt(e.t, 1) + ' s  ' + e.code + ': ' + e.text;
+  li.textContent = fmt(e.t, 1) + ' s  ' + e.text;
   const list = $('#events');
   list.insertBefore(li, list.firstChild);
   while (list.children.length > 100) list.removeChild(list.lastChild);
