@@ -286,7 +286,7 @@ public struct LinkAlarms: Codable, Sendable, Equatable {
 /// One item of the experiment protocol's timeline.
 public struct LinkProtocolItem: Codable, Sendable, Equatable {
     public var index: Int
-    /// "baseline", "dose", "wait", ...
+    /// "prime", "baseline", "dose N" (N from 1), "observation".
     public var kind: String
     /// Planned earliest start, seconds after the protocol starts.
     public var at: Double

@@ -1,0 +1,419 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+import AllocationCounter
+import ECMOCore
+import ECMOHAL
+import ECMOBoard
+import ECMOSim
+import ECMOLink
+import ECMORuntime
+
+/// Sends one command through the link's ring, runs a tick, returns the loop's reply.
+@discardableResult
+func send(_ code: RigCommand.Code, _ a: Double = 0, link: RigLink, tick: () -> Void) -> RigCommandReply? {
+    let seq = UInt64(link.commands.totalPushed + 1)
+    #expect(link.commands.push(RigCommand(sequence: seq, code: code, a: a)))
+    tick()
+    let r = link.replies.pop()
+    #expect(r?.sequence == seq)
+    return r
+}
+
+@Suite struct RigCommandTests {
+    func rig() throws -> (SimRig, RigLink) {
+        let rig = try SimRig()
+        let link = RigLink(loopPeriod: rig.board.loopPeriod)
+        rig.loop.link = link
+        rig.startAndRun(for: .seconds(3))
+        rig.drain()
+        return (rig, link)
+    }
+
+    @Test func setFlowInsideTheAlarmLimitsChangesTheSetpointAndOutsideIsRefusedWithTheLimit() throws {
+        let (rig, link) = try rig()
+        let tick = { rig.advance(.milliseconds(1)) }
+        #expect(send(.setFlow, 3.0, link: link, tick: tick)?.ok == true)
+        #expect(rig.loop.controller.mode == .constantFlow(.lpm(3.0)))
+        let high = send(.setFlow, 9.0, link: link, tick: tick)
+        #expect(high?.reason == .aboveMaximum)
+        #expect(high?.limit == rig.loop.safety.limits.flowHigh.litersPerMinute)
+        let low = send(.setFlow, 0.2, link: link, tick: tick)
+        #expect(low?.reason == .belowMinimum)
+        #expect(low?.limit == rig.loop.safety.limits.flowLow.litersPerMinute)
+        #expect(send(.setFlow, .nan, link: link, tick: tick)?.ok == false)
+        #expect(rig.loop.controller.mode == .constantFlow(.lpm(3.0)), "refusals leave the set-point alone")
+    }
+
+    @Test func setSpeedOutsideTheBoardPumpLimitsIsRefused() throws {
+        let (rig, link) = try rig()
+        let tick = { rig.advance(.milliseconds(1)) }
+        let limits = rig.board.pump.limits
+        #expect(send(.setSpeed, limits.maximumSpeed.rpm + 1, link: link, tick: tick)?.reason == .aboveMaximum)
+        #expect(send(.setSpeed, limits.minimumSpeed.rpm - 1, link: link, tick: tick)?.reason == .belowMinimum)
+        #expect(send(.setSpeed, 2500, link: link, tick: tick)?.ok == true)
+        #expect(rig.loop.controller.mode == .constantSpeed(.rpm(2500)))
+    }
+
+    @Test func acknowledgeOfAnInactiveAlarmIsRefusedAndOfAnActiveOneAccepted() throws {
+        let (rig, link) = try rig()
+        let tick = { rig.advance(.milliseconds(1)) }
+        #expect(send(.acknowledge, Double(AlarmID.flowHigh.rawValue), link: link, tick: tick)?.reason == .alarmNotActive)
+        #expect(send(.acknowledge, -1, link: link, tick: tick)?.reason == .alarmNotActive)
+        #expect(send(.acknowledge, 99, link: link, tick: tick)?.reason == .unknownAlarm)
+        rig.sim.setAirDetected(true)
+        rig.advance(.milliseconds(20))
+        #expect(rig.loop.safety.alarms.isActive(.airInLine))
+        #expect(send(.pauseAudio, link: link, tick: tick)?.ok == true)
+        #expect(rig.loop.safety.alarms.isAudioPaused)
+        #expect(send(.acknowledge, Double(AlarmID.airInLine.rawValue), link: link, tick: tick)?.ok == true)
+        #expect(rig.loop.safety.alarms.isAcknowledged(.airInLine))
+    }
+
+    @Test func protocolCommandsWithoutAProtocolAreRefusedWithNoProtocol() throws {
+        let (rig, link) = try rig()
+        let tick = { rig.advance(.milliseconds(1)) }
+        for code in [RigCommand.Code.pauseInfusion, .resumeInfusion, .abortProtocol, .startProtocol, .enterACT, .setHeparinRate] {
+            #expect(send(code, code == .enterACT ? 180 : 0, link: link, tick: tick)?.reason == .noProtocol, "\(code)")
+        }
+    }
+
+    @Test func protocolResumeOfAChannelThatIsNotHaltedIsRefusedAndPauseThenResumeWorks() throws {
+        let r = try InfusionRig(plan: testPlan(), journalPath: temporaryPath("link.journal"))
+        let link = RigLink(loopPeriod: r.board.loopPeriod)
+        r.loop.link = link
+        let tick = { _ = r.run(.milliseconds(1)) }
+        #expect(send(.startProtocol, link: link, tick: tick)?.reason == .waitingForCircuit)
+        r.start()
+        _ = r.run(.seconds(3))
+        #expect(r.loop.infusion.started)
+        #expect(send(.startProtocol, link: link, tick: tick)?.reason == .alreadyRunning)
+        #expect(send(.resumeInfusion, 0, link: link, tick: tick)?.reason == .notHalted)
+        #expect(send(.resumeInfusion, 1, link: link, tick: tick)?.reason == .noProtocol, "the plan has no heparin channel")
+        #expect(send(.setHeparinRate, 10, link: link, tick: tick)?.reason == .noProtocol)
+        #expect(send(.pauseInfusion, 0, link: link, tick: tick)?.ok == true)
+        #expect(r.loop.infusion.cells.halt == .operatorPause)
+        #expect(send(.resumeInfusion, 0, link: link, tick: tick)?.ok == true)
+        #expect(r.loop.infusion.cells.halt == .none)
+        #expect(send(.abortProtocol, link: link, tick: tick)?.ok == true)
+        #expect(send(.startProtocol, link: link, tick: tick)?.reason == .protocolFinished)
+    }
+
+    @Test func stopEndsTheRunThroughTheRunnerAndIsRefusedTwice() throws {
+        let rig = try SimRig()
+        let link = RigLink(loopPeriod: rig.board.loopPeriod)
+        rig.loop.link = link
+        let stopAt = rig.clock.now() + .seconds(2)
+        var pushed = false
+        let outcome = RigSession().run(rig.runner, duration: .seconds(10)) { now in
+            if !pushed && now >= stopAt {
+                pushed = true
+                link.commands.push(RigCommand(sequence: 1, code: .stop))
+                link.commands.push(RigCommand(sequence: 2, code: .stop))
+            }
+        }
+        #expect(outcome == .stopped)
+        #expect(rig.loop.tickCount < 2_100, "stopped right after the command, long before the 10 s end")
+        #expect(link.replies.pop()?.ok == true)
+        #expect(link.replies.pop()?.reason == .notAllowed)
+        #expect(rig.loop.state != .active, "shut down safely")
+        #expect(rig.loop.outputs.forcedSafe)
+    }
+
+    @Test(.enabled(if: ecmo_alloc_counter_available(), "needs the glibc allocation counter"))
+    func aTickDrainingTheCommandRingAllocatesNothing() throws {
+        let rig = try SimRig(recordEvery: 1)
+        let link = RigLink(loopPeriod: rig.board.loopPeriod)
+        rig.loop.link = link
+        rig.startAndRun(for: .seconds(3))
+        rig.drain()
+        var now = rig.clock.now()
+        var seq: UInt64 = 0
+        func ticks(_ count: Int) -> UInt64 {
+            ecmo_alloc_counter_start()
+            for i in 0..<count {
+                seq &+= 1
+                let code: RigCommand.Code = i % 3 == 0 ? .setFlow : (i % 3 == 1 ? .acknowledge : .pauseAudio)
+                link.commands.push(RigCommand(sequence: seq, code: code, a: code == .setFlow ? 4.0 : -1))
+                now = now + rig.board.loopPeriod
+                rig.clock.advance(to: now)
+                rig.loop.tick(now: now)
+                _ = link.replies.pop()
+                _ = link.telemetry.pop()
+                _ = rig.loop.telemetry.pop()
+                _ = rig.loop.events.pop()
+                _ = rig.loop.events.pop()
+            }
+            return ecmo_alloc_counter_stop()
+        }
+        // Warm-up: the first audio pause of a run allocates once inside the alarm system
+        // (as it does when RigLoop.pauseAudio is called directly, without a link).
+        _ = ticks(300)
+        let n = ticks(2_000)
+        #expect(n == 0, "allocations in 2 000 ticks with a command each: \(n)")
+        #expect(link.replies.dropped == 0)
+    }
+}
+
+// MARK: - Over the socket
+
+func socketPath() -> String { "/tmp/ecmo-link-\(UInt32.random(in: 0...UInt32.max)).sock" }
+
+func linkConfiguration(path: String, board: BoardConfiguration, directory: URL, queueBytes: Int = 4 << 20) -> ConsoleLinkConfiguration {
+    var c = ConsoleLinkConfiguration(
+        socketPath: path, rigVersion: "test", board: BoardConfigurationSummary(name: board.name, loopPeriod: board.loopPeriod, pump: board.pump.limits),
+        runID: directory.lastPathComponent, runDirectory: directory, startedAt: Date(), timeOrigin: .origin,
+        mode: .constantFlow(.lpm(4)), alarmLimits: AlarmLimits(), protocolInfo: nil)
+    c.clientQueueBytes = queueBytes
+    c.helloTimeout = 2
+    return c
+}
+
+func temporaryDirectory() -> URL {
+    let d = FileManager.default.temporaryDirectory.appendingPathComponent("ecmo-link-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+    return d
+}
+
+/// Reads messages until one of `type` arrives (nil on close or time-out).
+func next(_ type: String, from c: ConsoleLinkClient, timeout: Double = 5, where ok: (RigMessage) -> Bool = { _ in true }) -> RigMessage? {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        guard let line = c.readLine(timeout: deadline.timeIntervalSinceNow) else { return nil }
+        guard let m = try? LinkCodec.decodeRigMessage(Data(line.utf8)) else { continue }
+        if m.type == type && ok(m) { return m }
+    }
+    return nil
+}
+
+/// Reads until the rig closes the connection; returns the `error` messages seen.
+func errorsUntilClosed(_ c: ConsoleLinkClient, timeout: Double = 5) -> (errors: [LinkError], closed: Bool) {
+    var errors: [LinkError] = []
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        guard let line = c.readLine(timeout: deadline.timeIntervalSinceNow) else {
+            return (errors, deadline.timeIntervalSinceNow > 0)
+        }
+        if case .error(let e)? = try? LinkCodec.decodeRigMessage(Data(line.utf8)) { errors.append(e) }
+    }
+    return (errors, false)
+}
+
+let consoleHello = #"{"type":"hello","protocol":1,"client":"test"}"#
+
+@Suite(.serialized) struct ConsoleLinkSocketTests {
+    @Test func aConsoleSeesLiveTelemetryAndItsSetFlowInTheRepliesTelemetryAndCommandLog() throws {
+        let board = try BoardLoader.load(path: boardFile("sim.yaml"))
+        let clock = SystemMonotonicClock()
+        let sim = try SimulatedBoard(board: board, clock: clock, seed: 1)
+        let loop = try RigLoop(board: board, hardware: sim, settings: RunSettings(mode: .constantFlow(.lpm(4))))
+        let link = RigLink(loopPeriod: board.loopPeriod, telemetryHz: 25)
+        loop.link = link
+        let dir = temporaryDirectory()
+        let path = socketPath()
+        var cfg = linkConfiguration(path: path, board: board, directory: dir)
+        cfg.timeOrigin = clock.now()
+        let server = try ConsoleLinkServer(configuration: cfg, link: link)
+        server.start()
+        defer { server.stop() }
+        var st = stat()
+        #expect(stat(path, &st) == 0 && st.st_mode & 0o777 == 0o660, "socket mode 0660")
+
+        let runner = LoopRunner(loop: loop, pacing: .realtime(clock))
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var outcome: RigSession.Outcome?
+        let t = Thread {
+            outcome = RigSession().run(runner, duration: .seconds(30))
+            done.signal()
+        }
+        t.start()
+
+        let c = try ConsoleLinkClient(path: path)
+        guard case .hello(let hello)? = next("hello", from: c) else { Issue.record("no hello"); runner.requestStop(); done.wait(); return }
+        #expect(hello.protocolVersion == 1)
+        #expect(hello.limits.flowMaxLpm == AlarmLimits().flowHigh.litersPerMinute)
+        #expect(hello.alarms.contains { $0.name == "AIR_IN_LINE" && $0.priority == "high" })
+        #expect(hello.telemetryHz == 25)
+        try c.send(consoleHello)
+
+        var first: LinkTelemetry?
+        var changed = false
+        let until = Date().addingTimeInterval(5)
+        while Date() < until, !changed, case .telemetry(let f)? = next("telemetry", from: c) {
+            if let a = first { changed = f.flowLpm != a.flowLpm && f.tick > a.tick } else { first = f }
+        }
+        #expect(changed, "telemetry values change")
+
+        try c.send(#"{"type":"command","id":41,"actor":"alice","role":"operator","name":"set_flow","args":{"lpm":3.0}}"#)
+        guard case .reply(let r)? = next("reply", from: c) else { Issue.record("no reply"); runner.requestStop(); done.wait(); return }
+        #expect(r == LinkReply(id: 41, ok: true))
+        try c.send(#"{"type":"command","id":42,"actor":"alice","role":"operator","name":"set_flow","args":{"lpm":12}}"#)
+        guard case .reply(let refused)? = next("reply", from: c) else { Issue.record("no reply"); runner.requestStop(); done.wait(); return }
+        #expect(refused.ok == false && refused.reason == "out_of_range")
+        #expect(refused.message?.contains("7") == true, "\(refused.message ?? "")")
+        let later = next("telemetry", from: c) { m in
+            if case .telemetry(let f) = m { return f.setpoint == LinkSetpoint(mode: "flow", value: 3.0) }
+            return false
+        }
+        #expect(later != nil, "the new set-point shows in later telemetry")
+
+        try c.send(#"{"type":"command","id":43,"actor":"alice","role":"operator","name":"stop"}"#)
+        #expect(next("reply", from: c).map { $0 == .reply(LinkReply(id: 43, ok: true)) } == true)
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(outcome == .stopped)
+        server.stop()
+        #expect(stat(path, &st) != 0, "socket file removed")
+
+        let log = try String(contentsOf: dir.appendingPathComponent("commands.jsonl"), encoding: .utf8)
+        let lines = log.split(separator: "\n")
+        #expect(lines.count == 3)
+        #expect(lines.first?.contains(#""actor":"alice""#) == true && lines.first?.contains(#""command":"set_flow""#) == true)
+        #expect(lines.first?.contains(#""args":{"lpm":3}"#) == true, "\(lines.first ?? "")")
+        #expect(lines.dropFirst().first?.contains(#""reason":"out_of_range""#) == true)
+        #expect(server.statistics.commands == 3 && server.statistics.refused == 1)
+    }
+
+    @Test func malformedOversizedAndOutOfOrderInputGetsAnErrorAndTheConnectionClosed() throws {
+        let board = try BoardLoader.load(path: boardFile("sim.yaml"))
+        let path = socketPath()
+        let server = try ConsoleLinkServer(configuration: linkConfiguration(path: path, board: board, directory: temporaryDirectory()),
+                                           link: RigLink(loopPeriod: board.loopPeriod))
+        server.start()
+        defer { server.stop() }
+
+        let garbage = try ConsoleLinkClient(path: path)
+        #expect(next("hello", from: garbage) != nil)
+        try garbage.send("this is not json")
+        let g = errorsUntilClosed(garbage)
+        #expect(g.closed && g.errors.map(\.code) == ["bad_json"] && g.errors.first?.fatal == true)
+
+        let big = try ConsoleLinkClient(path: path)
+        #expect(next("hello", from: big) != nil)
+        try big.send(bytes: [UInt8](repeating: 0x7B, count: LinkProtocol.maxLineBytes + 10))
+        let b = errorsUntilClosed(big)
+        #expect(b.closed && b.errors.map(\.code) == ["line_too_long"])
+
+        let early = try ConsoleLinkClient(path: path)
+        try early.send(#"{"type":"command","id":1,"actor":"a","role":"operator","name":"stop"}"#)
+        let e = errorsUntilClosed(early)
+        #expect(e.closed && e.errors.map(\.code) == ["hello_required"])
+
+        let old = try ConsoleLinkClient(path: path)
+        try old.send(#"{"type":"hello","protocol":2}"#)
+        let o = errorsUntilClosed(old)
+        #expect(o.closed && o.errors.map(\.code) == ["version_mismatch"])
+
+        let missing = try ConsoleLinkClient(path: path)
+        try missing.send(consoleHello)
+        try missing.send(#"{"type":"command","id":1,"actor":"a","role":"operator","name":"set_flow","args":{}}"#)
+        let m = errorsUntilClosed(missing)
+        #expect(m.errors.first?.code == "missing_field" && m.errors.first?.message.contains("args.lpm") == true)
+
+        var clients: [ConsoleLinkClient] = []
+        for _ in 0..<4 {
+            let c = try ConsoleLinkClient(path: path)
+            #expect(next("hello", from: c) != nil)
+            clients.append(c)
+        }
+        let fifth = try ConsoleLinkClient(path: path)
+        let f = errorsUntilClosed(fifth)
+        #expect(f.closed && f.errors.map(\.code) == ["too_many_clients"])
+        #expect(server.statistics.commands == 0, "nothing reached the loop")
+        #expect(server.link.commands.count == 0)
+    }
+
+    @Test func aSecondRigRefusesALiveSocketAndAStaleOneIsReplaced() throws {
+        let board = try BoardLoader.load(path: boardFile("sim.yaml"))
+        let path = socketPath()
+        let first = try ConsoleLinkServer(configuration: linkConfiguration(path: path, board: board, directory: temporaryDirectory()),
+                                          link: RigLink(loopPeriod: board.loopPeriod))
+        first.start()
+        #expect(throws: LinkSocketError.self) {
+            _ = try ConsoleLinkServer(configuration: linkConfiguration(path: path, board: board, directory: temporaryDirectory()),
+                                      link: RigLink(loopPeriod: board.loopPeriod))
+        }
+        do {
+            _ = try ConsoleLinkServer(configuration: linkConfiguration(path: path, board: board, directory: temporaryDirectory()),
+                                      link: RigLink(loopPeriod: board.loopPeriod))
+        } catch {
+            #expect("\(error)".contains("in use by a running rig"))
+        }
+        first.stop()
+
+        // A stale socket file: bound, nobody listening (a rig that crashed).
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in path.utf8.enumerated() { raw[i] = b }
+        }
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        #expect(r == 0)
+        close(fd)
+        let second = try ConsoleLinkServer(configuration: linkConfiguration(path: path, board: board, directory: temporaryDirectory()),
+                                           link: RigLink(loopPeriod: board.loopPeriod))
+        second.start()
+        let c = try ConsoleLinkClient(path: path)
+        #expect(next("hello", from: c) != nil)
+        second.stop()
+    }
+
+    /// One lockstep run recorded to telemetry.csv; with `clients`, a console link with a
+    /// client that stops reading and one closed abruptly half-way.
+    func lockstepRecord(clients: Bool) throws -> (csv: String, dropped: Int) {
+        let rig = try SimRig(recordEvery: 10)
+        let dir = temporaryDirectory()
+        let recorder = try RunRecorder(directory: dir, telemetry: rig.loop.telemetry, events: rig.loop.events, timeOrigin: rig.clock.now())
+        var server: ConsoleLinkServer?
+        var slow: ConsoleLinkClient?
+        var abrupt: ConsoleLinkClient?
+        if clients {
+            let link = RigLink(loopPeriod: rig.board.loopPeriod, telemetryHz: 50)
+            rig.loop.link = link
+            let path = socketPath()
+            let s = try ConsoleLinkServer(configuration: linkConfiguration(path: path, board: rig.board, directory: dir, queueBytes: 16 << 10), link: link)
+            recorder.onRunEvent = { e in s.offer(event: e) }
+            s.start()
+            server = s
+            let a = try ConsoleLinkClient(path: path)
+            let b = try ConsoleLinkClient(path: path)
+            #expect(next("hello", from: a) != nil && next("hello", from: b) != nil)
+            try a.send(consoleHello)
+            try b.send(consoleHello)
+            Thread.sleep(forTimeInterval: 0.1)
+            slow = a
+            abrupt = b
+        }
+        recorder.start()
+        rig.runner.waitsForConsumer = true
+        let half = rig.clock.now() + .seconds(15)
+        nonisolated(unsafe) var closed = false
+        let outcome = RigSession().run(rig.runner, duration: .seconds(30)) { now in
+            if !closed && now >= half {
+                closed = true
+                abrupt?.close()
+            }
+            // Lockstep runs far faster than real time: give the link thread a moment, so the
+            // slow client's queue really fills while the run goes on.
+            if clients, now.nanosecondsSinceOrigin % 1_000_000_000 == 0 { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        #expect(outcome == .completed)
+        server?.stop()
+        try recorder.finish(summary: [:])
+        _ = slow
+        let csv = try String(contentsOf: dir.appendingPathComponent("telemetry.csv"), encoding: .utf8)
+        return (csv, server?.statistics.framesDropped ?? 0)
+    }
+
+    @Test func aSlowOrAbruptlyClosedConsoleChangesNothingInTheRunRecord() throws {
+        let without = try lockstepRecord(clients: false)
+        let with = try lockstepRecord(clients: true)
+        let a = without.csv.split(separator: "\n"), b = with.csv.split(separator: "\n")
+        #expect(a.count > 2000)
+        #expect(a.count == b.count)
+        #expect(a == b, "telemetry.csv rows identical with and without consoles")
+        #expect(with.dropped > 0, "the slow console's frames were dropped, not queued without bound")
+    }
+}
