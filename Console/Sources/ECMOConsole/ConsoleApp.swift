@@ -351,6 +351,12 @@ public struct ConsoleServer: Sendable {
 
     func addWebSocket(to router: Router<ConsoleContext>) {
         router.ws("/api/ws") { request, context in
+            // Browsers send Origin: a page of another site may not open the stream.
+            if let origin = request.headers[.origin], let authority = request.head.authority,
+               URL(string: origin)?.host?.lowercased() != URL(string: "http://" + authority)?.host?.lowercased() {
+                logger.warning("403 WebSocket from foreign origin \(origin) (\(context.client))")
+                throw HTTPError(.forbidden, message: "foreign origin")
+            }
             guard await identity(request) != nil else {
                 logger.warning("401 unauthenticated WebSocket from \(context.client)")
                 metrics.authFailure("unauthenticated")

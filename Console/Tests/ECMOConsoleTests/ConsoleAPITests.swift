@@ -114,6 +114,16 @@ struct ConsoleAPITests {
         }
     }
 
+    @Test func aWebSocketOpenedFromAForeignOriginIsRefused() async throws {
+        try await withConsole(rigSocket: FakeRig.temporaryPath()) { h in
+            let token = try await h.viewerToken()
+            await #expect(throws: (any Error).self) {
+                try await h.client.ws("/api/ws", configuration: .init(additionalHeaders: [
+                    .authorization: "Bearer \(token)", .origin: "http://evil.example"])) { _, _, _ in }
+            }
+        }
+    }
+
     @Test(arguments: CommandCase.all)
     func anOperatorsCommandReachesTheRigWithActorAndRole(_ c: CommandCase) async throws {
         let rig = try await FakeRig.start()
