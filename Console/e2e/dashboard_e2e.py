@@ -141,7 +141,7 @@ def main():
             subprocess.run([console, "user", "add", name, "--role", role, "--users", users, "--cost", "6"], input=pw + "\n", text=True, check=True, capture_output=True)
         rig_cmd = os.environ.get("ECMO_RIG_CMD")
         if rig_cmd:
-            start(["/bin/sh", "-c", rig_cmd.replace("{socket}", sock)])
+            start(["/bin/sh", "-c", "exec " + rig_cmd.replace("{socket}", sock)])
         else:
             start([os.path.join(args.bin, "ecmo-fake-rig"), sock, "25"])
         port = free_port()
