@@ -8,7 +8,7 @@ const STALE_MS = 1000;          // no telemetry for this long: data marked stale
 const state = {
   role: null, user: null, ws: null, backoff: 500, lastTelemetryAt: 0, linkConnected: false,
   hello: null, alarms: null, protocol: null, frames: 0, rateWindowStart: performance.now(), rateHz: 0,
-  buffer: [], audioRemaining: 0, audioAt: 0,
+  buffer: [], audioRemaining: 0, audioAt: 0, currentItemStart: null,
 };
 window.ecmoStats = state;       // read by the end-to-end test
 
@@ -49,7 +49,7 @@ function setupCharts() {
   charts.roxy = makeChart('chart-roxy', [
     { label: 'R oxy', borderColor: '#ec7063' }, { label: 'baseline', borderColor: '#aab7b8', borderDash: [6, 4] }]);
   charts.volume = makeChart('chart-volume', [
-    { label: 'cells infused', borderColor: '#5dade2' }, { label: 'planned', borderColor: '#aab7b8', borderDash: [6, 4], stepped: true }]);
+    { label: 'cells infused', borderColor: '#5dade2' }, { label: 'planned', borderColor: '#aab7b8', borderDash: [6, 4] }]);
 }
 function pushPoints() {
   const frames = state.buffer;
@@ -75,12 +75,19 @@ function pushPoints() {
     c.update('none');
   }
 }
-// Planned cell volume by now: doses whose items are done or current count in full.
-function plannedVolumeAt() {
+// Planned cell volume by now: done doses in full, the current dose pro rata over its
+// duration (its start taken as the run time when the rig first reported it current).
+function plannedVolumeAt(f) {
   const p = state.protocol;
   if (!p || !p.loaded) return null;
   let v = 0;
-  for (const it of p.items) if (it.status === 'done' || it.status === 'current') v += it.volume_ml;
+  for (const it of p.items) {
+    if (it.status === 'done') v += it.volume_ml;
+    else if (it.status === 'current' && it.volume_ml > 0 && state.currentItemStart !== null) {
+      const frac = it.duration_s > 0 ? (f.t - state.currentItemStart) / it.duration_s : 1;
+      v += it.volume_ml * Math.max(0, Math.min(1, frac));
+    }
+  }
   return v;
 }
 
@@ -150,13 +157,15 @@ function renderAudio() {
 }
 
 function onProtocol(p) {
+  if (!state.protocol || state.protocol.current_item !== p.current_item) state.currentItemStart = p.t;
   state.protocol = p;
   $('#protocol-state').textContent = p.loaded ? '(' + (p.name || '') + ': ' + p.state + ')' : '';
   const s = $('#protocol-summary');
   if (!p.loaded) { s.textContent = 'No protocol in this run'; }
   else {
     s.textContent = 'cells ' + fmt(p.cells_delivered_ml, 1) + ' / ' + fmt(p.cells_planned_ml, 1) + ' mL, heparin ' +
-      fmt(p.heparin_delivered_ml, 2) + ' mL' + (p.next_dose_at_s != null ? ', next dose at ' + fmt(p.next_dose_at_s, 0) + ' s' : ', no dose left') +
+      fmt(p.heparin_delivered_ml, 2) + ' mL' + (p.next_dose_at_s != null ? ', next dose at ' + fmt(p.next_dose_at_s, 0) + ' s'
+        : (p.items || []).some((it) => it.status === 'current' && it.volume_ml > 0) ? ', last dose in progress' : ', no dose left') +
       (p.cells_halt && p.cells_halt !== 'none' ? ', cells halted: ' + p.cells_halt : '');
   }
   const body = $('#timeline tbody');
