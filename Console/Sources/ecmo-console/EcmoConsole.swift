@@ -1,0 +1,131 @@
+import ArgumentParser
+import ECMOConsole
+import Foundation
+import Hummingbird
+import Logging
+
+@main
+struct EcmoConsole: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ecmo-console",
+        abstract: "Operator console for a running ecmo-rig: web dashboard, authenticated API, /metrics.",
+        subcommands: [Serve.self, User.self]
+    )
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the dashboard and API, connected to the rig's console socket.")
+
+    @Option(help: "The rig's console socket (ecmo-rig run --console-socket PATH).")
+    var rig = "/tmp/ecmo-rig.sock"
+
+    @Option(help: "Users file (.yaml or .json), made with `ecmo-console user add`.")
+    var users: String
+
+    @Option(help: "Address to listen on, HOST:PORT. Localhost unless you say otherwise.")
+    var bind = "127.0.0.1:8080"
+
+    @Option(help: "Folder holding chart.min.js (default: Debian's /usr/share/javascript/chart.js).")
+    var assets: String?
+
+    @Option(help: "Folder of the console's own page (default: the copy built beside the program).")
+    var web: String?
+
+    @Option(help: "File holding a bearer token Prometheus may use at /metrics (besides any session).")
+    var metricsTokenFile: String?
+
+    @Flag(help: "Mark the session cookie Secure (when served through a TLS reverse proxy).")
+    var secureCookie = false
+
+    func run() async throws {
+        var logger = Logger(label: "ecmo-console")
+        logger.logLevel = .info
+        let usersFile: UsersFile
+        do { usersFile = try UsersFile.load(path: users) } catch {
+            throw ValidationError("\(error)")
+        }
+        if usersFile.users.isEmpty {
+            logger.warning("users file \(users) has no users: nobody can log in (ecmo-console user add NAME --role operator)")
+        }
+        guard let colon = bind.lastIndex(of: ":"), let port = Int(bind[bind.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--bind must be HOST:PORT, e.g. 127.0.0.1:8080")
+        }
+        var config = ConsoleConfiguration(rigSocket: rig, users: usersFile)
+        config.host = String(bind[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        config.port = port
+        config.secureCookie = secureCookie
+        if let web { config.webDirectory = web }
+        if let assets { config.chartJSPath = URL(fileURLWithPath: assets).appendingPathComponent("chart.min.js").path }
+        if let path = config.chartJSPath, !FileManager.default.fileExists(atPath: path) {
+            logger.error("chart.js not found at \(path): the dashboard will show no charts (apt-get install libjs-chart.js, or --assets DIR)")
+        }
+        if !FileManager.default.fileExists(atPath: config.webDirectory + "/index.html") {
+            throw ValidationError("the console's page is not at \(config.webDirectory)/index.html (pass --web DIR)")
+        }
+        if let metricsTokenFile {
+            guard let text = try? String(contentsOfFile: metricsTokenFile, encoding: .utf8) else {
+                throw ValidationError("cannot read --metrics-token-file \(metricsTokenFile)")
+            }
+            config.metricsToken = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if !["127.0.0.1", "localhost", "::1"].contains(config.host) {
+            logger.warning("listening on \(config.host): not localhost. Put a TLS reverse proxy in front (docs/console.md)")
+        }
+        let server = ConsoleServer(configuration: config, logger: logger)
+        logger.info("ecmo-console on http://\(bind), rig socket \(rig), \(usersFile.users.count) user(s)")
+        try await server.buildApplication().runService()
+    }
+}
+
+struct User: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage console users.", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a user or replace its password and role. The password is read from standard input (prompted on a terminal).")
+
+        @Argument(help: "User name (letters, digits, '.', '_', '-').")
+        var name: String
+
+        @Option(help: "viewer (read-only) or operator (commands).")
+        var role: Role
+
+        @Option(help: "Users file (.yaml or .json); created with mode 0600 if absent.")
+        var users = "console-users.yaml"
+
+        @Option(help: "bcrypt cost (work factor).")
+        var cost: UInt8 = 12
+
+        func run() async throws {
+            guard UsersFile.isValidName(name) else { throw ValidationError("user name must be 1-64 letters, digits, '.', '_' or '-'") }
+            guard (4...31).contains(cost) else { throw ValidationError("--cost must be 4...31") }
+            var file: UsersFile
+            if FileManager.default.fileExists(atPath: users) {
+                do { file = try UsersFile.load(path: users) } catch { throw ValidationError("\(error)") }
+            } else {
+                file = UsersFile(path: users)
+            }
+            let password: String
+            if isatty(STDIN_FILENO) == 1 {
+                guard let p = getpass("Password for \(name): ").map({ String(cString: $0) }), !p.isEmpty else {
+                    throw ValidationError("empty password")
+                }
+                guard let again = getpass("Again: ").map({ String(cString: $0) }), again == p else {
+                    throw ValidationError("the passwords differ")
+                }
+                password = p
+            } else {
+                guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+                    throw ValidationError("no password on standard input")
+                }
+                password = line
+            }
+            guard password.count >= 8 else { throw ValidationError("password shorter than 8 characters") }
+            file.set(name: name, role: role, password: password, cost: cost)
+            try file.save()
+            print("\(name) (\(role.rawValue)) saved in \(users)")
+        }
+    }
+}
+
+extension Role: ExpressibleByArgument {}
