@@ -28,6 +28,17 @@ let buildLinuxBackend = environment["ECMO_LINUX_BACKEND"].map { $0 == "1" } ?? g
 #else
 let buildLinuxBackend = false
 #endif
+// The run store (GRDB) needs SQLite's headers: on macOS in the SDK, on Linux from
+// `libsqlite3-dev`. Without them ecmo-rig builds without `runs`/`report` (they then say
+// what to install), so the simulation still runs on a machine with only Swift.
+// `ECMO_RUN_STORE=0|1` overrides the detection.
+#if os(Linux)
+let sqliteHeaderFound = ["/usr/include/sqlite3.h", "/usr/local/include/sqlite3.h"]
+    .contains { FileManager.default.fileExists(atPath: $0) }
+let buildRunStore = environment["ECMO_RUN_STORE"].map { $0 == "1" } ?? sqliteHeaderFound
+#else
+let buildRunStore = environment["ECMO_RUN_STORE"].map { $0 == "1" } ?? true
+#endif
 
 var targets: [Target] = [
     .target(name: "ECMOCore"),
@@ -52,14 +63,8 @@ var targets: [Target] = [
         "ECMOCore", "ECMODataFile", "ECMOBoard", "ECMOSim",
         .product(name: "Yams", package: "Yams"),
     ]),
-    // The run store: an SQLite index (GRDB) of the run folders, exports and reports.
-    // Derived data only: it reads run records, never writes them.
-    .target(name: "ECMORunStore", dependencies: [
-        "ECMORuntime", "ECMOCore",
-        .product(name: "GRDB", package: "GRDB.swift"),
-    ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
-        "ECMOScenario", "ECMODataFile", "ECMOProtocol", "ECMORunStore",
+        "ECMOScenario", "ECMODataFile", "ECMOProtocol",
         "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMOSim",
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -85,11 +90,26 @@ var targets: [Target] = [
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime"]),
-    .testTarget(name: "ECMORunStoreTests", dependencies: [
-        "ECMORunStore", "ECMORuntime", "ECMOScenario", .product(name: "GRDB", package: "GRDB.swift"),
-    ]),
     .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter", "ARCCounter", "ECMOLink"]),
 ]
+
+if buildRunStore {
+    targets += [
+        // The run store: an SQLite index (GRDB) of the run folders, exports and reports.
+        // Derived data only: it reads run records, never writes them.
+        .target(name: "ECMORunStore", dependencies: [
+            "ECMORuntime", "ECMOCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .testTarget(name: "ECMORunStoreTests", dependencies: [
+            "ECMORunStore", "ECMORuntime", "ECMOScenario", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+    ]
+    if let i = targets.firstIndex(where: { $0.name == "ecmo-rig" }) {
+        targets[i].dependencies.append("ECMORunStore")
+        targets[i].swiftSettings = (targets[i].swiftSettings ?? []) + [.define("ECMO_RUN_STORE")]
+    }
+}
 
 // CLinuxIO (system calls, ioctl numbers and kernel structs for i2c-dev, the watchdog and
 // sysfs PWM) needs only the C library and the kernel's uAPI headers: it is always built.

@@ -10,7 +10,9 @@ import ECMOSim
 import ECMOScenario
 import ECMODataFile
 import ECMOProtocol
+#if ECMO_RUN_STORE
 import ECMORunStore
+#endif
 
 @main
 struct EcmoRig: AsyncParsableCommand {
@@ -273,8 +275,8 @@ struct Run: AsyncParsableCommand {
                                    recorder: recorder, wallSeconds: wall, seed: seed, pace: pace)
         if let setup { summary["protocol"] = ProtocolRunSupport.summary(setup: setup, loop: loop, protocolPath: protocolFile ?? "", board: config) }
         summary["operator"] = .string(operatorName ?? ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "unknown")
-        summary["started_at"] = .string(RunFolder.iso(started))
-        summary["ended_at"] = .string(RunFolder.iso(started.addingTimeInterval(wall)))
+        summary["started_at"] = .string(Run.iso(started))
+        summary["ended_at"] = .string(Run.iso(started.addingTimeInterval(wall)))
         if let console {
             console.stop()
             summary["console"] = ConsoleLinkOptions.summary(console.statistics)
@@ -300,6 +302,14 @@ struct Run: AsyncParsableCommand {
         case .constantFlow(let q): "constant flow \(q.litersPerMinute) L/min"
         case .constantSpeed(let s): "constant speed \(s.rpm) rpm"
         }
+    }
+
+    /// UTC ISO 8601, as the run store reads it.
+    static func iso(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: d)
     }
 
     static func runName(board: String) -> String {

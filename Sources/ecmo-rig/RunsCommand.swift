@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+#if ECMO_RUN_STORE
 import ECMORunStore
 
 /// `ecmo-rig runs …`: the run index (runs.sqlite beside the run folders), read-only on the
@@ -223,3 +224,35 @@ enum RunStoreCLI {
         return out.joined(separator: "\n")
     }
 }
+
+#else
+
+/// Built without SQLite's headers (Package.swift): the run-store commands exist, and
+/// say what to install instead of vanishing from the help.
+struct RunsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs", abstract: "The run store (not in this build: needs libsqlite3-dev, see docs/runs.md).")
+    @Argument(parsing: .allUnrecognized) var rest: [String] = []
+    func run() async throws { try RunStoreCLI.unavailable() }
+}
+
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "HTML report of a run (not in this build: needs libsqlite3-dev, see docs/runs.md).")
+    @Argument(parsing: .allUnrecognized) var rest: [String] = []
+    func run() async throws { try RunStoreCLI.unavailable() }
+}
+
+enum RunStoreCLI {
+    static func unavailable() throws {
+        FileHandle.standardError.write(Data("error: this ecmo-rig was built without the run store: install SQLite's headers (Debian/Ubuntu: sudo apt-get install libsqlite3-dev) and rebuild\n".utf8))
+        throw ExitCode(ExitCodes.runStore)
+    }
+
+    /// Without the store a finished run is only on disk (which is the record); say so once.
+    static func indexFinishedRun(_ runDirectory: URL, runsDirectory: URL) {
+        FileHandle.standardError.write(Data("note: run not indexed (this build has no run store; install libsqlite3-dev and rebuild, then `ecmo-rig runs index`)\n".utf8))
+    }
+}
+
+#endif
