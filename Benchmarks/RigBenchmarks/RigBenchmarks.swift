@@ -228,7 +228,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark(
         "RecorderThroughput",
         configuration: .init(
-            metrics: [.wallClock, RigMetrics.rowsPerSecond, RigMetrics.framesLost],
+            metrics: [RigMetrics.rowsPerSecond, RigMetrics.framesLost],
             warmupIterations: 1,
             maxDuration: .seconds(20),
             maxIterations: 5,
@@ -285,7 +285,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark(
         "StepGeneration",
         configuration: .init(
-            metrics: [.wallClock, RigMetrics.stepError, RigMetrics.earlySteps, RigMetrics.maxStepLateness],
+            metrics: [RigMetrics.stepError, RigMetrics.earlySteps, RigMetrics.maxStepLateness],
             warmupIterations: 0,
             maxIterations: 1,
             thresholds: [
