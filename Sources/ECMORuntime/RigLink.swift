@@ -225,14 +225,15 @@ extension RigLoop {
         }
         var active: UInt32 = 0, latched: UInt32 = 0, acked: UInt32 = 0
         var priorities: UInt64 = 0
-        let alarms = safety.alarms
+        // Read in place: binding `safety.alarms` to a local copies the alarm system (its
+        // arrays: retains, every link frame).
         var i = 0
         while i < AlarmID.count {
-            if let id = AlarmID(index: i), let p = alarms.priority(of: id) {
+            if let id = AlarmID(index: i), let p = safety.alarms.priority(of: id) {
                 let bit: UInt32 = 1 << UInt32(i)
                 active |= bit
-                if alarms.isAcknowledged(id) { acked |= bit }
-                else if !alarms.isConditionPresent(id) { latched |= bit }
+                if safety.alarms.isAcknowledged(id) { acked |= bit }
+                else if !safety.alarms.isConditionPresent(id) { latched |= bit }
                 priorities |= UInt64(p.rawValue & 3) << UInt64(2 * i)
             }
             i += 1
@@ -241,7 +242,7 @@ extension RigLoop {
         t.alarmLatchedMask = latched
         t.alarmAcknowledgedMask = acked
         t.alarmPriorities = priorities
-        if let until = alarms.audioPausedUntil, until > now { t.audioPauseRemaining = until - now } else { t.audioPauseRemaining = .zero }
+        if let until = safety.alarms.audioPausedUntil, until > now { t.audioPauseRemaining = until - now } else { t.audioPauseRemaining = .zero }
         t.oxygenatorResistance = safety.fouling.filteredResistance?.mmHgMinutePerLiter ?? .nan
         t.oxygenatorBaseline = safety.fouling.baselineResistance?.mmHgMinutePerLiter ?? .nan
         t.heparinHalt = infusion.heparin.halt.rawValue

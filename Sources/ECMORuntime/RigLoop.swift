@@ -101,7 +101,12 @@ public final class RigLoop {
     /// The console link (nil: none). Set before the loop runs; its commands are applied
     /// once per tick before safety and its telemetry ring is fed every `link.every` ticks.
     @exclusivity(unchecked)
-    public var link: RigLink?
+    public var link: RigLink? {
+        didSet { linkHot = link.map { Unretained($0) } }
+    }
+    /// `link` for the tick, without ARC traffic (`link` owns it).
+    @exclusivity(unchecked)
+    private var linkHot: Unretained<RigLink>?
 
     public init(board: BoardConfiguration, hardware: any HardwareProvider, settings: RunSettings, useWatchdog: Bool = true,
                 infusion: InfusionEngine? = nil, journal: JournalLink? = nil) throws {
@@ -224,7 +229,7 @@ public final class RigLoop {
         }
 
         // Console commands: validated here by the rig, before safety sees this tick.
-        if let link { applyLinkCommands(link, now: now) }
+        if let l = linkHot { l.with { applyLinkCommands($0, now: now) } }
 
         // Safety: validate samples (before the controller sees them), alarms, interlocks.
         let mismatches = sensors.configMismatchCount
@@ -310,9 +315,9 @@ public final class RigLoop {
         if tickCount % every == 0 {
             telemetry.push(t)
         }
-        if let link, tickCount % UInt64(link.every) == 0 {
+        if let l = linkHot, tickCount % UInt64(l.with { $0.every }) == 0 {
             fillLinkFields(&t, now: now)
-            link.telemetry.push(t)
+            l.with { $0.telemetry.push(t) }
         }
         if t.invalidMask != previousInvalidMask {
             let appeared = t.invalidMask & ~previousInvalidMask

@@ -43,11 +43,13 @@ func repository() -> URL {
     return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
 }
 
-func regulating(board: BoardConfiguration) throws -> Counts {
+func regulating(board: BoardConfiguration, withConsoleLink: Bool = false) throws -> Counts {
     let clock = ManualClock()
     let sim = try SimulatedBoard(board: board, clock: clock, seed: 1)
     let loop = try RigLoop(board: board, hardware: sim, settings: RunSettings(mode: .constantFlow(.lpm(4)), recordEvery: 10))
     let runner = LoopRunner(loop: loop, pacing: .lockstep(clock))
+    let link = withConsoleLink ? RigLink(loopPeriod: board.loopPeriod) : nil
+    loop.link = link
     loop.handle(.configure, now: clock.now())
     runner.run(until: clock.now() + .milliseconds(200))
     loop.handle(.activate, now: clock.now())
@@ -57,12 +59,20 @@ func regulating(board: BoardConfiguration) throws -> Counts {
     }
     var c = Counts()
     var now = clock.now()
-    for _ in 0..<20_000 {
+    for i in 0..<20_000 {
         now = now + board.loopPeriod
         clock.advance(to: now)
+        // With a console: a set-point command every 100 ticks (the link thread's side, uncounted).
+        if let link, i % 100 == 0 {
+            link.commands.push(RigCommand(sequence: UInt64(i), code: .setFlow, a: i % 200 == 0 ? 4.1 : 4.0))
+        }
         countedTick(loop, now: now, into: &c)
         loop.telemetry.drain { _ in }
         loop.events.drain { _ in }
+        if let link {
+            link.telemetry.drain { _ in }
+            link.replies.drain { _ in }
+        }
     }
     return c
 }
@@ -139,6 +149,7 @@ do {
     let board = try BoardLoader.load(path: repo.appendingPathComponent("Board/sim.yaml").path)
     let results = [
         ("regulating", try regulating(board: board)),
+        ("regulating + console link (a command every 100 ticks)", try regulating(board: board, withConsoleLink: true)),
         ("dosing + agitation", try dosing(board: board, protocolPath: repo.appendingPathComponent("HIL/protocols/agitation-short.yaml").path)),
     ]
     var failed = false
