@@ -40,23 +40,34 @@ let buildRunStore = environment["ECMO_RUN_STORE"].map { $0 == "1" } ?? sqliteHea
 let buildRunStore = environment["ECMO_RUN_STORE"].map { $0 == "1" } ?? true
 #endif
 
+// The tick is generic over the board's hardware (`HardwareProvider`'s device types), and
+// these modules are compiled with cross-module optimisation so that the module that picks
+// the hardware (ecmo-rig, the harness, tests, benchmarks) specialises the whole tick for it:
+// direct calls, no existentials, no reference counting — ArduPilot picks its HAL at build
+// time for the same reason. A root or path-dependency package may use these flags.
+let specialised: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 var targets: [Target] = [
-    .target(name: "ECMOCore"),
+    .target(name: "ECMOCore", swiftSettings: specialised),
     // The console link's wire protocol (docs/console-protocol.md): Foundation only, so a
     // console package can depend on it without the firmware.
     .target(name: "ECMOLink"),
-    .target(name: "ECMOHAL", dependencies: ["ECMOCore"]),
+    .target(name: "ECMOHAL", dependencies: ["ECMOCore"], swiftSettings: specialised),
     .target(name: "ECMODataFile", dependencies: [.product(name: "Yams", package: "Yams")]),
-    .target(name: "ECMOBoard", dependencies: ["ECMOCore", "ECMOHAL", "ECMODataFile", .product(name: "Yams", package: "Yams")]),
-    .target(name: "ECMODrivers", dependencies: ["ECMOCore", "ECMOHAL"]),
-    .target(name: "ECMOMockBoard", dependencies: ["ECMOCore", "ECMOHAL"]),
-    .target(name: "ECMOSim", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOMockBoard"]),
+    .target(name: "ECMOBoard", dependencies: ["ECMOCore", "ECMOHAL", "ECMODataFile", .product(name: "Yams", package: "Yams")], swiftSettings: specialised),
+    .target(name: "ECMODrivers", dependencies: ["ECMOCore", "ECMOHAL"], swiftSettings: specialised),
+    .target(name: "ECMOMockBoard", dependencies: ["ECMOCore", "ECMOHAL"], swiftSettings: specialised),
+    .target(name: "ECMOSim", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOMockBoard"], swiftSettings: specialised),
     .target(name: "ECMORuntime", dependencies: [
         "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOLink",
         .product(name: "Atomics", package: "swift-atomics"),
     ]),
+    // The one composition root: board + settings + protocol → a rig, with its boot sequence.
+    .target(name: "ECMOAssembly", dependencies: [
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMORuntime", "ECMOSim", "ECMOProtocol",
+    ], swiftSettings: specialised),
     .target(name: "ECMOScenario", dependencies: [
-        "ECMOCore", "ECMOHAL", "ECMODataFile", "ECMOBoard", "ECMOMockBoard", "ECMOSim", "ECMORuntime", "ECMOProtocol",
+        "ECMOCore", "ECMOHAL", "ECMODataFile", "ECMOBoard", "ECMOMockBoard", "ECMOSim", "ECMORuntime", "ECMOProtocol", "ECMOAssembly",
         .product(name: "Yams", package: "Yams"),
     ]),
     .target(name: "ECMOProtocol", dependencies: [
@@ -64,7 +75,7 @@ var targets: [Target] = [
         .product(name: "Yams", package: "Yams"),
     ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
-        "ECMOScenario", "ECMODataFile", "ECMOProtocol",
+        "ECMOScenario", "ECMODataFile", "ECMOProtocol", "ECMOAssembly",
         "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMOSim",
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -79,9 +90,9 @@ var targets: [Target] = [
     .target(name: "ARCCounter", path: "Tests/ARCCounter", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
     // CI's release-build gate: a tick allocates nothing and retains nothing (see Tests/TickGate).
     .executableTarget(name: "tick-gate", dependencies: [
-        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOSim", "ECMORuntime", "ECMOProtocol", "ECMOScenario",
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOSim", "ECMORuntime", "ECMOProtocol", "ECMOScenario", "ECMOAssembly",
         "AllocationCounter", "ARCCounter",
-    ], path: "Tests/TickGate"),
+    ], path: "Tests/TickGate", swiftSettings: specialised),
     .testTarget(name: "ECMOCoreTests", dependencies: ["ECMOCore"]),
     .testTarget(name: "ECMOLinkTests", dependencies: ["ECMOLink"]),
     .testTarget(name: "ECMOBoardTests", dependencies: ["ECMOBoard"]),
@@ -90,7 +101,7 @@ var targets: [Target] = [
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime"]),
-    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter", "ARCCounter", "ECMOLink"]),
+    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "ECMOAssembly", "AllocationCounter", "ARCCounter", "ECMOLink"]),
 ]
 
 if buildRunStore {

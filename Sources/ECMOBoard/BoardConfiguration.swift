@@ -69,15 +69,6 @@ public enum RealtimeRequirement: String, Sendable, Equatable, CaseIterable {
     case optional
 }
 
-public struct WatchdogConfiguration: Sendable, Equatable {
-    /// `/dev/watchdog` on a rig, `sim` on a simulated board.
-    public var device: String
-    public var timeout: Duration
-    public init(device: String, timeout: Duration) {
-        self.device = device
-        self.timeout = timeout
-    }
-}
 
 public struct I2CBusConfiguration: Sendable, Equatable {
     /// `/dev/i2c-1` on a rig, `sim` on a simulated board.
@@ -168,60 +159,6 @@ public struct AnalogCalibration: Sendable, Equatable {
     public func volts(for value: Double) -> Voltage { Voltage(volts: value / unitsPerVolt) + offset }
 }
 
-public enum LineBias: String, Sendable, Equatable, CaseIterable {
-    case none = "none"
-    case pullUp = "pull_up"
-    case pullDown = "pull_down"
-}
-
-public struct InputLineConfiguration: Sendable, Equatable {
-    public var role: InputRole
-    public var chip: String
-    public var line: Int
-    public var activeLow: Bool
-    public var bias: LineBias
-    public var edge: EdgeSetting
-    /// Tachometer only: pulses per pump revolution.
-    public var pulsesPerRevolution: Int?
-    /// Contact debounce (kernel debounce where supported).
-    public var debounce: Duration
-    public init(role: InputRole, chip: String, line: Int, activeLow: Bool, bias: LineBias, edge: EdgeSetting,
-                pulsesPerRevolution: Int?, debounce: Duration) {
-        self.role = role
-        self.chip = chip
-        self.line = line
-        self.activeLow = activeLow
-        self.bias = bias
-        self.edge = edge
-        self.pulsesPerRevolution = pulsesPerRevolution
-        self.debounce = debounce
-    }
-}
-
-public enum EdgeSetting: String, Sendable, Equatable, CaseIterable {
-    case none, rising, falling, both
-}
-
-/// A digital output: where it is, and what it must fall back to.
-public struct OutputLineConfiguration: Sendable, Equatable {
-    public var role: ActuatorRole
-    public var chip: String
-    public var line: Int
-    public var activeLow: Bool
-    /// Logical value at boot, on shutdown, in fault, and whenever commands stop.
-    public var safeValue: Bool
-    /// If the controller has not commanded the output for this long, the output guard
-    /// puts it to `safeValue` by itself (Klipper's max command age).
-    public var maxCommandAge: Duration
-    public init(role: ActuatorRole, chip: String, line: Int, activeLow: Bool, safeValue: Bool, maxCommandAge: Duration) {
-        self.role = role
-        self.chip = chip
-        self.line = line
-        self.activeLow = activeLow
-        self.safeValue = safeValue
-        self.maxCommandAge = maxCommandAge
-    }
-}
 
 /// The pump's speed channel: a hardware PWM into the BLDC controller's speed input.
 public struct PumpConfiguration: Sendable, Equatable {

@@ -38,6 +38,13 @@ public struct SensorSample<Value: Sendable & BitwiseCopyable>: Sendable, Bitwise
         guard status == .valid, now - timestamp <= maxAge else { return nil }
         return value
     }
+
+    /// The same sample in another unit (a calibration applied), with its time, source,
+    /// error count and status kept.
+    @inlinable
+    public func map<T: Sendable & BitwiseCopyable>(_ convert: (Value) -> T) -> SensorSample<T> {
+        SensorSample<T>(value: convert(value), timestamp: timestamp, source: source, errorCount: errorCount, status: status)
+    }
 }
 
 /// Everything the loop reads in one tick, by role. Plain values so that a tick copies

@@ -43,16 +43,16 @@ public enum ABP2ConfigurationError: Error, Equatable, Sendable {
 /// starts the next measurement, so one sample arrives every `conversionTime` rounded up to
 /// the tick. Errors never escape: they are counted in `sample.errorCount`, the last value
 /// is kept and its status says why it cannot be trusted. `service` allocates nothing.
-public final class ABP2Driver {
+public final class ABP2Driver<Device: I2CDevice> {
     /// Status byte bits ("Status Byte").
     enum StatusBit {
-        static let powered: UInt8 = 1 << 6
-        static let busy: UInt8 = 1 << 5
-        static let memoryError: UInt8 = 1 << 2
-        static let mathSaturation: UInt8 = 1 << 0
+        static var powered: UInt8 { 1 << 6 }
+        static var busy: UInt8 { 1 << 5 }
+        static var memoryError: UInt8 { 1 << 2 }
+        static var mathSaturation: UInt8 { 1 << 0 }
     }
 
-    public let device: any I2CDevice
+    public let device: Device
     public let role: SensorRole
     public let pressureMin: Pressure
     public let pressureMax: Pressure
@@ -86,7 +86,7 @@ public final class ABP2Driver {
     /// builds, allocate on every call).
     private let buffer: UnsafeMutableRawBufferPointer
 
-    public init(device: any I2CDevice, role: SensorRole, pressureMin: Pressure, pressureMax: Pressure,
+    public init(device: Device, role: SensorRole, pressureMin: Pressure, pressureMax: Pressure,
                 transferFunction: ABP2Counts = .a, conversionTime: Duration = .milliseconds(5),
                 busyTimeout: Duration = .milliseconds(50)) throws(ABP2ConfigurationError) {
         guard pressureMin.isFinite, pressureMax.isFinite, pressureMin < pressureMax else {
@@ -106,39 +106,6 @@ public final class ABP2Driver {
     }
 
     deinit { buffer.deallocate() }
-
-    // MARK: Transfer function (pure, datasheet formulas)
-
-    /// Pressure = (counts − Outmin) · (Pmax − Pmin) / (Outmax − Outmin) + Pmin.
-    /// Counts outside Outmin…Outmax extrapolate linearly.
-    public static func pressure(counts: UInt32, pressureMin: Pressure, pressureMax: Pressure,
-                                transferFunction: ABP2Counts) -> Pressure {
-        let lo = Double(transferFunction.outputMin)
-        let hi = Double(transferFunction.outputMax)
-        return Pressure(mmHg: (Double(counts) - lo) * (pressureMax.mmHg - pressureMin.mmHg) / (hi - lo) + pressureMin.mmHg)
-    }
-
-    /// The inverse: the counts an ideal sensor gives for `pressure`, rounded, limited to 24 bits.
-    public static func counts(pressure: Pressure, pressureMin: Pressure, pressureMax: Pressure,
-                              transferFunction: ABP2Counts) -> UInt32 {
-        let lo = Double(transferFunction.outputMin)
-        let hi = Double(transferFunction.outputMax)
-        let span = pressureMax.mmHg - pressureMin.mmHg
-        guard span != 0, pressure.mmHg.isFinite else { return transferFunction.outputMin }
-        let c = ((pressure.mmHg - pressureMin.mmHg) / span * (hi - lo) + lo).rounded()
-        return UInt32(min(max(c, 0), 16_777_215))
-    }
-
-    /// T = counts · 200 / (2²⁴ − 1) − 50 (°C).
-    public static func temperature(counts: UInt32) -> Temperature {
-        Temperature(celsius: Double(counts & 0xFF_FFFF) * 200 / 16_777_215 - 50)
-    }
-
-    /// The inverse: (T + 50) / 200 · (2²⁴ − 1), rounded, limited to 24 bits.
-    public static func temperatureCounts(_ t: Temperature) -> UInt32 {
-        guard t.celsius.isFinite else { return 0 }
-        return UInt32(min(max(((t.celsius + 50) / 200 * 16_777_215).rounded(), 0), 16_777_215))
-    }
 
     // MARK: Tick
 
@@ -199,7 +166,7 @@ public final class ABP2Driver {
         }
         let pressureCounts = UInt32(buffer[1]) << 16 | UInt32(buffer[2]) << 8 | UInt32(buffer[3])
         let temperatureCounts = UInt32(buffer[4]) << 16 | UInt32(buffer[5]) << 8 | UInt32(buffer[6])
-        temperature = Self.temperature(counts: temperatureCounts)
+        temperature = ABP2Transfer.temperature(counts: temperatureCounts)
         if status & StatusBit.mathSaturation != 0 {
             fail(.deviceFault(what: "ABP2 status: math saturation"), status: .deviceFault)
             startMeasurement(now: now, keepStatus: true)
@@ -209,7 +176,7 @@ public final class ABP2Driver {
         var completed = since + conversionTime
         if let busy = lastSeenBusy, busy > completed { completed = busy }
         if completed > now { completed = now }
-        sample.value = Self.pressure(counts: pressureCounts, pressureMin: pressureMin, pressureMax: pressureMax,
+        sample.value = ABP2Transfer.pressure(counts: pressureCounts, pressureMin: pressureMin, pressureMax: pressureMax,
                                      transferFunction: transferFunction)
         sample.timestamp = completed
         sample.status = .valid
@@ -223,4 +190,41 @@ public final class ABP2Driver {
         sample.errorCount &+= 1
         sample.status = status
     }
+}
+
+/// The ABP2 transfer function (pure, datasheet formulas), apart from the generic driver so
+/// device models and tools use the same one.
+public enum ABP2Transfer {
+
+    /// Pressure = (counts − Outmin) · (Pmax − Pmin) / (Outmax − Outmin) + Pmin.
+    /// Counts outside Outmin…Outmax extrapolate linearly.
+    public static func pressure(counts: UInt32, pressureMin: Pressure, pressureMax: Pressure,
+                                transferFunction: ABP2Counts) -> Pressure {
+        let lo = Double(transferFunction.outputMin)
+        let hi = Double(transferFunction.outputMax)
+        return Pressure(mmHg: (Double(counts) - lo) * (pressureMax.mmHg - pressureMin.mmHg) / (hi - lo) + pressureMin.mmHg)
+    }
+
+    /// The inverse: the counts an ideal sensor gives for `pressure`, rounded, limited to 24 bits.
+    public static func counts(pressure: Pressure, pressureMin: Pressure, pressureMax: Pressure,
+                              transferFunction: ABP2Counts) -> UInt32 {
+        let lo = Double(transferFunction.outputMin)
+        let hi = Double(transferFunction.outputMax)
+        let span = pressureMax.mmHg - pressureMin.mmHg
+        guard span != 0, pressure.mmHg.isFinite else { return transferFunction.outputMin }
+        let c = ((pressure.mmHg - pressureMin.mmHg) / span * (hi - lo) + lo).rounded()
+        return UInt32(min(max(c, 0), 16_777_215))
+    }
+
+    /// T = counts · 200 / (2²⁴ − 1) − 50 (°C).
+    public static func temperature(counts: UInt32) -> Temperature {
+        Temperature(celsius: Double(counts & 0xFF_FFFF) * 200 / 16_777_215 - 50)
+    }
+
+    /// The inverse: (T + 50) / 200 · (2²⁴ − 1), rounded, limited to 24 bits.
+    public static func temperatureCounts(_ t: Temperature) -> UInt32 {
+        guard t.celsius.isFinite else { return 0 }
+        return UInt32(min(max(((t.celsius + 50) / 200 * 16_777_215).rounded(), 0), 16_777_215))
+    }
+
 }

@@ -34,18 +34,14 @@ public enum ADS1115ConfigurationError: Error, Equatable, Sendable {
 /// mismatch counts in `configMismatchCount`, discards the conversion, turns every sample
 /// `.deviceFault` until its input converts again, and the config is rewritten on the
 /// next tick (the repair, verified by the following poll). `service` allocates nothing.
-public final class ADS1115Driver {
-    /// The PGA full-scale ranges, PGA[11:9] = 000…101.
-    public static let fullScaleRanges: [Voltage] = [6.144, 4.096, 2.048, 1.024, 0.512, 0.256].map { Voltage(volts: $0) }
-    /// The data rates, DR[7:5] = 000…111, in samples per second.
-    public static let dataRates: [Int] = [8, 16, 32, 64, 128, 250, 475, 860]
+public final class ADS1115Driver<Device: I2CDevice> {
     /// Register pointers.
-    static let conversionRegister: UInt8 = 0
-    static let configRegister: UInt8 = 1
+    static var conversionRegister: UInt8 { 0 }
+    static var configRegister: UInt8 { 1 }
     /// Bits 14:0 of the config register: everything but OS.
-    static let configMask: UInt16 = 0x7FFF
+    static var configMask: UInt16 { 0x7FFF }
 
-    public let device: any I2CDevice
+    public let device: Device
     public let fullScale: Voltage
     public let dataRate: Int
     /// Nominal duration of one conversion, 1/DR.
@@ -80,12 +76,12 @@ public final class ADS1115Driver {
     private var state: State = .idle
     private var nextPosition = 0
 
-    public init(device: any I2CDevice, fullScale: Voltage, dataRate: Int, channels: [(input: Int, role: SensorRole)],
+    public init(device: Device, fullScale: Voltage, dataRate: Int, channels: [(input: Int, role: SensorRole)],
                 margin: Duration = .microseconds(100)) throws(ADS1115ConfigurationError) {
-        guard let pga = Self.fullScaleRanges.firstIndex(where: { ($0 - fullScale).magnitude.volts < 1e-6 }) else {
+        guard let pga = ADS1115Transfer.fullScaleRanges.firstIndex(where: { ($0 - fullScale).magnitude.volts < 1e-6 }) else {
             throw .unsupportedFullScale(fullScale)
         }
-        guard let dr = Self.dataRates.firstIndex(of: dataRate) else { throw .unsupportedDataRate(dataRate) }
+        guard let dr = ADS1115Transfer.dataRates.firstIndex(of: dataRate) else { throw .unsupportedDataRate(dataRate) }
         guard !channels.isEmpty else { throw .noChannels }
         guard margin >= .zero else { throw .negativeMargin }
         var positions = [Int](repeating: -1, count: 4)
@@ -95,41 +91,22 @@ public final class ADS1115Driver {
             positions[channel.input] = position
         }
         self.device = device
-        self.fullScale = Self.fullScaleRanges[pga]
+        self.fullScale = ADS1115Transfer.fullScaleRanges[pga]
         self.dataRate = dataRate
         self.margin = margin
         let dr64 = Int64(dataRate)
         conversionTime = .nanoseconds((1_000_000_000 + dr64 - 1) / dr64)
         conversionTimeout = conversionTime * 2 + .milliseconds(1) + margin
         inputs = channels.map(\.input)
-        configWords = channels.map { Self.configWord(input: $0.input, pgaCode: UInt16(pga), dataRateCode: UInt16(dr)) }
+        configWords = channels.map { ADS1115Transfer.configWord(input: $0.input, pgaCode: UInt16(pga), dataRateCode: UInt16(dr)) }
         samples = channels.map {
             SensorSample(value: .zero, timestamp: .origin, source: $0.role, errorCount: 0, status: .missing)
         }
         positionOfInput = positions
     }
 
-    /// The config word for a single-shot conversion of AIN`input` against GND ("Config
-    /// Register"): OS=1 start, MUX=1xx, PGA, MODE=1 single-shot, DR, COMP_QUE=11 (comparator
-    /// off, ALERT/RDY high-impedance), other comparator bits at their reset values.
-    public static func configWord(input: Int, pgaCode: UInt16, dataRateCode: UInt16) -> UInt16 {
-        0x8000 | UInt16(4 + (input & 0x3)) << 12 | (pgaCode & 0x7) << 9 | 0x0100 | (dataRateCode & 0x7) << 5 | 0b00011
-    }
 
-    /// The output code for `voltage` ("Data Format"): round(V / FSR · 2¹⁵), limited to −32768…32767.
-    public static func counts(for voltage: Voltage, fullScale: Voltage) -> Int16 {
-        let v = voltage.volts
-        guard v.isFinite, fullScale.volts > 0 else { return v > 0 ? .max : (v < 0 ? .min : 0) }
-        let code = (v / fullScale.volts * 32768).rounded()
-        if code >= 32767 { return .max }
-        if code <= -32768 { return .min }
-        return Int16(code)
-    }
 
-    /// The voltage of an output code: counts · FSR / 2¹⁵.
-    public static func volts(counts: Int16, fullScale: Voltage) -> Voltage {
-        Voltage(volts: Double(counts) * fullScale.volts / 32768)
-    }
 
     /// The latest sample of AIN`input`. An input that is not configured reads `.missing`
     /// (with the first channel's role as its source).
@@ -204,7 +181,7 @@ public final class ADS1115Driver {
         }
         var completed = startedAt + conversionTime
         if completed > now { completed = now }
-        samples[position].value = Self.volts(counts: Int16(bitPattern: raw), fullScale: fullScale)
+        samples[position].value = ADS1115Transfer.volts(counts: Int16(bitPattern: raw), fullScale: fullScale)
         samples[position].timestamp = completed
         samples[position].errorCount = errorCount
         samples[position].status = .valid
@@ -238,5 +215,36 @@ public final class ADS1115Driver {
             samples[i].status = .deviceFault
             samples[i].errorCount = errorCount
         }
+    }
+}
+
+/// The ADS1115's tables and conversions (pure), apart from the generic driver so device
+/// models and tools use the same ones.
+public enum ADS1115Transfer {
+    /// The data rates, DR[7:5] = 000…111, in samples per second.
+    public static let dataRates: [Int] = [8, 16, 32, 64, 128, 250, 475, 860]
+    /// The PGA full-scale ranges, PGA[11:9] = 000…101.
+    public static let fullScaleRanges: [Voltage] = [6.144, 4.096, 2.048, 1.024, 0.512, 0.256].map { Voltage(volts: $0) }
+
+    /// The config word for a single-shot conversion of AIN`input` against GND ("Config
+    /// Register"): OS=1 start, MUX=1xx, PGA, MODE=1 single-shot, DR, COMP_QUE=11 (comparator
+    /// off, ALERT/RDY high-impedance), other comparator bits at their reset values.
+    public static func configWord(input: Int, pgaCode: UInt16, dataRateCode: UInt16) -> UInt16 {
+        0x8000 | UInt16(4 + (input & 0x3)) << 12 | (pgaCode & 0x7) << 9 | 0x0100 | (dataRateCode & 0x7) << 5 | 0b00011
+    }
+
+    /// The output code for `voltage` ("Data Format"): round(V / FSR · 2¹⁵), limited to −32768…32767.
+    public static func counts(for voltage: Voltage, fullScale: Voltage) -> Int16 {
+        let v = voltage.volts
+        guard v.isFinite, fullScale.volts > 0 else { return v > 0 ? .max : (v < 0 ? .min : 0) }
+        let code = (v / fullScale.volts * 32768).rounded()
+        if code >= 32767 { return .max }
+        if code <= -32768 { return .min }
+        return Int16(code)
+    }
+
+    /// The voltage of an output code: counts · FSR / 2¹⁵.
+    public static func volts(counts: Int16, fullScale: Voltage) -> Voltage {
+        Voltage(volts: Double(counts) * fullScale.volts / 32768)
     }
 }

@@ -3,13 +3,13 @@ import ECMOHAL
 
 /// The pump's speed command through a hardware PWM channel. Writes only on change (a
 /// sysfs write is a system call), and can read back what the channel holds.
-public final class PumpSpeedOutput {
-    public let pwm: any PWMOutput
+public final class PumpSpeedOutput<PWM: PWMOutput> {
+    public let pwm: PWM
     public let calibration: PumpSpeedCalibration
     @exclusivity(unchecked)
     public private(set) var lastDuty: Double = .nan
 
-    public init(pwm: any PWMOutput, calibration: PumpSpeedCalibration, period: Duration) throws(HALError) {
+    public init(pwm: PWM, calibration: PumpSpeedCalibration, period: Duration) throws(HALError) {
         self.pwm = pwm
         self.calibration = calibration
         let ns = period.nanoseconds

@@ -5,8 +5,8 @@ import ECMOHAL
 /// not by when the loop happened to look: rpm = 60 / (period · pulses per revolution),
 /// averaged over the pulses seen in a sliding window. With no pulse for `stallTimeout`
 /// the pump is reported stopped (0 rpm, still a valid reading).
-public final class Tachometer {
-    public let input: any DigitalInput
+public final class Tachometer<Input: DigitalInput> {
+    public let input: Input
     public let pulsesPerRevolution: Int
     public let stallTimeout: Duration
     @exclusivity(unchecked)
@@ -18,7 +18,7 @@ public final class Tachometer {
     @exclusivity(unchecked)
     public private(set) var totalPulses: UInt64 = 0
 
-    public init(input: any DigitalInput, pulsesPerRevolution: Int, stallTimeout: Duration = .milliseconds(250), bufferCapacity: Int = 256) {
+    public init(input: Input, pulsesPerRevolution: Int, stallTimeout: Duration = .milliseconds(250), bufferCapacity: Int = 256) {
         self.input = input
         self.pulsesPerRevolution = max(1, pulsesPerRevolution)
         self.stallTimeout = stallTimeout

@@ -70,7 +70,7 @@ public final class LinuxHardware: HardwareProvider {
         return b
     }
 
-    public func i2cDevice(bus id: String, address: UInt8) throws(HardwareOpenError) -> any I2CDevice {
+    public func i2cDevice(bus id: String, address: UInt8) throws(HardwareOpenError) -> LinuxI2CDevice {
         try bus(id).device(address: address)
     }
 
@@ -81,7 +81,7 @@ public final class LinuxHardware: HardwareProvider {
         return chip.label
     }
 
-    public func outputLine(_ c: OutputLineConfiguration) throws(HardwareOpenError) -> any DigitalOutput {
+    public func outputLine(_ c: OutputLineConfiguration) throws(HardwareOpenError) -> LinuxOutputLine {
         if let existing = outputs[c.role] { return existing }
         let line = try LinuxOutputLine(chipLabel: chipLabel(c.chip), offset: c.line, consumer: gpioConsumer(c.role.rawValue),
                                        activeLow: c.activeLow, safeValue: c.safeValue, library: gpio, retry: retry)
@@ -89,7 +89,7 @@ public final class LinuxHardware: HardwareProvider {
         return line
     }
 
-    public func inputLine(_ c: InputLineConfiguration) throws(HardwareOpenError) -> any DigitalInput {
+    public func inputLine(_ c: InputLineConfiguration) throws(HardwareOpenError) -> LinuxInputLine {
         if let existing = inputs[c.role] { return existing }
         let line = try LinuxInputLine(chipLabel: chipLabel(c.chip), offset: c.line, consumer: gpioConsumer(c.role.rawValue),
                                       activeLow: c.activeLow, bias: c.bias, edge: c.edge, debounce: c.debounce,
@@ -98,7 +98,7 @@ public final class LinuxHardware: HardwareProvider {
         return line
     }
 
-    public func pwmChannel(chip: String, channel: Int) throws(HardwareOpenError) -> any PWMOutput {
+    public func pwmChannel(chip: String, channel: Int) throws(HardwareOpenError) -> LinuxPWMChannel {
         guard let config = board.pwmChips[chip] else {
             throw HardwareOpenError(what: "PWM chip \(chip)", detail: "not on board \(board.name)")
         }
@@ -110,13 +110,16 @@ public final class LinuxHardware: HardwareProvider {
     }
 
     /// Opens (arms) the watchdog and reads its boot status; `RigLoop` then sets the timeout.
-    public func watchdog(_ configuration: WatchdogConfiguration) throws(HardwareOpenError) -> any Watchdog {
+    public func watchdog(_ configuration: WatchdogConfiguration) throws(HardwareOpenError) -> LinuxWatchdog {
         if let w = openedWatchdog { return w }
         let w = LinuxWatchdog(path: configuration.device, syscalls: syscalls, retry: retry)
         try w.open()
         openedWatchdog = w
         return w
     }
+
+    /// `WDIOF_CARDRESET` in the watchdog's boot status (false until the watchdog is opened).
+    public var bootedAfterWatchdogReset: Bool { openedWatchdog?.bootedAfterWatchdogReset ?? false }
 
     /// Real hardware has nothing to advance.
     public func service(now: Instant) {}

@@ -36,7 +36,7 @@ public struct ConsoleProtocolInfo: Sendable {
         }
         self.items = items
         cellsPlannedMl = planned
-        heparinRange = plan.heparin != nil && plan.channel(.heparin) != nil ? RigCommandLimits.heparinRate : nil
+        heparinRange = plan.heparin != nil && plan.channel(.heparin) != nil ? SetpointLimits.heparinRate : nil
     }
 }
 
@@ -431,6 +431,7 @@ public final class ConsoleLinkServer: @unchecked Sendable {
         case .protocolFinished: return "the protocol has completed or was aborted"
         case .waitingForCircuit: return "the protocol starts by itself when the circuit is regulating"
         case .notAllowed: return "not allowed in the rig's present state"
+        case .sensorsNotReady: return "a pressure or flow sensor is not delivering valid samples"
         case .none: return ""
         }
     }

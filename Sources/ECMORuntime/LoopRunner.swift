@@ -1,6 +1,7 @@
 import Atomics
 import ECMOCore
 import ECMOHAL
+import ECMOBoard
 
 /// How the loop is paced.
 public enum Pacing: Sendable {
@@ -12,27 +13,27 @@ public enum Pacing: Sendable {
 }
 
 /// Runs a `RigLoop` at the board's period until a duration passes or a stop is
-/// requested (from a signal handler, another thread or a test).
-public final class LoopRunner: @unchecked Sendable {
-    public let loop: RigLoop
+/// requested (from a signal handler, another thread, a console's `stop` or a test).
+public final class LoopRunner<Hardware: HardwareProvider>: @unchecked Sendable {
+    public let loop: RigLoop<Hardware>
     public let pacing: Pacing
     public let stopRequested = ManagedAtomic<Bool>(false)
     /// Largest lateness seen (real-time pacing only).
-    @exclusivity(unchecked)
     public private(set) var maxLateness: Duration = .zero
     /// Missed periods skipped to catch up after a long stall.
-    @exclusivity(unchecked)
     public private(set) var skippedPeriods: UInt64 = 0
     /// Lockstep only: when a consumer thread drains the rings (the CLI's recorder), wait
     /// for it when a ring is nearly full instead of dropping rows. Off by default, so a
     /// run without a consumer (a test) never waits for one.
-    @exclusivity(unchecked)
     public var waitsForConsumer = false
     /// The delivery journal's writer. In lockstep it is serviced between ticks (so the
     /// simulated infusion is deterministic); in real time it runs on its own thread.
     public var journalWriter: JournalWriter?
 
-    public init(loop: RigLoop, pacing: Pacing) {
+    /// How long the last tick ran (real-time pacing; zero in lockstep, where no time passes).
+    public private(set) var lastExecution: Duration = .zero
+
+    public init(loop: RigLoop<Hardware>, pacing: Pacing) {
         self.loop = loop
         self.pacing = pacing
     }
@@ -50,7 +51,7 @@ public final class LoopRunner: @unchecked Sendable {
     @inline(__always)
     private func stopping() -> Bool {
         if stopRequested.load(ordering: .relaxed) { return true }
-        if let l = loop.link, l.stopRequested.load(ordering: .relaxed) {
+        if loop.core.stopRequested {
             requestStop()
             return true
         }
@@ -88,7 +89,8 @@ public final class LoopRunner: @unchecked Sendable {
                 let lateness = now - deadline
                 if lateness > maxLateness { maxLateness = lateness }
                 beforeTick?(now)
-                loop.tick(now: now, lateness: lateness)
+                loop.tick(now: now, lateness: lateness, previousExecution: lastExecution)
+                lastExecution = clock.now() - now
                 deadline = deadline + period
                 // After a stall longer than a period, resynchronise instead of bursting.
                 let after = clock.now()

@@ -1,14 +1,7 @@
 import ECMOCore
 import ECMOHAL
+import ECMOBoard
 import ECMODrivers
-
-/// Where an actuator's value goes.
-public enum ActuatorSink {
-    /// The board has no such actuator.
-    case none
-    case digital(any DigitalOutput)
-    case pumpSpeed(PumpSpeedOutput)
-}
 
 /// Klipper's output guard, below the controller: every actuator has a safe value and a
 /// maximum command age from the board file. An output the controller stops commanding
@@ -18,7 +11,7 @@ public enum ActuatorSink {
 /// Values are `Double`s on the wire of this type only (rpm for the pump, 0/1 for lines);
 /// the typed commands come from the controller. The per-channel state is plain values,
 /// kept apart from the sinks, so the per-tick walk copies nothing that needs retaining.
-public final class OutputGuard {
+public final class OutputGuard<Hardware: HardwareProvider> {
     public struct Channel: Sendable {
         public let role: ActuatorRole
         /// False where the board has no such actuator (the slot is unused).
@@ -47,41 +40,52 @@ public final class OutputGuard {
     }
 
     /// Indexed by `ActuatorRole.index`; `present` is false where the board has no such actuator.
-    @exclusivity(unchecked)
     public private(set) var channels: [Channel]
-    /// Owns the sinks; the loop writes through `hot`, the same objects without ARC traffic.
-    @exclusivity(unchecked)
-    private var sinks: [ActuatorSink]
-    private enum HotSink {
-        case none
-        case digital(UnretainedOutput)
-        case pumpSpeed(Unretained<PumpSpeedOutput>)
-    }
-    @exclusivity(unchecked)
-    private var hot: [HotSink]
+    /// The digital lines by `ActuatorRole.index` (nil: not a line, or not on this board).
+    private var lines: [Hardware.Output?]
+    /// The pump's speed channel (PWM), the one analog actuator.
+    private var pump: PumpSpeedOutput<Hardware.PWM>?
     /// Set while a safe state is forced (fault, E-stop, shutdown): commands are ignored.
-    @exclusivity(unchecked)
     public private(set) var forcedSafe = false
-    @exclusivity(unchecked)
     public private(set) var totalWriteErrors: UInt64 = 0
 
     public init() {
         channels = ActuatorRole.allCases.sorted { $0.index < $1.index }
             .map { Channel(role: $0, present: false, safeValue: 0, maxCommandAge: .zero) }
-        sinks = Array(repeating: .none, count: ActuatorRole.count)
-        hot = Array(repeating: .none, count: ActuatorRole.count)
+        lines = Array(repeating: nil, count: ActuatorRole.count)
     }
 
-    /// Adds an actuator and writes its safe value at once (boot default).
-    public func add(_ role: ActuatorRole, sink: ActuatorSink, safeValue: Double, maxCommandAge: Duration) {
-        channels[role.index] = Channel(role: role, present: true, safeValue: safeValue, maxCommandAge: maxCommandAge)
-        sinks[role.index] = sink
-        switch sink {
-        case .none: hot[role.index] = .none
-        case .digital(let line): hot[role.index] = .digital(UnretainedOutput(line))
-        case .pumpSpeed(let pump): hot[role.index] = .pumpSpeed(Unretained(pump))
+    /// The guard for a board: every digital output and the pump speed channel, each
+    /// written to its safe value as it is added (outputs first, before anything else runs).
+    public convenience init(board: BoardConfiguration, hardware: Hardware) throws {
+        self.init()
+        for role in ActuatorRole.allCases {
+            guard let c = board.outputs[role] else { continue }
+            add(role, line: try hardware.outputLine(c), safeValue: c.safeValue ? 1 : 0, maxCommandAge: c.maxCommandAge)
         }
+        let pwm = try hardware.pwmChannel(chip: board.pump.pwmChip, channel: board.pump.channel)
+        let speed: PumpSpeedOutput<Hardware.PWM>
+        do throws(HALError) {
+            speed = try PumpSpeedOutput(pwm: pwm, calibration: board.pump.calibration, period: board.pump.period)
+        } catch {
+            throw HardwareOpenError(what: "pump PWM \(board.pump.pwmChip)/\(board.pump.channel)", cause: error)
+        }
+        addPump(speed, safeValue: board.pump.safeSpeed.rpm, maxCommandAge: board.pump.maxCommandAge)
+    }
+
+    /// Adds a digital actuator and writes its safe value at once (boot default).
+    public func add(_ role: ActuatorRole, line: Hardware.Output, safeValue: Double, maxCommandAge: Duration) {
+        channels[role.index] = Channel(role: role, present: true, safeValue: safeValue, maxCommandAge: maxCommandAge)
+        lines[role.index] = line
         write(role.index, safeValue)
+    }
+
+    /// Adds the pump's speed output and writes its safe speed at once.
+    public func addPump(_ output: PumpSpeedOutput<Hardware.PWM>, safeValue: Double, maxCommandAge: Duration) {
+        let i = ActuatorRole.pumpSpeed.index
+        channels[i] = Channel(role: .pumpSpeed, present: true, safeValue: safeValue, maxCommandAge: maxCommandAge)
+        pump = output
+        write(i, safeValue)
     }
 
     /// Records a command for `role`; written at the next `enforce`.
@@ -144,8 +148,7 @@ public final class OutputGuard {
     @discardableResult
     public func pulse(_ role: ActuatorRole, count: Int, requiring enable: ActuatorRole) -> Int {
         let i = role.index
-        guard count > 0, channels[i].present, !forcedSafe, channels[enable.index].written == 1 else { return 0 }
-        guard case .digital(let line) = hot[i] else { return 0 }
+        guard count > 0, channels[i].present, !forcedSafe, channels[enable.index].written == 1, let line = lines[i] else { return 0 }
         var issued = 0
         while issued < count {
             do {
@@ -169,13 +172,13 @@ public final class OutputGuard {
     }
 
     private func write(_ i: Int, _ value: Double) {
-        do {
-            switch hot[i] {
-            case .none: return
-            case .digital(let line): try line.set(value != 0)
-            case .pumpSpeed(let pump):
-                let result = pump.with { p in Result { () throws(HALError) in try p.set(PumpSpeed(rpm: value)) } }
-                try result.get()
+        do throws(HALError) {
+            if i == ActuatorRole.pumpSpeed.index {
+                guard let pump else { return }
+                try pump.set(PumpSpeed(rpm: value))
+            } else {
+                guard let line = lines[i] else { return }
+                try line.set(value != 0)
             }
             channels[i].written = value
         } catch {

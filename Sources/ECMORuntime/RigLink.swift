@@ -23,6 +23,9 @@ public struct RigCommand: Sendable, BitwiseCopyable, Equatable {
         case setHeparinRate = 10
         /// Software stop: the runner ends the run and shuts it down safely.
         case stop = 11
+        case activate = 12
+        case clearFault = 13
+        case deactivate = 14
     }
     /// Chosen by the link, echoed in the reply.
     public var sequence: UInt64
@@ -37,40 +40,8 @@ public struct RigCommand: Sendable, BitwiseCopyable, Equatable {
 
 /// The loop's answer to one `RigCommand`.
 public struct RigCommandReply: Sendable, BitwiseCopyable, Equatable {
-    /// Why the rig refused (the link turns it into the protocol's `reason` and a sentence).
-    public enum Reason: UInt8, Sendable, BitwiseCopyable, CustomStringConvertible {
-        case none = 0
-        /// Below the limit in `limit`.
-        case belowMinimum = 1
-        /// Above the limit in `limit`.
-        case aboveMaximum = 2
-        case unknownAlarm = 3
-        case alarmNotActive = 4
-        case noProtocol = 5
-        case notHalted = 6
-        case causePresent = 7
-        case alreadyRunning = 8
-        case protocolFinished = 9
-        case waitingForCircuit = 10
-        case notAllowed = 11
-
-        /// The protocol's `reason` code.
-        public var description: String {
-            switch self {
-            case .none: "none"
-            case .belowMinimum, .aboveMaximum: "out_of_range"
-            case .unknownAlarm: "unknown_alarm"
-            case .alarmNotActive: "alarm_not_active"
-            case .noProtocol: "no_protocol"
-            case .notHalted: "not_halted"
-            case .causePresent: "cause_present"
-            case .alreadyRunning: "already_running"
-            case .protocolFinished: "protocol_finished"
-            case .waitingForCircuit: "waiting_for_circuit"
-            case .notAllowed: "not_allowed"
-            }
-        }
-    }
+    /// Why the rig refused (the core's reasons: one list for every command source).
+    public typealias Reason = CommandRefusal
     public var sequence: UInt64
     public var code: RigCommand.Code
     public var reason: Reason
@@ -88,13 +59,8 @@ public struct RigCommandReply: Sendable, BitwiseCopyable, Equatable {
     }
 }
 
-/// Limits the rig applies to console commands beyond the board and alarm limits.
+/// How many console commands the loop applies per tick at most (the rest wait a tick).
 public enum RigCommandLimits {
-    /// Heparin infusion rate, U/kg/h: far above any ELSO band, below a typing error.
-    public static let heparinRate: ClosedRange<Double> = 0...100
-    /// ACT entries, seconds.
-    public static let actSeconds: ClosedRange<Double> = 30...1500
-    /// Commands applied per tick at most (the rest wait for the next tick).
     public static let perTick = 4
 }
 
@@ -121,101 +87,69 @@ public final class RigLink: Sendable {
     }
 }
 
+extension RigCommand {
+    /// The operator command this link message asks for; nil when its argument cannot name
+    /// one (an unknown alarm or channel, a non-finite number): refused as such.
+    public var operatorCommand: OperatorCommand? {
+        switch code {
+        case .setFlow: return .setFlow(Flow(litersPerMinute: a))
+        case .setSpeed: return .setSpeed(PumpSpeed(rpm: a))
+        case .acknowledge:
+            if a < 0 { return .acknowledge(nil) }
+            guard a.isFinite, a < Double(AlarmID.count), let id = AlarmID(index: Int(a)) else { return nil }
+            return .acknowledge(id)
+        case .pauseAudio: return .pauseAudio
+        case .pauseInfusion, .resumeInfusion:
+            guard a.isFinite, a >= 0, a <= 8, let ch = InfusionChannel(rawValue: Int(a)) else { return nil }
+            return code == .pauseInfusion ? .pauseInfusion(ch) : .resumeInfusion(ch)
+        case .abortProtocol: return .abortProtocol
+        case .startProtocol: return .startProtocol
+        case .enterACT:
+            // Out-of-range values still convert (the core names the bound); only NaN cannot.
+            guard !a.isNaN else { return nil }
+            return .enterACT(.nanoseconds(Int64(max(-1e6, min(a, 1e6)) * 1e9)))
+        case .setHeparinRate: return .setHeparinRate(HeparinRate(unitsPerKilogramPerHour: a))
+        case .stop: return .stop
+        case .activate: return .activate
+        case .clearFault: return .clearFault
+        case .deactivate: return .deactivate
+        }
+    }
+}
+
 extension RigLoop {
     /// Applies up to `RigCommandLimits.perTick` console commands. On the loop thread,
-    /// once per tick, before safety: no allocation, no lock, no wait.
+    /// once per tick, before the core's step: no allocation, no lock, no wait.
     func applyLinkCommands(_ link: RigLink, now: Instant) {
         var n = 0
         while n < RigCommandLimits.perTick, let c = link.commands.pop() {
             n += 1
-            let r = apply(c, stop: link.stopRequested, now: now)
-            link.replies.push(r)
+            link.replies.push(apply(c, now: now))
+        }
+        if core.stopRequested && !link.stopRequested.load(ordering: .relaxed) {
+            link.stopRequested.store(true, ordering: .releasing)
         }
     }
 
-    /// Validates one command against the board, the alarm limits and the infusion engine
-    /// and carries it out if allowed.
-    public func apply(_ c: RigCommand, stop: ManagedAtomic<Bool>? = nil, now: Instant) -> RigCommandReply {
-        func refuse(_ r: RigCommandReply.Reason, _ limit: Double = 0) -> RigCommandReply {
-            RigCommandReply(sequence: c.sequence, code: c.code, reason: r, limit: limit, time: now)
-        }
-        let ok = RigCommandReply(sequence: c.sequence, code: c.code, reason: .none, time: now)
-        switch c.code {
-        case .setFlow:
-            // Inside the run's flow alarm limits: a set-point outside them alarms at once.
-            let lo = safety.limits.flowLow.litersPerMinute, hi = safety.limits.flowHigh.litersPerMinute
-            if !(c.a >= lo) { return refuse(.belowMinimum, lo) }
-            if !(c.a <= hi) { return refuse(.aboveMaximum, hi) }
-            setMode(.constantFlow(Flow(litersPerMinute: c.a)), now: now)
-            return ok
-        case .setSpeed:
-            let lo = board.pump.limits.minimumSpeed.rpm, hi = board.pump.limits.maximumSpeed.rpm
-            if !(c.a >= lo) { return refuse(.belowMinimum, lo) }
-            if !(c.a <= hi) { return refuse(.aboveMaximum, hi) }
-            setMode(.constantSpeed(PumpSpeed(rpm: c.a)), now: now)
-            return ok
-        case .acknowledge:
-            if c.a < 0 {
-                var acknowledged = 0
-                var i = 0
-                while i < AlarmID.count {
-                    if let id = AlarmID(index: i), safety.alarms.isActive(id), !safety.alarms.isAcknowledged(id),
-                       acknowledge(id, by: .console, now: now) {
-                        acknowledged += 1
-                    }
-                    i += 1
-                }
-                return acknowledged > 0 ? ok : refuse(.alarmNotActive)
+    /// Validates one console command (through `RigCore.apply`, as every source does) and
+    /// carries it out if allowed.
+    public func apply(_ c: RigCommand, now: Instant) -> RigCommandReply {
+        guard let command = c.operatorCommand else {
+            switch c.code {
+            case .acknowledge: return RigCommandReply(sequence: c.sequence, code: c.code, reason: .unknownAlarm, time: now)
+            case .enterACT:
+                return RigCommandReply(sequence: c.sequence, code: c.code, reason: .belowMinimum,
+                                       limit: SetpointLimits.actSeconds.lowerBound, time: now)
+            default: return RigCommandReply(sequence: c.sequence, code: c.code, reason: .noProtocol, time: now)
             }
-            guard c.a.isFinite, let id = AlarmID(index: Int(c.a)) else { return refuse(.unknownAlarm) }
-            return acknowledge(id, by: .console, now: now) ? ok : refuse(.alarmNotActive)
-        case .pauseAudio:
-            pauseAudio(by: .console, now: now)
-            return ok
-        case .pauseInfusion, .resumeInfusion:
-            guard hasInfusionPlan, c.a.isFinite, let ch = InfusionChannel(rawValue: Int(c.a)) else { return refuse(.noProtocol) }
-            let state = ch == .cells ? infusion.cells : infusion.heparin
-            guard state.present else { return refuse(.noProtocol) }
-            if c.code == .pauseInfusion {
-                if state.halt == .aborted || infusion.completed { return refuse(.protocolFinished) }
-                pauseInfusion(ch, now: now)
-                return ok
-            }
-            guard state.halt != .none else { return refuse(.notHalted) }
-            return resumeInfusion(ch, now: now) ? ok : refuse(.causePresent)
-        case .abortProtocol:
-            guard hasInfusionPlan else { return refuse(.noProtocol) }
-            if infusion.completed || infusion.cells.halt == .aborted { return refuse(.protocolFinished) }
-            abortProtocol(now: now)
-            return ok
-        case .startProtocol:
-            guard hasInfusionPlan else { return refuse(.noProtocol) }
-            if infusion.completed || infusion.cells.halt == .aborted { return refuse(.protocolFinished) }
-            if infusion.started { return refuse(.alreadyRunning) }
-            return refuse(.waitingForCircuit)
-        case .enterACT:
-            guard hasInfusionPlan, infusion.plan.heparin != nil else { return refuse(.noProtocol) }
-            let r = RigCommandLimits.actSeconds
-            if !(c.a >= r.lowerBound) { return refuse(.belowMinimum, r.lowerBound) }
-            if !(c.a <= r.upperBound) { return refuse(.aboveMaximum, r.upperBound) }
-            return enterACT(.nanoseconds(Int64(c.a * 1e9)), now: now) != nil ? ok : refuse(.noProtocol)
-        case .setHeparinRate:
-            guard hasInfusionPlan, infusion.plan.heparin != nil, infusion.heparin.present else { return refuse(.noProtocol) }
-            let r = RigCommandLimits.heparinRate
-            if !(c.a >= r.lowerBound) { return refuse(.belowMinimum, r.lowerBound) }
-            if !(c.a <= r.upperBound) { return refuse(.aboveMaximum, r.upperBound) }
-            return setHeparinRate(HeparinRate(unitsPerKilogramPerHour: c.a), now: now) ? ok : refuse(.noProtocol)
-        case .stop:
-            guard let stop else { return refuse(.notAllowed) }
-            if stop.load(ordering: .relaxed) { return refuse(.notAllowed) }
-            stop.store(true, ordering: .releasing)
-            return ok
         }
+        let r = apply(command, from: .console, now: now)
+        return RigCommandReply(sequence: c.sequence, code: c.code, reason: r.refusal, limit: r.limit, time: now)
     }
 
     /// The fields only the link reads: cheap, but filled only in frames for the link.
     func fillLinkFields(_ t: inout TelemetryFrame, now: Instant) {
-        switch controller.mode {
+        switch core.controller.mode {
         case .constantFlow(let q):
             t.setpointIsFlow = true
             t.setpointValue = q.litersPerMinute
@@ -225,15 +159,15 @@ extension RigLoop {
         }
         var active: UInt32 = 0, latched: UInt32 = 0, acked: UInt32 = 0
         var priorities: UInt64 = 0
-        // Read in place: binding `safety.alarms` to a local copies the alarm system (its
+        // Read in place: binding `core.safety.alarms` to a local copies the alarm system (its
         // arrays: retains, every link frame).
         var i = 0
         while i < AlarmID.count {
-            if let id = AlarmID(index: i), let p = safety.alarms.priority(of: id) {
+            if let id = AlarmID(index: i), let p = core.safety.alarms.priority(of: id) {
                 let bit: UInt32 = 1 << UInt32(i)
                 active |= bit
-                if safety.alarms.isAcknowledged(id) { acked |= bit }
-                else if !safety.alarms.isConditionPresent(id) { latched |= bit }
+                if core.safety.alarms.isAcknowledged(id) { acked |= bit }
+                else if !core.safety.alarms.isConditionPresent(id) { latched |= bit }
                 priorities |= UInt64(p.rawValue & 3) << UInt64(2 * i)
             }
             i += 1
@@ -242,15 +176,15 @@ extension RigLoop {
         t.alarmLatchedMask = latched
         t.alarmAcknowledgedMask = acked
         t.alarmPriorities = priorities
-        if let until = safety.alarms.audioPausedUntil, until > now { t.audioPauseRemaining = until - now } else { t.audioPauseRemaining = .zero }
-        t.oxygenatorResistance = safety.fouling.filteredResistance?.mmHgMinutePerLiter ?? .nan
-        t.oxygenatorBaseline = safety.fouling.baselineResistance?.mmHgMinutePerLiter ?? .nan
-        t.heparinHalt = infusion.heparin.halt.rawValue
+        if let until = core.safety.alarms.audioPausedUntil, until > now { t.audioPauseRemaining = until - now } else { t.audioPauseRemaining = .zero }
+        t.oxygenatorResistance = core.safety.fouling.filteredResistance?.mmHgMinutePerLiter ?? .nan
+        t.oxygenatorBaseline = core.safety.fouling.baselineResistance?.mmHgMinutePerLiter ?? .nan
+        t.heparinHalt = core.infusion.heparin.halt.rawValue
         var flags: UInt8 = 0
-        if hasInfusionPlan { flags |= 1 }
-        if infusion.started { flags |= 2 }
-        if infusion.completed { flags |= 4 }
-        if infusion.heparin.present { flags |= 8 }
+        if core.hasInfusionPlan { flags |= 1 }
+        if core.infusion.started { flags |= 2 }
+        if core.infusion.completed { flags |= 4 }
+        if core.infusion.heparin.present { flags |= 8 }
         t.protocolFlags = flags
     }
 }

@@ -245,86 +245,79 @@ public final class RunRecorder: @unchecked Sendable {
     /// The fields of an event's `events.jsonl` line (`t`, `event` and the rest).
     public static func jsonObject(_ e: RigEvent) -> [String: JSONValue] {
         var o: [String: JSONValue] = ["t": .number(e.time.secondsSinceOrigin)]
-        switch e.code {
-        case .lifecycle:
+        switch e.kind {
+        case .lifecycle(let from, let to):
             o["event"] = .string("lifecycle")
-            o["from"] = .string(LifecycleState(rawValue: UInt8(e.a))?.description ?? "?")
-            o["to"] = .string(LifecycleState(rawValue: UInt8(e.b))?.description ?? "?")
-        case .phase:
+            o["from"] = .string(from.description)
+            o["to"] = .string(to.description)
+        case .phase(let from, let to):
             o["event"] = .string("phase")
-            o["from"] = .string(RunPhase(rawValue: UInt8(e.a))?.description ?? "?")
-            o["to"] = .string(RunPhase(rawValue: UInt8(e.b))?.description ?? "?")
-        case .fault:
+            o["from"] = .string(from.description)
+            o["to"] = .string(to.description)
+        case .fault(let reason):
             o["event"] = .string("fault")
-            o["reason"] = .string(FaultReason(rawValue: UInt8(e.a))?.description ?? "?")
-        case .overrun:
+            o["reason"] = .string(reason.description)
+        case .overrun(let lateness, let previous):
             o["event"] = .string("overrun")
-            o["lateness_s"] = .number(e.a)
-            o["previous_execution_s"] = .number(e.b)
-        case .shedding:
+            o["lateness_s"] = .number(lateness.seconds)
+            o["previous_execution_s"] = .number(previous.seconds)
+        case .shedding(let active):
             o["event"] = .string("shedding")
-            o["active"] = .bool(e.a != 0)
-        case .outputWriteError:
+            o["active"] = .bool(active)
+        case .outputWriteError(let role):
             o["event"] = .string("output_write_error")
-            o["role"] = .string(ActuatorRole.allCases.first { Double($0.index) == e.a }?.rawValue ?? "?")
-        case .sensorInvalid, .sensorRecovered:
-            o["event"] = .string(e.code == .sensorInvalid ? "sensor_invalid" : "sensor_recovered")
-            o["sensors"] = .array(sensorNames(mask: UInt8(e.a)).map { .string($0) })
-        case .setpoint:
+            o["role"] = .string(role.rawValue)
+        case .sensorInvalid(let mask):
+            o["event"] = .string("sensor_invalid")
+            o["sensors"] = .array(sensorNames(mask: mask).map { .string($0) })
+        case .sensorRecovered(let mask):
+            o["event"] = .string("sensor_recovered")
+            o["sensors"] = .array(sensorNames(mask: mask).map { .string($0) })
+        case .setpoint(let mode):
             o["event"] = .string("setpoint")
-            o["mode"] = .string(e.a == 1 ? "constant_flow" : "constant_speed")
-            o[e.a == 1 ? "flow_lpm" : "speed_rpm"] = .number(e.b)
+            switch mode {
+            case .constantFlow(let q):
+                o["mode"] = .string("constant_flow")
+                o["flow_lpm"] = .number(q.litersPerMinute)
+            case .constantSpeed(let s):
+                o["mode"] = .string("constant_speed")
+                o["speed_rpm"] = .number(s.rpm)
+            }
         case .outputsSafe:
             o["event"] = .string("outputs_safe")
         case .watchdogReset:
             o["event"] = .string("watchdog_reset")
-        case .alarm:
+        case .alarm(let a):
             o["event"] = .string("alarm")
-            let (id, kind, priority, actor) = Self.decodeAlarm(e)
-            o["alarm"] = .string(id?.identifier ?? "ALL")
-            o["action"] = .string(kind.map { "\($0)" } ?? "?")
-            o["priority"] = .string(priority.map { "\($0)" } ?? "?")
-            o["by"] = .string(actor.map { "\($0)" } ?? "?")
-        case .infusion:
-            let (kind, channel) = Self.decodeInfusion(e)
+            o["alarm"] = .string(a.id?.identifier ?? "ALL")
+            o["action"] = .string("\(a.kind)")
+            o["priority"] = .string("\(a.priority)")
+            o["by"] = .string("\(a.actor)")
+        case .infusion(let i):
             o["event"] = .string("infusion")
-            o["action"] = .string(kind?.name ?? "?")
-            o["channel"] = .string(channel?.description ?? "?")
-            o["item"] = .int(Int(e.c))
-            switch kind {
-            case .halted: o["reason"] = .string(InfusionHalt(rawValue: UInt8(clamping: Int(e.b)))?.description ?? "?")
-            case .itemStarted: o["steps"] = .number(e.b)
-            case .itemCompleted: o["steps_given"] = .number(e.b)
-            case .clampClosed: o["speed_rpm"] = .number(e.b)
-            case .clampOpened: o["clamped_s"] = .number(e.b)
-            case .agitation: o["strokes"] = .number(e.b)
-            case .heparinRateChanged: o["rate_u_per_kg_per_h"] = .number(e.b)
+            o["action"] = .string(i.kind.name)
+            o["channel"] = .string(i.channel.description)
+            o["item"] = .int(Int(i.item))
+            switch i.kind {
+            case .halted: o["reason"] = .string(InfusionHalt(rawValue: UInt8(clamping: Int(i.value)))?.description ?? "?")
+            case .itemStarted: o["steps"] = .number(i.value)
+            case .itemCompleted: o["steps_given"] = .number(i.value)
+            case .clampClosed: o["speed_rpm"] = .number(i.value)
+            case .clampOpened: o["clamped_s"] = .number(i.value)
+            case .agitation: o["strokes"] = .number(i.value)
+            case .heparinRateChanged: o["rate_u_per_kg_per_h"] = .number(i.value)
             case .actAdvice:
-                o["act_s"] = .number(e.d)
-                o["suggested_u_per_kg_per_h"] = .number(e.b)
-                o["advice"] = .string(e.c > 0 ? "increase" : (e.c < 0 ? "decrease" : "keep"))
+                o["act_s"] = .number(i.extra)
+                o["suggested_u_per_kg_per_h"] = .number(i.value)
+                o["advice"] = .string(i.item > 0 ? "increase" : (i.item < 0 ? "decrease" : "keep"))
                 o["applied"] = .bool(false)
             default: break
             }
-        case .outputExpired:
+        case .outputExpired(let role):
             o["event"] = .string("output_expired")
-            o["role"] = .string(ActuatorRole.allCases.first { Double($0.index) == e.a }?.rawValue ?? "?")
+            o["role"] = .string(role.rawValue)
         }
         return o
-    }
-
-    /// Unpacks an infusion event (see `RigEvent.Code.infusion`).
-    public static func decodeInfusion(_ e: RigEvent) -> (InfusionEvent.Kind?, InfusionChannel?) {
-        let a = Int(e.a)
-        return (InfusionEvent.Kind(rawValue: UInt8(clamping: a % 100)), InfusionChannel(rawValue: a / 100))
-    }
-
-    /// Unpacks an alarm-log event (see `RigEvent.Code.alarm`).
-    public static func decodeAlarm(_ e: RigEvent) -> (AlarmID?, AlarmEventKind?, AlarmPriority?, AlarmActor?) {
-        let b = Int(e.b)
-        let id = e.a >= 0 ? AlarmID(rawValue: UInt8(e.a)) : nil
-        return (id, AlarmEventKind(rawValue: UInt8(b % 10)), AlarmPriority(rawValue: UInt8((b / 10) % 10)),
-                AlarmActor(rawValue: UInt8(b / 100)))
     }
 
     public static func sensorNames(mask: UInt8) -> [String] {

@@ -72,35 +72,36 @@ struct ObservedEvent {
 
     init(_ e: RigEvent) {
         time = e.time - .origin
-        switch e.code {
-        case .lifecycle:
+        switch e.kind {
+        case .lifecycle(_, let to):
             kind = .lifecycle
-            details = [LifecycleState(rawValue: UInt8(e.b))?.description ?? "?"]
-        case .phase:
+            details = [to.description]
+        case .phase(_, let to):
             kind = .phase
-            details = [RunPhase(rawValue: UInt8(e.b))?.description ?? "?"]
-        case .fault:
+            details = [to.description]
+        case .fault(let r):
             kind = .fault
-            let reason = FaultReason(rawValue: UInt8(e.a))?.description ?? "?"
+            let reason = r.description
             details = [reason, reason.replacingSpaces()]
-        case .sensorInvalid, .sensorRecovered:
-            kind = e.code == .sensorInvalid ? .sensorInvalid : .sensorRecovered
-            details = RunRecorder.sensorNames(mask: UInt8(e.a))
+        case .sensorInvalid(let mask):
+            kind = .sensorInvalid
+            details = RunRecorder.sensorNames(mask: mask)
+        case .sensorRecovered(let mask):
+            kind = .sensorRecovered
+            details = RunRecorder.sensorNames(mask: mask)
         case .overrun: kind = .overrun; details = []
         case .outputsSafe: kind = .outputsSafe; details = []
         case .watchdogReset: kind = .watchdogReset; details = []
-        case .shedding:
+        case .shedding(let on):
             kind = .shedding
-            details = [e.a != 0 ? "on" : "off"]
-        case .infusion:
+            details = [on ? "on" : "off"]
+        case .infusion(let i):
             kind = .infusion
-            let (k, _) = RunRecorder.decodeInfusion(e)
-            details = [k?.name ?? "?"]
-            if k == .halted, let reason = InfusionHalt(rawValue: UInt8(clamping: Int(e.b))) { details.append(reason.description) }
-        case .alarm:
+            details = [i.kind.name]
+            if i.kind == .halted, let reason = InfusionHalt(rawValue: UInt8(clamping: Int(i.value))) { details.append(reason.description) }
+        case .alarm(let a):
             kind = nil
-            let (id, k, p, _) = RunRecorder.decodeAlarm(e)
-            alarm = (id, k, p)
+            alarm = (a.id, a.kind, a.priority)
             details = []
         default: kind = nil; details = []
         }

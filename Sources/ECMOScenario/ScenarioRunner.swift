@@ -6,6 +6,7 @@ import ECMODataFile
 import ECMOSim
 import ECMORuntime
 import ECMOProtocol
+import ECMOAssembly
 
 /// The verdict on one expectation.
 public struct Verdict: Sendable {
@@ -26,6 +27,9 @@ public struct ScenarioResult: Sendable {
     public var runDirectory: String?
     public var wallSeconds: Double
     public var ticks: UInt64
+    /// Operator commands of the scenario the rig refused, in words (the rig validates a
+    /// scenario's commands exactly as a console's).
+    public var refusals: [String] = []
     public var passed: Bool { verdicts.allSatisfy(\.passed) }
 }
 
@@ -33,15 +37,18 @@ public struct ScenarioError: Error, CustomStringConvertible {
     public var description: String
 }
 
-/// Runs a scenario on the simulated board in lockstep: the same firmware loop as
-/// `ecmo-rig run`, with the scenario's faults and operator actions applied at their
-/// times, expectations evaluated on every tick, and the run record written.
+/// Runs a scenario on the simulated board in lockstep: the rig `RigAssembly` builds for
+/// `ecmo-rig run`, booted by the program's own sequence, with the scenario's faults applied
+/// to the plant and its operator actions sent as operator commands (validated like a
+/// console's), expectations evaluated on every tick, and the run record written.
 public final class ScenarioRunner {
     public let scenario: Scenario
     public let board: BoardConfiguration
-    public let clock = ManualClock()
-    public let sim: SimulatedBoard
-    public private(set) var loop: RigLoop
+    public private(set) var rig: Rig<SimulatedBoard>
+    public var sim: SimulatedBoard { rig.hardware }
+    public var loop: RigLoop<SimulatedBoard> { rig.loop }
+    public let clock: ManualClock
+    private let settings: RunSettings
     private let recorder: RunRecorder?
     private var evaluators: [ExpectationEvaluator]
     private var events: [ObservedEvent] = []
@@ -52,9 +59,9 @@ public final class ScenarioRunner {
     private var activated = false
     private let needsTruth: Bool
     private var protocolSetup: ProtocolSetup?
-    private var journalWriter: JournalWriter?
     private var journalStalled = false
     private let needsInputs: Bool
+    private var refusals: [String] = []
 
     /// `outputDirectory`: where the run directory is created (nil: no files).
     public init(scenario: Scenario, outputDirectory: URL?) throws {
@@ -68,7 +75,6 @@ public final class ScenarioRunner {
         guard board.kind == .simulated else {
             throw ScenarioError(description: "\(scenario.file): board \(boardPath) is not a simulated board")
         }
-        sim = try SimulatedBoard(board: board, clock: clock, seed: scenario.seed, circuit: PlantSetup.circuit(for: scenario.circuit))
         let recordEvery = max(1, Int((scenario.recordInterval.seconds / board.loopPeriod.seconds).rounded()))
         var settings = RunSettings(mode: scenario.control, recordEvery: recordEvery)
         if let file = scenario.protocolFile {
@@ -83,15 +89,20 @@ public final class ScenarioRunner {
             }
             let journalPath = FileManager.default.temporaryDirectory
                 .appendingPathComponent("ecmo-scenario-\(UUID().uuidString)").appendingPathComponent("journal").path
-            let setup = try ProtocolSetup(resolved: resolved, protocolPath: path, board: board, journalPath: journalPath)
-            let circuit = sim.circuit
-            ProtocolSetup.preparePlant(sim, resolved: resolved)
-            sim.circuit = circuit
+            protocolSetup = try ProtocolSetup(resolved: resolved, protocolPath: path, board: board, journalPath: journalPath)
             settings.alarmLimits = resolved.alarmLimits
-            protocolSetup = setup
-            journalWriter = setup.writer()
         }
-        loop = try RigLoop(board: board, hardware: sim, settings: settings, infusion: protocolSetup?.engine, journal: protocolSetup?.link)
+        self.settings = settings
+        do {
+            rig = try RigAssembly.simulated(board: board, settings: settings, protocolSetup: protocolSetup, seed: scenario.seed,
+                                            circuit: PlantSetup.circuit(for: scenario.circuit))
+        } catch {
+            throw ScenarioError(description: "\(scenario.file): \(error)")
+        }
+        guard case .lockstep(let manual) = rig.runner.pacing else {
+            throw ScenarioError(description: "\(scenario.file): the scenario harness needs a lockstep rig")
+        }
+        clock = manual
         evaluators = scenario.expectations.map { ExpectationEvaluator($0) }
         needsTruth = scenario.expectations.contains {
             if case .metric(let m, _, _, _, _) = $0.kind { return m.rawValue.hasPrefix("true_") }
@@ -101,7 +112,7 @@ public final class ScenarioRunner {
         if let outputDirectory {
             let dir = outputDirectory.appendingPathComponent(scenario.name)
             if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.removeItem(at: dir) }
-            recorder = try RunRecorder(directory: dir, telemetry: loop.telemetry, events: loop.events)
+            recorder = try RunRecorder(directory: dir, telemetry: rig.loop.telemetry, events: rig.loop.events)
         } else {
             recorder = nil
         }
@@ -134,7 +145,7 @@ public final class ScenarioRunner {
         let period = board.loopPeriod
         let end = Instant.origin + scenario.duration
         let activateAt = Instant.origin + .milliseconds(200)
-        loop.handle(.configure, now: clock.now())
+        rig.boot()
         var now = clock.now()
         var lastProgress = 0.0
         var resetsSeen = 0
@@ -150,7 +161,9 @@ public final class ScenarioRunner {
             }
             if !activated && now >= activateAt {
                 activated = true
-                if loop.lastTelemetry.invalidMask & 0x0F == 0 { loop.handle(.activate, now: now) }
+                // The program's own decision (`BootEvidence.mayActivate`), then the operator's
+                // start command, refused by the rig if a sensor is not valid yet.
+                if rig.session.evidence.mayActivate { command(.activate, at: t) }
             }
             if let until = starvedUntil, t < until {
                 // The loop hangs: only the physical world (and its watchdog) goes on.
@@ -158,16 +171,12 @@ public final class ScenarioRunner {
             } else {
                 if starvedUntil != nil {
                     starvedUntil = nil
-                    // The board was reset by its watchdog: the firmware boots afresh,
-                    // reads sensors, and does not restart the circuit by itself.
-                    if sim.watchdogResets > 0 {
-                        loop.handle(.shutdown, now: now)
-                        loop.handle(.configure, now: now)
-                        loop.reportBootAfterWatchdogReset()
-                    }
+                    // The board was reset by its watchdog: the firmware boots afresh through
+                    // the program's own root and boot sequence (no operator at the start).
+                    if sim.watchdogResets > 0 { try reboot() }
                 }
                 loop.tick(now: now, lateness: activeOverrun ?? .zero)
-                if !journalStalled { journalWriter?.serviceOnce() }
+                if !journalStalled { rig.journalWriter?.serviceOnce() }
             }
             if sim.watchdogResets > resetsSeen {
                 resetsSeen = sim.watchdogResets
@@ -206,16 +215,17 @@ public final class ScenarioRunner {
             figures["protocol_completed"] = loop.infusion.completed ? 1 : 0
         }
         let wall = Date().timeIntervalSince(started)
-        let result = ScenarioResult(scenario: scenario.name, file: scenario.file, verdicts: verdicts, outcome: outcome,
+        var result = ScenarioResult(scenario: scenario.name, file: scenario.file, verdicts: verdicts, outcome: outcome,
                                     figures: figures, runDirectory: recorder?.directory.path, wallSeconds: wall,
-                                    ticks: loop.tickCount)
+                                    ticks: ticksBeforeReboot + loop.tickCount)
+        result.refusals = refusals
         if let recorder {
             var summary = Self.summary(result, scenario: scenario)
             // What the run store indexes: board, set-point and doses. Nothing from the wall
             // clock here: same scenario and seed must still give byte-identical files.
             summary["board"] = .string(board.name)
             summary["board_file"] = .string(board.sourceFile)
-            summary["loop_time_s"] = .number(Double(loop.tickCount) * board.loopPeriod.seconds)
+            summary["loop_time_s"] = .number(Double(result.ticks) * board.loopPeriod.seconds)
             if let setup = protocolSetup { summary["protocol"] = protocolSummary(setup) }
             switch scenario.control {
             case .constantFlow(let q): summary["setpoint"] = .object(["mode": .string("constant_flow"), "flow_lpm": .number(q.litersPerMinute)])
@@ -284,7 +294,7 @@ public final class ScenarioRunner {
     private var pendingEnds: [(Duration, TimedEvent)] = []
 
     private func apply(_ e: TimedEvent, start: Bool) {
-        let now = clock.now()
+        let t = clock.now() - .origin
         switch e.action {
         case .fault(let f):
             switch f {
@@ -314,27 +324,46 @@ public final class ScenarioRunner {
             }
         case .infuseParticles(let n, let kind, let port):
             if start { PlantSetup.infuse(sim, count: n, kind: kind, port: port) }
-        case .setFlow(let q): if start { loop.setMode(.constantFlow(q), now: now) }
-        case .setSpeed(let s): if start { loop.setMode(.constantSpeed(s), now: now) }
         case .setACT(let s): if start { PlantSetup.setACT(sim, seconds: s) }
-        case .clearFault: if start { loop.handle(.clearFault, now: now) }
-        case .activate: if start { loop.handle(.activate, now: now) }
-        case .acknowledgeAlarm(let id):
-            if start {
-                if let id {
-                    loop.acknowledge(id, by: .operatorPanel, now: now)
-                } else {
-                    for a in AlarmID.allCases where loop.safety.alarms.isActive(a) { loop.acknowledge(a, by: .operatorPanel, now: now) }
-                }
-            }
-        case .audioPause: if start { loop.pauseAudio(by: .operatorPanel, now: now) }
-        case .resumeInfusion(let c): if start { loop.resumeInfusion(c, now: now) }
-        case .pauseInfusion(let c): if start { loop.pauseInfusion(c, now: now) }
-        case .abortProtocol: if start { loop.abortProtocol(now: now) }
-        case .enterACT(let s): if start { loop.enterACT(.seconds(s), now: now) }
-        case .setHeparinRate(let r): if start { loop.setHeparinRate(HeparinRate(unitsPerKilogramPerHour: r), now: now) }
+        case .setFlow(let q): if start { command(.setFlow(q), at: t) }
+        case .setSpeed(let s): if start { command(.setSpeed(s), at: t) }
+        case .clearFault: if start { command(.clearFault, at: t) }
+        case .activate: if start { command(.activate, at: t) }
+        case .acknowledgeAlarm(let id): if start { command(.acknowledge(id), at: t) }
+        case .audioPause: if start { command(.pauseAudio, at: t) }
+        case .resumeInfusion(let c): if start { command(.resumeInfusion(c), at: t) }
+        case .pauseInfusion(let c): if start { command(.pauseInfusion(c), at: t) }
+        case .abortProtocol: if start { command(.abortProtocol, at: t) }
+        case .enterACT(let s): if start { command(.enterACT(.seconds(s)), at: t) }
+        case .setHeparinRate(let r): if start { command(.setHeparinRate(HeparinRate(unitsPerKilogramPerHour: r)), at: t) }
         }
     }
+
+    /// A scenario's operator action, sent as the operator command a person would give.
+    private func command(_ c: OperatorCommand, at t: Duration) {
+        let r = rig.apply(c, from: .operatorPanel)
+        if !r.accepted {
+            var why = r.refusal.description
+            if r.refusal == .belowMinimum { why = "below the minimum \(r.limit)" }
+            if r.refusal == .aboveMaximum { why = "above the maximum \(r.limit)" }
+            refusals.append("at \(t.seconds) s: \(c.name) refused (\(why))")
+        }
+    }
+
+    /// The watchdog reset the board: the firmware starts again on the same plant.
+    private func reboot() throws {
+        ticksBeforeReboot += loop.tickCount
+        var setup: ProtocolSetup?
+        if let old = protocolSetup {
+            // What the journal made durable is what the rebooted firmware knows.
+            setup = try ProtocolSetup(resolved: old.resolved, protocolPath: scenario.protocolFile.map {
+                (try? Self.resolve(board: $0, scenarioFile: scenario.file)) ?? $0 } ?? "", board: board, journalPath: old.journal.path)
+            protocolSetup = setup
+        }
+        rig = try RigAssembly.reboot(rig, settings: settings, protocolSetup: setup, evidence: BootEvidence(operatorStart: false))
+        rig.boot()
+    }
+    private var ticksBeforeReboot: UInt64 = 0
 
     static func iso(_ d: Date) -> String {
         let f = ISO8601DateFormatter()

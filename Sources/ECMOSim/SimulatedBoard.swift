@@ -224,12 +224,12 @@ public final class SimulatedBoard: HardwareProvider {
 
     // MARK: HardwareProvider
 
-    public func i2cDevice(bus: String, address: UInt8) throws(HardwareOpenError) -> any I2CDevice {
+    public func i2cDevice(bus: String, address: UInt8) throws(HardwareOpenError) -> MockI2CDevice {
         guard board.i2cBuses[bus] != nil else { throw HardwareOpenError(what: "I2C bus \(bus)", detail: "not on board \(board.name)") }
         return mock.i2cBus(bus).device(at: address)
     }
 
-    public func outputLine(_ configuration: OutputLineConfiguration) throws(HardwareOpenError) -> any DigitalOutput {
+    public func outputLine(_ configuration: OutputLineConfiguration) throws(HardwareOpenError) -> MockOutputLine {
         let line = mock.outputLine(configuration.role.rawValue)
         do { try line.set(configuration.safeValue) } catch {
             throw HardwareOpenError(what: "output \(configuration.role.rawValue)", cause: error)
@@ -237,18 +237,22 @@ public final class SimulatedBoard: HardwareProvider {
         return line
     }
 
-    public func inputLine(_ configuration: InputLineConfiguration) throws(HardwareOpenError) -> any DigitalInput {
+    public func inputLine(_ configuration: InputLineConfiguration) throws(HardwareOpenError) -> MockInputLine {
         mock.inputLine(configuration.role.rawValue, edges: Self.edges(configuration.edge))
     }
 
-    public func pwmChannel(chip: String, channel: Int) throws(HardwareOpenError) -> any PWMOutput {
+    public func pwmChannel(chip: String, channel: Int) throws(HardwareOpenError) -> MockPWMChannel {
         guard board.pwmChips[chip] != nil else { throw HardwareOpenError(what: "PWM chip \(chip)", detail: "not on board \(board.name)") }
         return mock.pwmChannel(Self.pwmName(chip: chip, channel: channel))
     }
 
-    public func watchdog(_ configuration: WatchdogConfiguration) throws(HardwareOpenError) -> any Watchdog {
+    public func watchdog(_ configuration: WatchdogConfiguration) throws(HardwareOpenError) -> SimulatedWatchdog {
         simulatedWatchdog
     }
+
+    /// True once the simulated watchdog has reset the board: the firmware that boots next
+    /// finds it here, as the Linux backend finds `WDIOF_CARDRESET`.
+    public var bootedAfterWatchdogReset: Bool { watchdogResets > 0 }
 
     /// Advances the physics to `now` and publishes it to the device models.
     public func service(now: Instant) {

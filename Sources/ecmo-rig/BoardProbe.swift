@@ -50,10 +50,13 @@ struct Probe: AsyncParsableCommand {
             throw ExitCode(ExitCodes.hardware)
         }
         print("probe: board \(config.name) (\(config.kind.rawValue)) from \(file); \(HardwareSelection.describe(hardware))")
-        var probe = BoardProbe(board: config, hardware: hardware, manualClock: manual)
-        probe.tachWindow = tachWindow.duration
-        probe.includeWatchdog = !noWatchdog
-        let report = probe.run()
+        func probe<H: HardwareProvider>(_ hardware: H) -> BoardProbeReport {
+            var probe = BoardProbe(board: config, hardware: hardware, manualClock: manual)
+            probe.tachWindow = tachWindow.duration
+            probe.includeWatchdog = !noWatchdog
+            return probe.run()
+        }
+        let report = probe(hardware)
         for line in report.lines { print(line) }
         print("probe: \(report.passed) answered, \(report.failed) failed")
         HardwareSelection.close(hardware)
@@ -63,24 +66,18 @@ struct Probe: AsyncParsableCommand {
 
 /// The probe itself, over any `HardwareProvider`, so the simulated board, the real rig
 /// and the virtual board in QEMU run the same checks.
-struct BoardProbe {
+struct BoardProbe<Hardware: HardwareProvider> {
     let board: BoardConfiguration
-    let hardware: any HardwareProvider
+    let hardware: Hardware
     let manualClock: ManualClock?
     var tachWindow: Duration = .milliseconds(500)
     var includeWatchdog = true
     /// How long a sensor may take to give its first valid sample.
     var sensorTimeout: Duration = .milliseconds(200)
 
-    struct Report {
-        var lines: [String] = []
-        var passed = 0
-        var failed = 0
-        mutating func ok(_ s: String) { lines.append("ok   \(s)"); passed += 1 }
-        mutating func fail(_ s: String) { lines.append("FAIL \(s)"); failed += 1 }
-    }
+    typealias Report = BoardProbeReport
 
-    init(board: BoardConfiguration, hardware: any HardwareProvider, manualClock: ManualClock?) {
+    init(board: BoardConfiguration, hardware: Hardware, manualClock: ManualClock?) {
         self.board = board
         self.hardware = hardware
         self.manualClock = manualClock
@@ -110,7 +107,7 @@ struct BoardProbe {
         for (id, dev) in board.devices.sorted(by: { $0.key < $1.key }) {
             let roles = board.sensors.filter { $0.value.device == id }.sorted { $0.key.rawValue < $1.key.rawValue }
             let name = "\(id) (\(dev.bus) \(board.i2cBuses[dev.bus]?.path ?? "?") @\(Self.hex(dev.address)))"
-            let i2c: any I2CDevice
+            let i2c: Hardware.I2C
             do { i2c = try hardware.i2cDevice(bus: dev.bus, address: dev.address) } catch {
                 r.fail("\(name): \(error)")
                 continue
@@ -248,4 +245,13 @@ struct BoardProbe {
             r.fail("\(name): \(error)")
         }
     }
+}
+
+/// What a board probe found, line by line.
+struct BoardProbeReport {
+    var lines: [String] = []
+    var passed = 0
+    var failed = 0
+    mutating func ok(_ s: String) { lines.append("ok   \(s)"); passed += 1 }
+    mutating func fail(_ s: String) { lines.append("FAIL \(s)"); failed += 1 }
 }

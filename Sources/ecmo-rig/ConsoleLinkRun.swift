@@ -20,7 +20,7 @@ struct ConsoleLinkOptions: ParsableArguments {
 
     /// Attaches a link to the loop and starts the server (before the loop runs), or nil
     /// when no socket was asked for.
-    func start(loop: RigLoop, recorder: RunRecorder, board: BoardConfiguration, mode: PumpMode, alarmLimits: AlarmLimits,
+    func start<H>(loop: RigLoop<H>, recorder: RunRecorder, board: BoardConfiguration, mode: PumpMode, alarmLimits: AlarmLimits,
                protocolName: String?, timeOrigin: Instant, logger: Logger) throws -> ConsoleLinkServer? {
         guard let socketPath else { return nil }
         let link = RigLink(loopPeriod: board.loopPeriod, telemetryHz: rate)

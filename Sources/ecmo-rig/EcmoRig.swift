@@ -10,6 +10,7 @@ import ECMOSim
 import ECMOScenario
 import ECMODataFile
 import ECMOProtocol
+import ECMOAssembly
 #if ECMO_RUN_STORE
 import ECMORunStore
 #endif
@@ -106,6 +107,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("operator"), help: "Who runs the experiment (stored in summary.json and the run index). Default: $USER, else 'unknown'.")
     var operatorName: String?
 
+    @Flag(help: "The previous run of this rig ended uncleanly (watchdog reset, crash, power loss) and you have checked the circuit: let it start. Without this the rig comes up inactive with every output safe and waits for 'activate' from the console.")
+    var restartConfirmed = false
+
     @OptionGroup var realtimeOptions: RealtimeOptions
     @OptionGroup var consoleOptions: ConsoleLinkOptions
 
@@ -117,7 +121,12 @@ struct Run: AsyncParsableCommand {
         if protocolFile == nil && (journal != nil || freshJournal) {
             throw ValidationError("--journal and --fresh-journal need --protocol")
         }
-        if let flow, !(flow.isFinite && flow > 0 && flow <= 10) { throw ValidationError("--flow \(flow): must be a flow in L/min in (0, 10]") }
+        // The same range every set-point source is checked against (the rig checks again,
+        // against the run's alarm limits and the board's pump limits, when it starts).
+        let flowRange = SetpointLimits.flowLitersPerMinute
+        if let flow, !(flow.isFinite && flowRange.contains(flow)) {
+            throw ValidationError("--flow \(flow): must be a flow in L/min in \(flowRange.lowerBound)...\(flowRange.upperBound)")
+        }
         if let rpm, !(rpm.isFinite && rpm > 0 && rpm <= 10_000) { throw ValidationError("--rpm \(rpm): must be a speed in rpm in (0, 10000]") }
         if !(recordHz.isFinite && recordHz > 0 && recordHz <= 1000) { throw ValidationError("--record-hz \(recordHz): must be in (0, 1000]") }
     }
@@ -148,47 +157,10 @@ struct Run: AsyncParsableCommand {
         let mode: PumpMode = resolved?.pumpMode ?? rpm.map { .constantSpeed(.rpm($0)) } ?? .constantFlow(.lpm(flow ?? 4.0))
         let runLength: Duration = duration?.duration ?? resolved.map { $0.totalDuration + .seconds(60) } ?? .seconds(600)
         let runLengthText = duration?.text ?? "\(Int(runLength.seconds))s"
-        if case .constantSpeed(let s) = mode, !(config.pump.limits.minimumSpeed...config.pump.limits.maximumSpeed).contains(s) {
-            FileHandle.standardError.write(Data("--rpm \(s.rpm): outside the pump limits of board \(config.name) (\(config.pump.limits.minimumSpeed.rpm)...\(config.pump.limits.maximumSpeed.rpm) rpm)\n".utf8))
-            throw ExitCode.validationFailure
-        }
-
-        // The backend is chosen by the board file, explicitly: never a silent fallback.
-        let pacing: Pacing
-        let hardware: any HardwareProvider
-        switch config.kind {
-        case .simulated:
-            let clock: any MonotonicClock
-            switch pace {
-            case .fast:
-                let manual = ManualClock()
-                clock = manual
-                pacing = .lockstep(manual)
-            case .realtime:
-                let real = SystemMonotonicClock()
-                clock = real
-                pacing = .realtime(real)
-            }
-            do {
-                hardware = try SimulatedBoard(board: config, clock: clock, seed: seed)
-            } catch {
-                logger.error("\(error)")
-                throw ExitCode(ExitCodes.hardware)
-            }
-        case .rig:
-            do {
-                (hardware, pacing) = try HardwareSelection.rig(config)
-            } catch {
-                logger.error("\(error)")
-                throw ExitCode(ExitCodes.hardware)
-            }
-        }
-
         let ticksPerSecond = 1.0 / config.loopPeriod.seconds
         let recordEvery = max(1, Int((ticksPerSecond / recordHz).rounded()))
         var settings = RunSettings(mode: mode, recordEvery: recordEvery)
         var setup: ProtocolSetup?
-        var plant: PlantState?
         if let resolved, let path = protocolFile {
             let journalPath = journal ?? URL(fileURLWithPath: out).appendingPathComponent("journals")
                 .appendingPathComponent("\(resolved.experiment.name)-\(config.name).journal").path
@@ -206,34 +178,92 @@ struct Run: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
                 throw ExitCode(ExitCodes.boardInvalid)
             }
-            if let sim = hardware as? SimulatedBoard {
-                ProtocolSetup.preparePlant(sim, resolved: resolved)
-                if let p = plantState {
-                    do {
-                        let state = try PlantState(path: p)
-                        sim.restorePlunger(cells: state.cells, heparin: state.heparin)
-                        sim.plantLedger = state.pointer
-                        plant = state
-                    } catch {
-                        FileHandle.standardError.write(Data("plant state \(p): \(error)\n".utf8))
-                        throw ExitCode(ExitCodes.boardInvalid)
-                    }
-                }
-            }
         }
-        let loop: RigLoop
+        // A run left unfinished (its marker still there) ended uncleanly: the rig must not
+        // restart the circuit by itself.
+        let marker: SessionMarker
         do {
-            loop = try RigLoop(board: config, hardware: hardware, settings: settings, infusion: setup?.engine, journal: setup?.link)
-            HardwareSelection.loopCreated(loop, hardware: hardware)
+            marker = try SessionMarker(directory: out, board: config.name)
         } catch {
-            logger.error("\(error)")
-            throw ExitCode(ExitCodes.hardware)
+            logger.error("cannot write the session marker in \(out): \(error)")
+            throw ExitCode(ExitCodes.recordFailed)
+        }
+        let evidence = BootEvidence(uncleanStop: marker.foundUnclean, operatorStart: true, restartConfirmed: restartConfirmed)
+
+        // The backend is chosen by the board file, explicitly: never a silent fallback.
+        switch config.kind {
+        case .simulated:
+            let rig: Rig<SimulatedBoard>
+            do {
+                rig = try RigAssembly.simulated(board: config, settings: settings, protocolSetup: setup, seed: seed,
+                                                pace: pace == .fast ? .lockstep : .realtime, evidence: evidence)
+            } catch let e as RunSettingsError {
+                FileHandle.standardError.write(Data("\(e)\n".utf8))
+                throw ExitCode.validationFailure
+            } catch {
+                logger.error("\(error)")
+                throw ExitCode(ExitCodes.hardware)
+            }
+            if let p = plantState {
+                do {
+                    let state = try PlantState(path: p)
+                    rig.hardware.restorePlunger(cells: state.cells, heparin: state.heparin)
+                    rig.hardware.plantLedger = state.pointer
+                    try await execute(rig, marker: marker, mode: mode, runLength: runLength, runLengthText: runLengthText,
+                                      resolved: resolved, logger: logger, keepAlive: state)
+                } catch let e as ExitCode {
+                    throw e
+                } catch {
+                    FileHandle.standardError.write(Data("plant state \(p): \(error)\n".utf8))
+                    throw ExitCode(ExitCodes.boardInvalid)
+                }
+            } else {
+                try await execute(rig, marker: marker, mode: mode, runLength: runLength, runLengthText: runLengthText,
+                                  resolved: resolved, logger: logger, keepAlive: nil)
+            }
+        case .rig:
+            let hardware: any HardwareProvider
+            let pacing: Pacing
+            do {
+                (hardware, pacing) = try HardwareSelection.rig(config)
+            } catch {
+                logger.error("\(error)")
+                throw ExitCode(ExitCodes.hardware)
+            }
+            func assemble<H: HardwareProvider>(_ hw: H) async throws {
+                let rig: Rig<H>
+                do {
+                    rig = try RigAssembly.assemble(board: config, hardware: hw, settings: settings, protocolSetup: setup,
+                                                   pacing: pacing, evidence: evidence)
+                } catch {
+                    logger.error("\(error)")
+                    throw ExitCode(ExitCodes.hardware)
+                }
+                try await execute(rig, marker: marker, mode: mode, runLength: runLength, runLengthText: runLengthText,
+                                  resolved: resolved, logger: logger, keepAlive: nil)
+            }
+            try await assemble(hardware)
+        }
+    }
+
+    /// Runs an assembled rig: record, console, status line, signals, summary.
+    func execute<H: HardwareProvider>(_ rig: Rig<H>, marker: SessionMarker, mode: PumpMode, runLength: Duration, runLengthText: String,
+                                      resolved: ResolvedProtocol?, logger: Logger, keepAlive: AnyObject?) async throws {
+        let config = rig.board
+        let loop = rig.loop
+        if rig.session.evidence.watchdogReset || rig.session.evidence.uncleanStop {
+            let why = rig.session.evidence.watchdogReset ? "the watchdog reset the board" : "the previous run of this rig did not end cleanly (crash, kill or power loss)"
+            if rig.session.evidence.mayActivate {
+                logger.warning("\(why); restart confirmed by the operator (--restart-confirmed)")
+            } else {
+                logger.warning("\(why): the rig stays inactive with every output safe until an operator activates it (console 'activate', or run again with --restart-confirmed after checking the circuit)")
+            }
         }
         let runDirectory = URL(fileURLWithPath: out).appendingPathComponent(Self.runName(board: config.name))
         let recorder: RunRecorder
         do {
             recorder = try RunRecorder(directory: runDirectory, telemetry: loop.telemetry, events: loop.events,
-                                       timeOrigin: hardware.clock.now())
+                                       timeOrigin: rig.clock.now())
         } catch {
             logger.error("cannot create the run record: \(error)")
             throw ExitCode(ExitCodes.recordFailed)
@@ -243,20 +273,19 @@ struct Run: AsyncParsableCommand {
         let console: ConsoleLinkServer?
         do {
             console = try consoleOptions.start(loop: loop, recorder: recorder, board: config, mode: mode, alarmLimits: loop.safety.limits,
-                                               protocolName: resolved?.experiment.name, timeOrigin: hardware.clock.now(), logger: logger)
+                                               protocolName: resolved?.experiment.name, timeOrigin: rig.clock.now(), logger: logger)
         } catch {
             logger.error("\(error)")
             throw ExitCode(ExitCodes.console)
         }
         defer { console?.stop() }
-        let runner = LoopRunner(loop: loop, pacing: pacing)
-        let journalWriter = setup?.writer()
-        runner.journalWriter = journalWriter
+        let runner = rig.runner
         runner.waitsForConsumer = true   // the recorder thread drains; never drop rows in a lockstep run
+        let ticksPerSecond = 1.0 / config.loopPeriod.seconds
         logger.info("board \(config.name) (\(config.kind.rawValue)), loop \(Int(ticksPerSecond)) Hz, \(Self.describe(mode)), \(runLengthText) \(pace.rawValue); recording to \(runDirectory.path)")
 
-        let loopThreadSetup = LoopThreadSetup(board: config, options: realtimeOptions, pacing: pacing, logger: logger)
-        let service = RigService(runner: runner, duration: runLength, recorder: recorder, quiet: quiet, loopThreadSetup: loopThreadSetup)
+        let loopThreadSetup = LoopThreadSetup(board: config, options: realtimeOptions, pacing: runner.pacing, logger: logger)
+        let service = RigService(rig: rig, duration: runLength, recorder: recorder, quiet: quiet, loopThreadSetup: loopThreadSetup)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -268,15 +297,20 @@ struct Run: AsyncParsableCommand {
         let wall = Date().timeIntervalSince(started)
         // A clean stop: the last reservation plus a clean-close mark (a restart then knows
         // the run ended on purpose, not by a crash).
-        journalWriter?.stop(final: loop.infusion.journalSnapshot)
-        _ = plant
+        rig.journalWriter?.stop(final: loop.infusion.journalSnapshot)
+        withExtendedLifetime(keepAlive) {}
 
         var summary = Self.summary(config: config, mode: mode, outcome: outcome, loop: loop, runner: runner,
                                    recorder: recorder, wallSeconds: wall, seed: seed, pace: pace)
-        if let setup { summary["protocol"] = ProtocolRunSupport.summary(setup: setup, loop: loop, protocolPath: protocolFile ?? "", board: config) }
+        if let setup = rig.protocolSetup { summary["protocol"] = ProtocolRunSupport.summary(setup: setup, loop: loop, protocolPath: protocolFile ?? "", board: config) }
         summary["operator"] = .string(operatorName ?? ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "unknown")
         summary["started_at"] = .string(Run.iso(started))
         summary["ended_at"] = .string(Run.iso(started.addingTimeInterval(wall)))
+        summary["boot"] = .object([
+            "watchdog_reset": .bool(rig.session.evidence.watchdogReset),
+            "unclean_previous_stop": .bool(rig.session.evidence.uncleanStop),
+            "restart_confirmed": .bool(rig.session.evidence.restartConfirmed),
+        ])
         if let console {
             console.stop()
             summary["console"] = ConsoleLinkOptions.summary(console.statistics)
@@ -287,11 +321,14 @@ struct Run: AsyncParsableCommand {
             logger.error("\(error)")
             throw ExitCode(ExitCodes.recordFailed)
         }
+        // The run ended on purpose and its record is closed: the next start is a clean one.
+        do { try marker.closeCleanly() } catch { logger.warning("cannot remove the session marker \(marker.path): \(error)") }
         if !quiet { print("") }
         Self.printSummary(summary, directory: runDirectory)
         RunStoreCLI.indexFinishedRun(runDirectory, runsDirectory: URL(fileURLWithPath: out))
+        HardwareSelection.close(rig.hardware)
         switch outcome {
-        case .completed, .stopped: return
+        case .completed, .stopped, .awaitingOperator: return
         case .faulted: throw ExitCode(ExitCodes.faulted)
         case .sensorsNotReady: throw ExitCode(ExitCodes.sensorsNotReady)
         }
@@ -320,8 +357,8 @@ struct Run: AsyncParsableCommand {
         return "\(f.string(from: Date()))-\(board)-\(UInt32.random(in: 0...0xFFFF))"
     }
 
-    static func summary(config: BoardConfiguration, mode: PumpMode, outcome: RigSession.Outcome, loop: RigLoop,
-                        runner: LoopRunner, recorder: RunRecorder, wallSeconds: Double, seed: UInt64, pace: Pace) -> [String: JSONValue] {
+    static func summary<H>(config: BoardConfiguration, mode: PumpMode, outcome: RigSession.Outcome, loop: RigLoop<H>,
+                           runner: LoopRunner<H>, recorder: RunRecorder, wallSeconds: Double, seed: UInt64, pace: Pace) -> [String: JSONValue] {
         let last = loop.lastTelemetry
         var s: [String: JSONValue] = [
             "board": .string(config.name),
@@ -360,8 +397,9 @@ struct Run: AsyncParsableCommand {
 
 /// Runs the loop on its own thread as a service, so SIGINT/SIGTERM shut it down
 /// gracefully: the loop stops between ticks and every actuator goes to its safe value.
-final class RigService: Service, @unchecked Sendable {
-    let runner: LoopRunner
+final class RigService<Hardware: HardwareProvider>: Service, @unchecked Sendable {
+    let rig: Rig<Hardware>
+    var runner: LoopRunner<Hardware> { rig.runner }
     let duration: Duration
     let recorder: RunRecorder
     let quiet: Bool
@@ -377,8 +415,8 @@ final class RigService: Service, @unchecked Sendable {
         }
     }
 
-    init(runner: LoopRunner, duration: Duration, recorder: RunRecorder, quiet: Bool, loopThreadSetup: LoopThreadSetup? = nil) {
-        self.runner = runner
+    init(rig: Rig<Hardware>, duration: Duration, recorder: RunRecorder, quiet: Bool, loopThreadSetup: LoopThreadSetup? = nil) {
+        self.rig = rig
         self.loopThreadSetup = loopThreadSetup
         self.duration = duration
         self.recorder = recorder
@@ -392,7 +430,7 @@ final class RigService: Service, @unchecked Sendable {
         await withGracefulShutdownHandler {
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
                 let t = Thread { [self] in
-                    if loopThreadSetup?.enter() ?? true { outcome.value = RigSession().run(runner, duration: duration) }
+                    if loopThreadSetup?.enter() ?? true { outcome.value = rig.run(for: duration) }
                     done.resume()
                 }
                 t.name = "control-loop"

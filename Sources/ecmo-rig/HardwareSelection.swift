@@ -35,16 +35,6 @@ enum HardwareSelection {
         return (hw, .realtime(hw.clock))
     }
 
-    /// After the loop is built (the watchdog is open then): a boot caused by the watchdog
-    /// raises the runtime's latched alarm.
-    static func loopCreated(_ loop: RigLoop, hardware: any HardwareProvider) {
-        #if os(Linux)
-        if let linux = hardware as? LinuxHardware, linux.openedWatchdog?.bootedAfterWatchdogReset == true {
-            loop.reportBootAfterWatchdogReset()
-        }
-        #endif
-    }
-
     static func describe(_ hardware: any HardwareProvider) -> String {
         #if os(Linux)
         if let linux = hardware as? LinuxHardware { return "Linux backend, \(linux.gpio.describe())" }

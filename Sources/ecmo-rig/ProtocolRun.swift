@@ -5,6 +5,7 @@ import Glibc
 import ECMOCore
 import ECMORuntime
 import ECMOScenario
+import ECMOAssembly
 import ECMOProtocol
 import ECMOBoard
 
@@ -18,7 +19,7 @@ enum ProtocolRunSupport {
         try FileManager.default.moveItem(atPath: path, toPath: "\(base)-\(stamp).journal")
     }
 
-    static func summary(setup: ProtocolSetup, loop: RigLoop, protocolPath: String, board: BoardConfiguration) -> JSONValue {
+    static func summary<H>(setup: ProtocolSetup, loop: RigLoop<H>, protocolPath: String, board: BoardConfiguration) -> JSONValue {
         let e = loop.infusion
         let plan = e.plan
         func channel(_ c: InfusionChannel, _ s: InfusionEngine.ChannelState) -> JSONValue {

@@ -159,12 +159,12 @@ struct Bridge: AsyncParsableCommand {
                     guard case let .abp2(lo, hi, tf) = dev.driver,
                           let role = config.sensors.first(where: { $0.value.device == id })?.key else { return "0" }
                     let p = (plant[role] ?? 0) + noise(0.3)
-                    return String(ABP2Driver.counts(pressure: .mmHg(p), pressureMin: lo, pressureMax: hi, transferFunction: tf == .a ? .a : .b))
+                    return String(ABP2Transfer.counts(pressure: .mmHg(p), pressureMin: lo, pressureMax: hi, transferFunction: tf == .a ? .a : .b))
                 }.joined(separator: ",")
                 write(countsFD, Array(list.utf8))
             }
             for (dev, fs, cal, role) in adcs {
-                let code = ADS1115Driver.counts(for: cal.volts(for: (plant[role] ?? 0) + noise(0.01)), fullScale: fs)
+                let code = ADS1115Transfer.counts(for: cal.volts(for: (plant[role] ?? 0) + noise(0.01)), fullScale: fs)
                 try? dev.writeWordData(register: 0, value: UInt16(bitPattern: code).byteSwapped)
             }
             k += 1
@@ -259,7 +259,7 @@ struct VirtualBoardCheck {
             guard case let .abp2(lo, hi, tf) = dev.driver,
                   let role = board.sensors.first(where: { $0.value.device == id })?.key,
                   let target = targets.first(where: { $0.0 == role })?.1 else { continue }
-            counts[id] = ABP2Driver.counts(pressure: .mmHg(target), pressureMin: lo, pressureMax: hi, transferFunction: tf == .a ? .a : .b)
+            counts[id] = ABP2Transfer.counts(pressure: .mmHg(target), pressureMin: lo, pressureMax: hi, transferFunction: tf == .a ? .a : .b)
             order.append(id)
         }
         let list = order.compactMap { counts[$0].map(String.init) }.joined(separator: ",")
@@ -291,7 +291,7 @@ struct VirtualBoardCheck {
             let channels = board.sensors.filter { $0.value.device == id }.compactMap { r, s in s.channel.map { (input: $0, role: r) } }
             guard let (input, role) = channels.first, let cal = board.sensors[role]?.analog else { continue }
             let flow = 4.0
-            let code = ADS1115Driver.counts(for: cal.volts(for: flow), fullScale: fs)
+            let code = ADS1115Transfer.counts(for: cal.volts(for: flow), fullScale: fs)
             do {
                 let i2c = try hw.i2cDevice(bus: dev.bus, address: dev.address)
                 try i2c.writeWordData(register: 0, value: UInt16(bitPattern: code).byteSwapped)

@@ -134,13 +134,13 @@ final class CircuitBridge: @unchecked Sendable {
                 let list = abp.map { id, dev -> String in
                     guard case let .abp2(lo, hi, tf) = dev.driver,
                           let role = board.sensors.first(where: { $0.value.device == id })?.key else { return "0" }
-                    return String(ABP2Driver.counts(pressure: .mmHg((truth[role] ?? 0) + noise(0.3)), pressureMin: lo, pressureMax: hi,
+                    return String(ABP2Transfer.counts(pressure: .mmHg((truth[role] ?? 0) + noise(0.3)), pressureMin: lo, pressureMax: hi,
                                                     transferFunction: tf == .a ? .a : .b))
                 }.joined(separator: ",")
                 write(countsFD, Array(list.utf8))
             }
             for (dev, fs, cal, role) in adcs {
-                let code = ADS1115Driver.counts(for: cal.volts(for: (truth[role] ?? 0) + noise(0.01)), fullScale: fs)
+                let code = ADS1115Transfer.counts(for: cal.volts(for: (truth[role] ?? 0) + noise(0.01)), fullScale: fs)
                 try? dev.writeWordData(register: 0, value: UInt16(bitPattern: code).byteSwapped)
             }
             if steps % 10 == 0 { for fd in quiet { write(fd, down) } }

@@ -10,7 +10,7 @@ struct ABP2DriverTests {
     let board: MockBoard
     let bus: MockI2CBus
     let model: ABP2Model
-    let driver: ABP2Driver
+    let driver: ABP2Driver<MockI2CDevice>
     static let address: UInt8 = 0x28
 
     init() throws {
@@ -36,9 +36,9 @@ struct ABP2DriverTests {
         (.b, 700, 3_774_874), // Pmax → 22.5 %
     ])
     func transferFunctionMapsTheRangeEndsToTheDatasheetCounts(tf: ABP2Counts, mmHg: Double, counts: UInt32) {
-        let c = ABP2Driver.counts(pressure: .mmHg(mmHg), pressureMin: .mmHg(-300), pressureMax: .mmHg(700), transferFunction: tf)
+        let c = ABP2Transfer.counts(pressure: .mmHg(mmHg), pressureMin: .mmHg(-300), pressureMax: .mmHg(700), transferFunction: tf)
         #expect(c == counts)
-        let p = ABP2Driver.pressure(counts: counts, pressureMin: .mmHg(-300), pressureMax: .mmHg(700), transferFunction: tf)
+        let p = ABP2Transfer.pressure(counts: counts, pressureMin: .mmHg(-300), pressureMax: .mmHg(700), transferFunction: tf)
         // The count limits are 10 %/90 % of 2²⁴ rounded, so the ends are within a count.
         let oneCount = 1000.0 / Double(tf.outputMax - tf.outputMin)
         #expect(abs(p.mmHg - mmHg) <= oneCount)
@@ -52,11 +52,11 @@ struct ABP2DriverTests {
     }
 
     @Test func temperatureCountsDecodeWithTheDatasheetFormula() {
-        #expect(ABP2Driver.temperatureCounts(Temperature(celsius: 25)) == 6_291_456)
-        #expect(abs(ABP2Driver.temperature(counts: 6_291_456).celsius - 25) < 2e-5)
-        #expect(ABP2Driver.temperature(counts: 0).celsius == -50)
-        #expect(ABP2Driver.temperature(counts: 16_777_215).celsius == 150)
-        #expect(abs(ABP2Driver.temperature(counts: 8_388_608).celsius - 50) < 2e-5)
+        #expect(ABP2Transfer.temperatureCounts(Temperature(celsius: 25)) == 6_291_456)
+        #expect(abs(ABP2Transfer.temperature(counts: 6_291_456).celsius - 25) < 2e-5)
+        #expect(ABP2Transfer.temperature(counts: 0).celsius == -50)
+        #expect(ABP2Transfer.temperature(counts: 16_777_215).celsius == 150)
+        #expect(abs(ABP2Transfer.temperature(counts: 8_388_608).celsius - 50) < 2e-5)
     }
 
     @Test func initRefusesAnEmptyOrInvertedRange() {

@@ -23,7 +23,7 @@ struct ADS1115DriverTests {
     }
 
     func makeDriver(fullScale: Double = 4.096, dataRate: Int = 860,
-                    channels: [(input: Int, role: SensorRole)] = threeChannels) throws -> ADS1115Driver {
+                    channels: [(input: Int, role: SensorRole)] = threeChannels) throws -> ADS1115Driver<MockI2CDevice> {
         try ADS1115Driver(device: bus.device(at: Self.address), fullScale: Voltage(volts: fullScale),
                           dataRate: dataRate, channels: channels)
     }
@@ -44,13 +44,13 @@ struct ADS1115DriverTests {
 
     @Test func codesForFullScaleAndOneVoltFollowTheDataFormat() {
         let fs = Voltage(volts: 4.096)
-        #expect(UInt16(bitPattern: ADS1115Driver.counts(for: fs, fullScale: fs)) == 0x7FFF)
-        #expect(UInt16(bitPattern: ADS1115Driver.counts(for: -fs, fullScale: fs)) == 0x8000)
-        #expect(ADS1115Driver.counts(for: Voltage(volts: 1.0), fullScale: fs) == 8000)
-        #expect(ADS1115Driver.counts(for: Voltage(volts: 1.0), fullScale: fs) == 0x1F40)
-        #expect(ADS1115Driver.volts(counts: 8000, fullScale: fs).volts == 1.0)
-        #expect(ADS1115Driver.volts(counts: .min, fullScale: fs).volts == -4.096)
-        #expect(ADS1115Driver.counts(for: Voltage(volts: .nan), fullScale: fs) == 0)
+        #expect(UInt16(bitPattern: ADS1115Transfer.counts(for: fs, fullScale: fs)) == 0x7FFF)
+        #expect(UInt16(bitPattern: ADS1115Transfer.counts(for: -fs, fullScale: fs)) == 0x8000)
+        #expect(ADS1115Transfer.counts(for: Voltage(volts: 1.0), fullScale: fs) == 8000)
+        #expect(ADS1115Transfer.counts(for: Voltage(volts: 1.0), fullScale: fs) == 0x1F40)
+        #expect(ADS1115Transfer.volts(counts: 8000, fullScale: fs).volts == 1.0)
+        #expect(ADS1115Transfer.volts(counts: .min, fullScale: fs).volts == -4.096)
+        #expect(ADS1115Transfer.counts(for: Voltage(volts: .nan), fullScale: fs) == 0)
     }
 
     @Test func initRefusesWhatTheChipCannotDo() {

@@ -34,8 +34,10 @@ import ECMORuntime
         // Prescribed by the kill-test protocol (see its header): prime 2801 + 2 × 14006 cell
         // steps; heparin bolus 14006 steps then 0.389 steps/s.
         let prescribedCells: Int64 = 2801 + 2 * 14006
+        // Each restart after a kill is an unclean stop: the operator confirms it (without
+        // the flag the rig would wait inactive; `anUnconfirmedRestartAfterAKillDeliversNothing`).
         let arguments = ["run", "--protocol", "HIL/protocols/kill-test.yaml", "--journal", journal, "--plant-state", plantFile,
-                         "--out", dir.path, "--quiet", "--record-hz", "2"]
+                         "--out", dir.path, "--quiet", "--record-hz", "2", "--restart-confirmed"]
         var rng = SystemRandomNumberGenerator()
         let n = Self.kills
         // One lookahead: 100 ms at the fastest cell rate (1167 steps/s) = 117 steps.
@@ -99,5 +101,54 @@ import ECMORuntime
         #expect(undelivered >= 0 && undelivered <= Int64(kills) * lookahead, "short by at most one lookahead per kill (\(undelivered) steps)")
         #expect(worstWindow <= lookahead, "what a crash can leave unknown is within one lookahead (\(worstWindow) steps)")
         #expect(String(decoding: summary, as: UTF8.self).contains("\"completed\": true"))
+    }
+
+    /// The program's own boot after a kill mid-dose, with nobody confirming: the real
+    /// `ecmo-rig` comes up inactive with every output safe, delivers nothing, and says why.
+    @Test func anUnconfirmedRestartAfterAKillDeliversNothing() throws {
+        guard let binary = ecmoRigBinary() else {
+            Issue.record("ecmo-rig is not built next to the tests")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecmo-boot-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let journal = dir.appendingPathComponent("boot.journal").path
+        let plantFile = dir.appendingPathComponent("plant.bin").path
+        let common = ["run", "--protocol", "HIL/protocols/kill-test.yaml", "--journal", journal, "--plant-state", plantFile,
+                      "--out", dir.path, "--quiet", "--record-hz", "2"]
+        let first = Process()
+        first.executableURL = binary
+        first.arguments = common
+        first.currentDirectoryURL = repositoryRoot
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        let deadline = Date().addingTimeInterval(60)
+        while Self.plant(plantFile).0 < 500 && first.isRunning && Date() < deadline { usleep(500) }
+        #expect(first.isRunning, "still delivering when killed")
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let atKill = Self.plant(plantFile)
+        #expect(atKill.0 >= 500)
+
+        // Started again exactly as before (a supervisor restarting the service).
+        let second = Process()
+        second.executableURL = binary
+        second.arguments = common + ["--duration", "20s"]
+        second.currentDirectoryURL = repositoryRoot
+        let out = Pipe(), err = Pipe()
+        second.standardOutput = out
+        second.standardError = err
+        try second.run()
+        let summary = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 0, "\(log)")
+        #expect(Self.plant(plantFile) == atKill, "not one step after the unclean stop")
+        #expect(summary.contains("\"outcome\": \"awaitingOperator\""), "\(summary)")
+        #expect(summary.contains("\"unclean_previous_stop\": true"))
+        #expect(summary.contains("\"state_before_shutdown\": \"inactive\""))
+        #expect(log.contains("stays inactive"), "says why: \(log)")
     }
 }

@@ -5,6 +5,7 @@ import ECMOHAL
 import ECMOBoard
 import ECMOSim
 import ECMORuntime
+import ECMOAssembly
 
 /// A 50 mL BD syringe on the sim board's drive (2 mm lead, 200 × 16 microsteps, 5 kHz).
 func cellChannel(fill: Volume = .mL(10)) -> SyringeChannelSpecification {
@@ -37,8 +38,9 @@ struct InfusionRig {
     let board: BoardConfiguration
     let clock = ManualClock()
     let sim: SimulatedBoard
-    let loop: RigLoop
-    let runner: LoopRunner
+    let rig: Rig<SimulatedBoard>
+    var loop: RigLoop<SimulatedBoard> { rig.loop }
+    var runner: LoopRunner<SimulatedBoard> { rig.runner }
     let journal: DeliveryJournal
     let recovered: DeliveryJournal.Recovered?
     let plan: InfusionPlan
@@ -59,15 +61,17 @@ struct InfusionRig {
         let engine = InfusionEngine(plan: plan, loopPeriod: board.loopPeriod, pumpRamp: board.pump.limits.maximumRampPerSecond,
                                     pumpMaximum: board.pump.limits.maximumSpeed, resume: resume)
         let link = JournalLink(granted: (r?.reserved[0] ?? 0, r?.reserved[1] ?? 0))
-        loop = try RigLoop(board: board, hardware: sim, settings: RunSettings(mode: mode), infusion: engine, journal: link)
-        runner = LoopRunner(loop: loop, pacing: .lockstep(clock))
-        if writer { runner.journalWriter = JournalWriter(link: link, journal: j) }
+        // Restarting on a journal this test wrote stands for an operator's confirmed restart.
+        rig = try RigAssembly.assemble(board: board, hardware: sim, settings: RunSettings(mode: mode),
+                                       infusion: InfusionSetup(engine: engine, link: link, journal: j, recovered: r),
+                                       pacing: .lockstep(clock), evidence: BootEvidence(restartConfirmed: true))
+        if !writer { rig.runner.journalWriter = nil }
     }
 
     func start() {
-        loop.handle(.configure, now: clock.now())
+        rig.boot()
         runner.run(until: clock.now() + .milliseconds(200))
-        loop.handle(.activate, now: clock.now())
+        rig.apply(.activate)
     }
 
     /// Ticks one at a time for `d`, calling `each` after every tick; drains the rings.
@@ -89,11 +93,11 @@ struct InfusionRig {
 }
 
 func alarms(_ events: [RigEvent], raised id: AlarmID) -> Bool {
-    events.filter { $0.code == .alarm }.map { RunRecorder.decodeAlarm($0) }.contains { $0.0 == id && $0.1 == .raised }
+    events.compactMap { $0.alarmEntry }.contains { $0.0 == id && $0.1 == .raised }
 }
 
 func infusionEvents(_ events: [RigEvent], _ kind: InfusionEvent.Kind) -> [RigEvent] {
-    events.filter { $0.code == .infusion && RunRecorder.decodeInfusion($0).0 == kind }
+    events.filter { $0.infusion?.kind == kind }
 }
 
 @Suite struct InfusionLoopTests {
@@ -138,7 +142,7 @@ func infusionEvents(_ events: [RigEvent], _ kind: InfusionEvent.Kind) -> [RigEve
         #expect(alarms(events, raised: .syringeOcclusion), "SYRINGE_OCCLUSION raised")
         #expect(rig.loop.infusion.cells.halt == .occlusion)
         let halted = infusionEvents(events, .halted)
-        #expect(halted.contains { InfusionHalt(rawValue: UInt8($0.b)) == .occlusion })
+        #expect(halted.contains { $0.infusion.map { InfusionHalt(rawValue: UInt8($0.value)) } == .occlusion })
         #expect(rig.loop.lastTelemetry.pumpEnabled && rig.loop.lastTelemetry.flow > .lpm(3.5), "circuit still running")
         #expect(rig.loop.lastTelemetry.state == .active)
         #expect(rig.sim.syringe.linePressure < plan.monitoring.occlusionPressure, "back-off relieved the line")
@@ -148,7 +152,7 @@ func infusionEvents(_ events: [RigEvent], _ kind: InfusionEvent.Kind) -> [RigEve
         // Resume is refused while the occlusion is there? The line is relieved, so the
         // firmware cannot tell; the operator clears it first. After clearing, resume completes the dose.
         rig.sim.setSyringeOccluded(false)
-        #expect(rig.loop.resumeInfusion(.cells, now: rig.clock.now()))
+        #expect(rig.rig.apply(.resumeInfusion(.cells)).accepted)
         events = rig.run(.seconds(60))
         #expect(rig.sim.plungerSteps.cells <= plan.prescribedSteps(.cells), "never more than prescribed")
         #expect(rig.loop.infusion.cells.delivered == plan.prescribedSteps(.cells))

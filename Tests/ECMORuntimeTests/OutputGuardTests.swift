@@ -4,14 +4,15 @@ import ECMOHAL
 import ECMODrivers
 import ECMOMockBoard
 import ECMORuntime
+import ECMOSim
 
 @Suite struct OutputGuardTests {
-    func make() -> (OutputGuard, MockBoard, ManualClock) {
+    func make() -> (OutputGuard<SimulatedBoard>, MockBoard, ManualClock) {
         let clock = ManualClock()
         let board = MockBoard(clock: clock)
-        let g = OutputGuard()
-        g.add(.pumpEnable, sink: .digital(board.outputLine("pump_enable")), safeValue: 0, maxCommandAge: .milliseconds(100))
-        g.add(.clamp, sink: .digital(board.outputLine("clamp")), safeValue: 1, maxCommandAge: .milliseconds(100))
+        let g = OutputGuard<SimulatedBoard>()
+        g.add(.pumpEnable, line: board.outputLine("pump_enable"), safeValue: 0, maxCommandAge: .milliseconds(100))
+        g.add(.clamp, line: board.outputLine("clamp"), safeValue: 1, maxCommandAge: .milliseconds(100))
         return (g, board, clock)
     }
 

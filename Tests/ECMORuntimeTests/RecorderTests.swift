@@ -19,7 +19,7 @@ import ECMORuntime
         f.preOxygenatorPressure = .mmHg(170)
         f.postOxygenatorPressure = .mmHg(150)
         t.push(f)
-        e.push(RigEvent(.lifecycle, at: f.time, 1, 2))
+        e.push(RigEvent(.lifecycle(from: .inactive, to: .active), at: f.time))
         r.drainOnce()
         try r.finish(summary: ["board": .string("sim")])
         let csv = try String(contentsOf: dir.appendingPathComponent("telemetry.csv"), encoding: .utf8)

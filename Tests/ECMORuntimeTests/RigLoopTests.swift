@@ -10,12 +10,12 @@ import ECMORuntime
 @Suite struct RigLoopTests {
     @Test func simulatedRunPrimesAndHoldsTheFlowSetpoint() throws {
         let rig = try SimRig(mode: .constantFlow(.lpm(4)))
-        rig.loop.handle(.configure, now: rig.clock.now())
+        rig.configure()
         rig.advance(.milliseconds(200))
         #expect(rig.loop.state == .inactive)
         #expect(rig.loop.lastTelemetry.invalidMask & 0x0F == 0, "all analog sensors valid before activation")
         rig.drain()
-        rig.loop.handle(.activate, now: rig.clock.now())
+        rig.command(.activate)
         var flows: [Double] = []
         for _ in 0..<60 {
             rig.advance(.seconds(1))
@@ -42,9 +42,9 @@ import ECMORuntime
 
     @Test func pumpStaysClampedUntilItTurnsAtMinimumSpeed() throws {
         let rig = try SimRig()
-        rig.loop.handle(.configure, now: rig.clock.now())
+        rig.configure()
         rig.advance(.milliseconds(200))
-        rig.loop.handle(.activate, now: rig.clock.now())
+        rig.command(.activate)
         rig.advance(.milliseconds(300))
         #expect(rig.loop.controller.phase == .spinUp)
         #expect(rig.sim.mock.outputLine("clamp").level == true)
@@ -53,7 +53,7 @@ import ECMORuntime
 
     @Test func inactiveRigReadsSensorsButCommandsNothing() throws {
         let rig = try SimRig()
-        rig.loop.handle(.configure, now: rig.clock.now())
+        rig.configure()
         let writesBefore = rig.sim.mock.trace.totalWrites
         rig.advance(.seconds(1))
         #expect(rig.loop.lastTelemetry.invalidMask & 0x0F == 0)
@@ -85,7 +85,7 @@ import ECMORuntime
         let pwm = rig.sim.mock.pwmChannel("\(rig.board.pump.pwmChip)/\(rig.board.pump.channel)")
         #expect(abs(pwm.dutyCycle - rig.board.pump.duty(for: rig.board.pump.safeSpeed)) < 1e-9)
         #expect(rig.loop.state == .unconfigured)
-        #expect(rig.events().contains { $0.code == .outputsSafe })
+        #expect(rig.events().contains { $0.isOutputsSafe })
     }
 
     @Test func stopRequestEndsTheSessionWithSafeOutputs() throws {
@@ -113,13 +113,13 @@ import ECMORuntime
         #expect(rig.sim.mock.outputLine("pump_enable").level == false)
         #expect(rig.sim.mock.outputLine("clamp").level == true)
         let events = rig.events()
-        #expect(events.contains { $0.code == .fault && $0.a == Double(FaultReason.emergencyStop.rawValue) })
+        #expect(events.contains { $0.faultReason == .emergencyStop })
         // Releasing the button does not restart anything.
         rig.sim.setEmergencyStop(false)
         rig.advance(.seconds(1))
         #expect(rig.loop.state == .fault)
         #expect(rig.sim.mock.outputLine("pump_enable").level == false)
-        #expect(!rig.loop.handle(.activate, now: rig.clock.now()), "restart needs the fault cleared first")
+        #expect(rig.command(.activate).refusal == .notAllowed, "restart needs the fault cleared first")
     }
 
     @Test func airInLineStopsThePumpAndClampsInTheSameTick() throws {
@@ -183,7 +183,7 @@ import ECMORuntime
         #expect(rows <= 11, "one row in ten while shedding (got \(rows) of 100 ticks)")
         #expect(rig.loop.state == .active)
         #expect(rig.sim.mock.outputLine("pump_enable").level, "pump still running")
-        let shed = rig.events().contains { $0.code == .shedding && $0.a == 1 }
+        let shed = rig.events().contains { $0.shedding == true }
         #expect(shed, "shedding logged")
     }
 

@@ -45,7 +45,7 @@ import ECMOSim
         #expect(detected)
         rig.advance(.seconds(5))
         #expect(rig.loop.lastTelemetry.commandedSpeed >= rig.board.pump.limits.minimumSpeed, "never below the safe floor")
-        let raised = rig.events().filter { $0.code == .alarm }.map { RunRecorder.decodeAlarm($0) }
+        let raised = rig.events().compactMap { $0.alarmEntry }
             .contains { $0.0 == .drainPressureLow && $0.1 == .raised }
         #expect(raised, "P_DRAIN_LOW raised (non-latching: it clears once the interlock relieves the suction)")
         #expect(rig.loop.lastTelemetry.drainPressure > .mmHg(-110), "suction relieved")
@@ -86,20 +86,20 @@ import ECMOSim
         rig.drain()
         rig.sim.setAirDetected(true)
         rig.advance(.milliseconds(10))
-        rig.loop.pauseAudio(by: .operatorPanel, now: rig.clock.now())
+        rig.command(.pauseAudio)
         rig.advance(.seconds(10))
         #expect(rig.sim.mock.outputLine("buzzer").level == false, "paused")
         #expect(rig.sim.mock.outputLine("led_red").level || true)
         rig.sim.setAirDetected(false)
         rig.advance(.milliseconds(10))
         #expect(rig.loop.safety.alarms.isActive(.airInLine), "latched after the air is gone")
-        #expect(rig.loop.acknowledge(.airInLine, by: .operatorPanel, now: rig.clock.now()))
+        #expect(rig.command(.acknowledge(.airInLine)).accepted)
         rig.advance(.milliseconds(10))
         #expect(rig.loop.safety.alarms.isActive(.airInLine), "the fault is still latched: the alarm stays")
-        #expect(rig.loop.handle(.clearFault, now: rig.clock.now()))
+        #expect(rig.command(.clearFault).accepted)
         rig.advance(.milliseconds(10))
         #expect(!rig.loop.safety.alarms.isActive(.airInLine), "acknowledged and condition gone: cleared")
-        let log = rig.events().filter { $0.code == .alarm }.map { RunRecorder.decodeAlarm($0) }
+        let log = rig.events().compactMap { $0.alarmEntry }
         #expect(log.contains { $0.0 == .airInLine && $0.1 == .raised && $0.3 == .system })
         #expect(log.contains { $0.0 == nil && $0.1 == .audioPaused && $0.3 == .operatorPanel })
         #expect(log.contains { $0.0 == .airInLine && $0.1 == .acknowledged && $0.3 == .operatorPanel })
@@ -117,11 +117,11 @@ import ECMOSim
 
 @Suite struct AlarmLimitSettingsTests {
     @Test func loopRefusesAlarmLimitsBeyondTheirHardBounds() throws {
-        let rig = try SimRig()
         var limits = AlarmLimits()
         limits.prePressureHigh = .mmHg(900)
-        #expect(throws: AlarmLimitError.self) {
-            _ = try RigLoop(board: rig.board, hardware: rig.sim, settings: RunSettings(mode: .constantFlow(.lpm(4)), alarmLimits: limits))
+        let error = #expect(throws: RunSettingsError.self) {
+            _ = try SimRig(settings: RunSettings(mode: .constantFlow(.lpm(4)), alarmLimits: limits))
         }
+        #expect(error?.description.contains("p_pre_high_mmhg") == true, "names the limit: \(String(describing: error))")
     }
 }

@@ -4,6 +4,7 @@ import ECMOHAL
 import ECMOBoard
 import ECMOSim
 import ECMORuntime
+import ECMOAssembly
 
 /// The repository's Board/ folder, found from this file's path.
 func boardFile(_ name: String) -> String {
@@ -11,27 +12,39 @@ func boardFile(_ name: String) -> String {
         .deletingLastPathComponent().appendingPathComponent("Board").appendingPathComponent(name).path
 }
 
-/// A simulated rig on a manual clock, ready to tick.
-struct SimRig {
-    let board: BoardConfiguration
-    let clock: ManualClock
-    let sim: SimulatedBoard
-    let loop: RigLoop
-    let runner: LoopRunner
+struct SupportError: Error, CustomStringConvertible { var description: String }
 
-    init(mode: PumpMode = .constantFlow(.lpm(4)), seed: UInt64 = 1, recordEvery: Int = 10) throws {
-        board = try BoardLoader.load(path: boardFile("sim.yaml"))
-        clock = ManualClock()
-        sim = try SimulatedBoard(board: board, clock: clock, seed: seed)
-        loop = try RigLoop(board: board, hardware: sim, settings: RunSettings(mode: mode, recordEvery: recordEvery))
-        runner = LoopRunner(loop: loop, pacing: .lockstep(clock))
+/// A simulated rig on a manual clock, ready to tick: built by `RigAssembly`, the program's
+/// own composition root, and driven through operator commands like any console.
+struct SimRig {
+    let rig: Rig<SimulatedBoard>
+    var board: BoardConfiguration { rig.board }
+    let clock: ManualClock
+    var sim: SimulatedBoard { rig.hardware }
+    var loop: RigLoop<SimulatedBoard> { rig.loop }
+    var runner: LoopRunner<SimulatedBoard> { rig.runner }
+
+    init(mode: PumpMode = .constantFlow(.lpm(4)), seed: UInt64 = 1, recordEvery: Int = 10, settings: RunSettings? = nil,
+         protocolSetup: ProtocolSetup? = nil, evidence: BootEvidence = .operatorStart) throws {
+        let board = try BoardLoader.load(path: boardFile("sim.yaml"))
+        rig = try RigAssembly.simulated(board: board, settings: settings ?? RunSettings(mode: mode, recordEvery: recordEvery),
+                                        protocolSetup: protocolSetup, seed: seed, evidence: evidence)
+        guard case .lockstep(let c) = rig.runner.pacing else { throw SupportError(description: "not a lockstep rig") }
+        clock = c
     }
+
+    /// Boots (configure: hardware open, outputs safe, sensors read while inactive).
+    func configure() { rig.boot() }
+
+    /// An operator command, validated by the rig as a console's would be.
+    @discardableResult
+    func command(_ c: OperatorCommand) -> CommandResult { rig.apply(c, from: .operatorPanel) }
 
     /// Configures, waits for sensors, activates and runs until `t` of loop time.
     func startAndRun(for d: Duration) {
-        loop.handle(.configure, now: clock.now())
+        configure()
         runner.run(until: clock.now() + .milliseconds(200))
-        loop.handle(.activate, now: clock.now())
+        command(.activate)
         runner.run(until: clock.now() + d)
     }
 
@@ -47,5 +60,18 @@ struct SimRig {
         var out: [RigEvent] = []
         loop.events.drain { out.append($0) }
         return out
+    }
+}
+
+/// Test views of typed events.
+extension RigEvent {
+    var alarm: AlarmEvent? { if case .alarm(let a) = kind { a } else { nil } }
+    var infusion: InfusionEvent? { if case .infusion(let i) = kind { i } else { nil } }
+    var faultReason: FaultReason? { if case .fault(let r) = kind { r } else { nil } }
+    var isOutputsSafe: Bool { if case .outputsSafe = kind { true } else { false } }
+    var shedding: Bool? { if case .shedding(let on) = kind { on } else { nil } }
+    /// (id, kind, priority, actor) of an alarm-log entry.
+    var alarmEntry: (AlarmID?, AlarmEventKind?, AlarmPriority?, AlarmActor?)? {
+        alarm.map { ($0.id, $0.kind, $0.priority, $0.actor) }
     }
 }

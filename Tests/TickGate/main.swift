@@ -18,11 +18,12 @@ import ECMOSim
 import ECMORuntime
 import ECMOProtocol
 import ECMOScenario
+import ECMOAssembly
 
 struct Counts { var ticks = 0; var allocations: UInt64 = 0; var retains: UInt64 = 0; var releases: UInt64 = 0 }
 
 @inline(never)
-func countedTick(_ loop: RigLoop, now: Instant, into c: inout Counts) {
+func countedTick(_ loop: RigLoop<SimulatedBoard>, now: Instant, into c: inout Counts) {
     ecmo_alloc_counter_start()
     ecmo_arc_counter_start()
     loop.tick(now: now)
@@ -44,15 +45,13 @@ func repository() -> URL {
 }
 
 func regulating(board: BoardConfiguration, withConsoleLink: Bool = false) throws -> Counts {
-    let clock = ManualClock()
-    let sim = try SimulatedBoard(board: board, clock: clock, seed: 1)
-    let loop = try RigLoop(board: board, hardware: sim, settings: RunSettings(mode: .constantFlow(.lpm(4)), recordEvery: 10))
-    let runner = LoopRunner(loop: loop, pacing: .lockstep(clock))
+    let rig = try RigAssembly.simulated(board: board, settings: RunSettings(mode: .constantFlow(.lpm(4)), recordEvery: 10))
+    let (loop, runner, clock) = (rig.loop, rig.runner, try manualClock(rig))
     let link = withConsoleLink ? RigLink(loopPeriod: board.loopPeriod) : nil
     loop.link = link
-    loop.handle(.configure, now: clock.now())
+    rig.boot()
     runner.run(until: clock.now() + .milliseconds(200))
-    loop.handle(.activate, now: clock.now())
+    rig.apply(.activate)
     runner.run(until: clock.now() + .seconds(3))
     guard loop.controller.phase == .regulating else {
         throw GateError("the rig is not regulating after 3 s (\(loop.state), \(loop.controller.phase))")
@@ -83,17 +82,12 @@ func dosing(board: BoardConfiguration, protocolPath: String) throws -> Counts {
     defer { try? FileManager.default.removeItem(at: dir) }
     let setup = try ProtocolSetup(resolved: resolved, protocolPath: protocolPath, board: board,
                                   journalPath: dir.appendingPathComponent("gate.journal").path)
-    let clock = ManualClock()
-    let sim = try SimulatedBoard(board: board, clock: clock, seed: 1)
-    ProtocolSetup.preparePlant(sim, resolved: resolved)
-    let loop = try RigLoop(board: board, hardware: sim, settings: setup.settings(recordEvery: 10),
-                           infusion: setup.engine, journal: setup.link)
-    let runner = LoopRunner(loop: loop, pacing: .lockstep(clock))
-    let writer = setup.writer()
-    runner.journalWriter = writer
-    loop.handle(.configure, now: clock.now())
+    let rig = try RigAssembly.simulated(board: board, settings: setup.settings(recordEvery: 10), protocolSetup: setup)
+    let (loop, runner, clock) = (rig.loop, rig.runner, try manualClock(rig))
+    guard let writer = rig.journalWriter else { throw GateError("the dosing rig has no journal writer") }
+    rig.boot()
     runner.run(until: clock.now() + .milliseconds(200))
-    loop.handle(.activate, now: clock.now())
+    rig.apply(.activate)
     // Into the dose (baseline 10 s), past the first agitation stroke's start.
     runner.run(until: clock.now() + .seconds(14))
     guard loop.infusion.stage == .delivering else {
@@ -111,6 +105,11 @@ func dosing(board: BoardConfiguration, protocolPath: String) throws -> Counts {
         loop.events.drain { _ in }
     }
     guard loop.stepsIssued.cells > before else { throw GateError("no step was issued during the measured ticks") }
+    return c
+}
+
+func manualClock(_ rig: Rig<SimulatedBoard>) throws -> ManualClock {
+    guard case .lockstep(let c) = rig.runner.pacing else { throw GateError("the gate needs a lockstep rig") }
     return c
 }
 

@@ -88,10 +88,22 @@ public struct SafetySupervisor: Sendable {
         }
     }
 
-    /// Validates `frame` in place (implausible samples become invalid before the
-    /// controller sees them), evaluates every alarm condition, and decides the interlocks.
+    /// Validates `frame` in place, evaluates every alarm condition (the infusion
+    /// conditions from `c.infusion`) and decides the interlocks: `assess` then `annunciate`.
     public mutating func update(_ frame: inout SensorFrame, context c: Context, now: Instant,
                                 emit: (AlarmEvent) -> Void) -> SafetyDecision {
+        var d = assess(&frame, context: c, now: now)
+        d.signals = annunciate(infusion: c.infusion, syringeEmpty: c.syringeEmpty, now: now, emit: emit)
+        return d
+    }
+
+    /// The circulation half of a tick, before the infusion engine runs: validates `frame`
+    /// in place (implausible samples become invalid before the controller sees them),
+    /// computes every circulation alarm condition, runs the fouling monitor and decides
+    /// the pressure interlocks. The alarms are not evaluated yet (`annunciate` does, once
+    /// the infusion engine has reported this tick's syringe conditions), so the infusion
+    /// alarms act in the tick their cause appears. `signals` in the result are off.
+    public mutating func assess(_ frame: inout SensorFrame, context c: Context, now: Instant) -> SafetyDecision {
         let dt = lastUpdate.map { (now - $0).seconds } ?? 0
         lastUpdate = now
         validator.validate(&frame, now: now)
@@ -154,10 +166,6 @@ public struct SafetySupervisor: Sendable {
         k[.emergencyStop] = frame.emergencyStop || c.faultReason == .emergencyStop
         k[.loopOverrun] = c.overrun || c.faultReason == .loopOverrun
         k[.deviceConfigMismatch] = c.deviceConfigMismatch
-        k[.syringeEmpty] = c.syringeEmpty || c.infusion.empty
-        k[.syringeOcclusion] = c.infusion.occlusion
-        k[.syringeNearEmpty] = c.infusion.nearEmpty
-        k[.infusionDeviation] = c.infusion.deviation
         k[.watchdogReset] = c.bootedAfterWatchdogReset
 
         // Fouling.
@@ -167,7 +175,6 @@ public struct SafetySupervisor: Sendable {
         k[.foulingWarning] = fouling.warning
         k[.foulingPause] = fouling.pause
         conditions = k
-        alarms.evaluate(k, now: now, emit: emit)
 
         // Interlocks: suction or over-pressure take speed away toward the safe floor,
         // without waiting for the alarm's delay; the ceiling lifts slowly afterwards.
@@ -182,7 +189,20 @@ public struct SafetySupervisor: Sendable {
                               // Syringe faults are the infusion engine's own halts; this is the
                               // circuit-side pause (fouling) that the engine obeys.
                               infusionPaused: fouling.pause,
-                              signals: alarms.signals(at: now))
+                              signals: AlarmSignals(buzzer: false, red: false, yellow: false, green: false))
+    }
+
+    /// The second half of a tick: adds this tick's syringe conditions to the circulation
+    /// conditions `assess` found, evaluates the alarm system once, and returns what the
+    /// buzzer and lamps show.
+    public mutating func annunciate(infusion: InfusionConditions, syringeEmpty: Bool, now: Instant,
+                                    emit: (AlarmEvent) -> Void) -> AlarmSignals {
+        conditions[.syringeEmpty] = syringeEmpty || infusion.empty
+        conditions[.syringeOcclusion] = infusion.occlusion
+        conditions[.syringeNearEmpty] = infusion.nearEmpty
+        conditions[.infusionDeviation] = infusion.deviation
+        alarms.evaluate(conditions, now: now, emit: emit)
+        return alarms.signals(at: now)
     }
 
     /// Operator actions on alarms.

@@ -63,6 +63,6 @@ public struct ProtocolSetup {
         if let h = plan.channel(.heparin) { sim.loadSyringe(.heparin, spec: h, volume: h.fillVolume) }
     }
 
-    /// The runner writes the journal (between ticks in lockstep, on a thread in real time).
-    public func writer() -> JournalWriter { JournalWriter(link: link, journal: journal) }
+    /// The engine and journal, as the assembly takes them.
+    public var infusion: InfusionSetup { InfusionSetup(engine: engine, link: link, journal: journal, recovered: recovered) }
 }

@@ -1,0 +1,431 @@
+/// What the runtime read this tick, and about the tick itself: the core's whole view of
+/// the world. Plain values, so a test builds one by hand with no board at all.
+public struct RigTickInput: Sendable, BitwiseCopyable {
+    public var now: Instant
+    /// How long after its deadline this tick started, and how long the previous one ran.
+    public var lateness: Duration = .zero
+    public var previousExecution: Duration = .zero
+    public var frame: SensorFrame
+    /// What the output guard holds now (written last tick): where an interlock's speed
+    /// reduction starts from, and whether the pump is driven.
+    public var heldPumpSpeed: PumpSpeed = .zero
+    public var heldPumpEnabled = false
+    /// Device configuration read-backs that found a device changed, so far (all devices).
+    public var configMismatches = 0
+    /// Steps the delivery journal has made durable, per syringe (nil: no journal news).
+    public var journalGrant: JournalGrant?
+
+    public init(now: Instant, frame: SensorFrame) {
+        self.now = now
+        self.frame = frame
+    }
+}
+
+/// Steps the delivery journal has made durable (the infusion engine may issue up to these).
+public struct JournalGrant: Sendable, BitwiseCopyable, Equatable {
+    public var cells: Int64
+    public var heparin: Int64
+    public init(cells: Int64, heparin: Int64) {
+        self.cells = cells
+        self.heparin = heparin
+    }
+}
+
+/// What the core decided this tick, for the runtime to write.
+public struct RigTickOutput: Sendable, BitwiseCopyable {
+    /// Pump speed, enable and return clamp (`.safe`: every process output to its safe value).
+    public var process: ControlOutput = .none
+    /// Every process output must be held safe and commands ignored (fault, not configured).
+    public var holdSafe = true
+    /// Buzzer and lamps: they keep sounding while the process outputs are held safe.
+    public var signals = AlarmSignals(buzzer: false, red: false, yellow: false, green: false)
+    /// Syringe enables, directions and this tick's steps (all zero without a protocol).
+    public var syringes = InfusionOutput()
+    /// The interlock speed ceiling in force (nil: none).
+    public var speedCeiling: PumpSpeed?
+    public var overrun = OverrunMonitor.Status()
+    public init() {}
+}
+
+/// The settings of a rig's core: what the board and the run decide, validated once.
+public struct RigCoreConfiguration: Sendable {
+    public var loopPeriod: Duration
+    public var pump: PumpLimits
+    public var pumpCurve: PumpCurve?
+    public var mode: PumpMode
+    public var alarmLimits: AlarmLimits
+    public var fouling: FoulingMonitor.Configuration
+    public var overrunPolicy: OverrunPolicy
+    /// Oldest flow and speed sample the controller acts on.
+    public var maximumSampleAge: Duration
+
+    public init(loopPeriod: Duration, pump: PumpLimits, pumpCurve: PumpCurve?, mode: PumpMode,
+                alarmLimits: AlarmLimits = AlarmLimits(), fouling: FoulingMonitor.Configuration = .init(),
+                overrunPolicy: OverrunPolicy? = nil, maximumSampleAge: Duration = .milliseconds(50)) {
+        self.loopPeriod = loopPeriod
+        self.pump = pump
+        self.pumpCurve = pumpCurve
+        self.mode = mode
+        self.alarmLimits = alarmLimits
+        self.fouling = fouling
+        self.overrunPolicy = overrunPolicy ?? OverrunPolicy(period: loopPeriod)
+        self.maximumSampleAge = maximumSampleAge
+    }
+}
+
+/// A configuration the core refuses, naming what.
+public struct RigCoreConfigurationError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+}
+
+/// The whole decision of one tick, in one pure value: hard interlocks, sample validation,
+/// alarms, the infusion engine, the pump controller, and their order.
+///
+/// `step` takes what the sensors read and the time, and returns what the actuators and
+/// annunciators should do; `apply` takes operator commands, validated here and only here.
+/// No I/O, no clock, no allocation: the runtime reads the board, calls `apply` for each
+/// pending command and then `step`, and writes the result. A test drives it with hand-made
+/// frames and no board at all.
+///
+/// Order inside a step (one tick, no lag unless stated):
+/// 1. overrun policy → the loop-lost safe state;
+/// 2. hard interlocks: E-stop, air, lost deadline → `fault`, process outputs safe this tick;
+/// 3. safety assessment: validation (before anyone acts on a sample), circulation alarm
+///    conditions, fouling, the pressure interlock's speed ceiling;
+/// 4. alarms, evaluated once;
+/// 5. the infusion engine, obeying this tick's alarms, fouling pause and lifecycle;
+/// 6. the pump controller under the interlock ceiling and the outflow clamp's limit.
+/// Two things come from the previous tick, on purpose. The syringe alarm conditions
+/// (occlusion, empty, near empty, deviation) reach the alarm system one tick after the
+/// engine found them: the engine has already halted the channel itself in that tick, so
+/// only the annunciation waits a millisecond, while the other direction — a high-priority
+/// alarm stopping the cells and opening the outflow clamp — acts in the same tick. And
+/// whether the outflow-clamp procedure runs is the engine's state entering the tick.
+public struct RigCore: Sendable {
+    public let configuration: RigCoreConfiguration
+    public private(set) var controller: RigController
+    public private(set) var safety: SafetySupervisor
+    public private(set) var infusion: InfusionEngine
+    public let hasInfusionPlan: Bool
+    public private(set) var overrunMonitor: OverrunMonitor
+    public private(set) var lastOutput = RigTickOutput()
+    /// The frame after validation (invalid samples marked), as the controller saw it.
+    public private(set) var frame: SensorFrame
+    public private(set) var overruns: UInt32 = 0
+    public private(set) var shedding = false
+    /// Set by an accepted `stop` command; the runtime ends the run between ticks.
+    public private(set) var stopRequested = false
+    private var pendingWatchdogReport = false
+    private var lastConfigMismatches = 0
+    private var configMismatchUntil: Instant?
+    private var previousState: LifecycleState = .unconfigured
+    private var previousPhase: RunPhase = .idle
+    private var previousInvalidMask: UInt8 = 0
+    private var lastInfusionInputs = InfusionInputs(circuitRunning: false)
+
+    /// `infusion`: the protocol's engine (nil: a run without a protocol).
+    public init(configuration c: RigCoreConfiguration, infusion: InfusionEngine? = nil) throws(RigCoreConfigurationError) {
+        let limits: AlarmLimits
+        do { limits = try c.alarmLimits.validated() } catch { throw RigCoreConfigurationError(description: "\(error)") }
+        configuration = c
+        controller = RigController(configuration: RigControllerConfiguration(
+            pump: c.pump, mode: c.mode, maximumSampleAge: c.maximumSampleAge))
+        safety = SafetySupervisor(limits: limits, pump: c.pump, pumpCurve: c.pumpCurve, fouling: c.fouling)
+        hasInfusionPlan = infusion != nil
+        self.infusion = infusion ?? InfusionEngine(plan: InfusionPlan(channels: [], items: []), loopPeriod: c.loopPeriod,
+                                                   pumpRamp: c.pump.maximumRampPerSecond, pumpMaximum: c.pump.maximumSpeed)
+        overrunMonitor = OverrunMonitor(policy: c.overrunPolicy)
+        frame = SensorFrame()
+        if let refusal = Self.check(c.mode, pump: c.pump, limits: limits) {
+            throw RigCoreConfigurationError(description: "set-point \(Self.describe(c.mode)): \(Self.explain(refusal))")
+        }
+    }
+
+    public var state: LifecycleState { controller.state }
+    public var phase: RunPhase { controller.phase }
+    public var faultReason: FaultReason { controller.lifecycle.faultReason }
+
+    // MARK: Boot
+
+    /// The runtime has the hardware open with every output safe: read sensors, command nothing.
+    public mutating func configure(now: Instant, emit: (RigEvent) -> Void) {
+        transition(.configure, now: now, emit: emit)
+    }
+
+    /// The board came up after its watchdog reset it: raises the latched WATCHDOG_RESET
+    /// alarm at the next step.
+    public mutating func reportBootAfterWatchdogReset() { pendingWatchdogReport = true }
+
+    /// Leaves the lifecycle: the runtime puts every output (annunciators too) safe.
+    public mutating func shutdown(now: Instant, emit: (RigEvent) -> Void) {
+        transition(.shutdown, now: now, emit: emit)
+    }
+
+    // MARK: Operator commands
+
+    /// Validates one operator command against the rig's state, the board's and the run's
+    /// limits, and carries it out if allowed. The only way an operator changes the rig.
+    public mutating func apply(_ command: OperatorCommand, from source: AlarmActor, now: Instant,
+                               emit: (RigEvent) -> Void) -> CommandResult {
+        carryOut(command, from: source, now: now, emit: emit)
+    }
+
+    /// Whether `command` would be accepted now, without carrying it out (for a console
+    /// that shows preconditions).
+    public func check(_ command: OperatorCommand, now: Instant) -> CommandResult {
+        var copy = self
+        return copy.carryOut(command, from: .system, now: now, dryRun: true) { _ in }
+    }
+
+    private mutating func carryOut(_ command: OperatorCommand, from source: AlarmActor, now: Instant,
+                                   dryRun: Bool = false, emit: (RigEvent) -> Void) -> CommandResult {
+        let refuse = { (r: CommandRefusal) in CommandResult(refusal: r) }
+        switch command {
+        case .activate:
+            guard state == .inactive else { return refuse(state == .active ? .alreadyRunning : .notAllowed) }
+            // The circuit starts only on sensors the rig can trust (P_drain, P_pre, P_post, flow).
+            guard Self.invalidMask(frame) & 0x0F == 0 else { return refuse(.sensorsNotReady) }
+            if !dryRun { transition(.activate, now: now, emit: emit) }
+            return .accepted
+        case .deactivate:
+            guard state == .active else { return refuse(.notAllowed) }
+            if !dryRun { transition(.deactivate, now: now, emit: emit) }
+            return .accepted
+        case .clearFault:
+            guard state == .fault else { return refuse(.notAllowed) }
+            // A fault whose cause is still there would come straight back: say so instead.
+            if frame.emergencyStop || frame.airDetected { return refuse(.causePresent) }
+            if !dryRun { transition(.clearFault, now: now, emit: emit) }
+            return .accepted
+        case .setFlow(let q):
+            return setMode(.constantFlow(q), now: now, dryRun: dryRun, emit: emit)
+        case .setSpeed(let s):
+            return setMode(.constantSpeed(s), now: now, dryRun: dryRun, emit: emit)
+        case .acknowledge(let id):
+            if let id {
+                guard safety.alarms.isActive(id) else { return refuse(.alarmNotActive) }
+                if dryRun { return .accepted }
+                return safety.acknowledge(id, by: source, now: now, emit: { emit(RigEvent(alarm: $0)) }) ? .accepted : refuse(.alarmNotActive)
+            }
+            var acknowledged = 0
+            var i = 0
+            while i < AlarmID.count {
+                if let a = AlarmID(index: i), safety.alarms.isActive(a), !safety.alarms.isAcknowledged(a) {
+                    if dryRun || safety.acknowledge(a, by: source, now: now, emit: { emit(RigEvent(alarm: $0)) }) { acknowledged += 1 }
+                }
+                i += 1
+            }
+            return acknowledged > 0 ? .accepted : refuse(.alarmNotActive)
+        case .pauseAudio:
+            if !dryRun { safety.pauseAudio(by: source, now: now, emit: { emit(RigEvent(alarm: $0)) }) }
+            return .accepted
+        case .pauseInfusion(let ch), .resumeInfusion(let ch):
+            guard hasInfusionPlan else { return refuse(.noProtocol) }
+            let channel = ch == .cells ? infusion.cells : infusion.heparin
+            guard channel.present else { return refuse(.noProtocol) }
+            if case .pauseInfusion = command {
+                if channel.halt == .aborted || infusion.completed { return refuse(.protocolFinished) }
+                if !dryRun { infusion.pause(ch, now: now, emit: { emit(RigEvent(infusion: $0)) }) }
+                return .accepted
+            }
+            guard channel.halt != .none else { return refuse(.notHalted) }
+            if dryRun { return .accepted }
+            return infusion.resume(ch, input: lastInfusionInputs, now: now, emit: { emit(RigEvent(infusion: $0)) })
+                ? .accepted : refuse(.causePresent)
+        case .abortProtocol:
+            guard hasInfusionPlan else { return refuse(.noProtocol) }
+            if infusion.completed || infusion.cells.halt == .aborted { return refuse(.protocolFinished) }
+            if !dryRun { infusion.abort(now: now, emit: { emit(RigEvent(infusion: $0)) }) }
+            return .accepted
+        case .startProtocol:
+            guard hasInfusionPlan else { return refuse(.noProtocol) }
+            if infusion.completed || infusion.cells.halt == .aborted { return refuse(.protocolFinished) }
+            if infusion.started { return refuse(.alreadyRunning) }
+            // The plan starts by itself once the circuit regulates.
+            return refuse(.waitingForCircuit)
+        case .enterACT(let act):
+            guard hasInfusionPlan, infusion.plan.heparin != nil else { return refuse(.noProtocol) }
+            if let r = SetpointLimits.check(act.seconds, SetpointLimits.actSeconds) { return r }
+            if dryRun { return .accepted }
+            return infusion.enterACT(act, now: now, emit: { emit(RigEvent(infusion: $0)) }) != nil ? .accepted : refuse(.noProtocol)
+        case .setHeparinRate(let rate):
+            guard hasInfusionPlan, infusion.plan.heparin != nil, infusion.heparin.present else { return refuse(.noProtocol) }
+            if let r = SetpointLimits.check(rate.unitsPerKilogramPerHour, SetpointLimits.heparinRate) { return r }
+            if dryRun { return .accepted }
+            return infusion.setHeparinRate(rate, now: now, emit: { emit(RigEvent(infusion: $0)) }) ? .accepted : refuse(.noProtocol)
+        case .stop:
+            if stopRequested { return refuse(.notAllowed) }
+            if !dryRun { stopRequested = true }
+            return .accepted
+        }
+    }
+
+    private mutating func setMode(_ mode: PumpMode, now: Instant, dryRun: Bool, emit: (RigEvent) -> Void) -> CommandResult {
+        if let r = Self.check(mode, pump: configuration.pump, limits: safety.limits) { return r }
+        if !dryRun {
+            controller.setMode(mode)
+            emit(RigEvent(.setpoint(mode), at: now))
+        }
+        return .accepted
+    }
+
+    /// A pump mode against the one definition of its range: flow within
+    /// `SetpointLimits.flowLitersPerMinute` and the run's flow alarm limits, speed within
+    /// the board's pump limits. Nil when acceptable.
+    public static func check(_ mode: PumpMode, pump: PumpLimits, limits: AlarmLimits) -> CommandResult? {
+        switch mode {
+        case .constantFlow(let q):
+            let hard = SetpointLimits.flowLitersPerMinute
+            let lo = max(hard.lowerBound, limits.flowLow.litersPerMinute)
+            let hi = min(hard.upperBound, limits.flowHigh.litersPerMinute)
+            return SetpointLimits.check(q.litersPerMinute, lo...max(lo, hi))
+        case .constantSpeed(let s):
+            return SetpointLimits.check(s.rpm, pump.minimumSpeed.rpm...pump.maximumSpeed.rpm)
+        }
+    }
+
+    static func describe(_ mode: PumpMode) -> String {
+        switch mode {
+        case .constantFlow(let q): "\(q.litersPerMinute) L/min"
+        case .constantSpeed(let s): "\(s.rpm) rpm"
+        }
+    }
+
+    static func explain(_ r: CommandResult) -> String {
+        switch r.refusal {
+        case .belowMinimum: "below the minimum \(r.limit)"
+        case .aboveMaximum: "above the maximum \(r.limit)"
+        default: r.refusal.description
+        }
+    }
+
+    // MARK: The tick
+
+    /// One tick's decision. `input.frame` is validated in place into `frame`.
+    public mutating func step(_ input: RigTickInput, emit: (RigEvent) -> Void) -> RigTickOutput {
+        let now = input.now
+        var out = RigTickOutput()
+
+        // 1. Overrun policy: count, alarm, shed, and the safe state if the safety tasks
+        // cannot keep their deadline (see `OverrunPolicy`).
+        let status = overrunMonitor.update(lateness: input.lateness, previousExecution: input.previousExecution,
+                                           period: configuration.loopPeriod)
+        out.overrun = status
+        if status.overran {
+            overruns &+= 1
+            emit(RigEvent(.overrun(lateness: input.lateness, previousExecution: input.previousExecution), at: now))
+        }
+        if status.shed != shedding {
+            shedding = status.shed
+            emit(RigEvent(.shedding(shedding), at: now))
+        }
+
+        // 2. Hard interlocks: E-stop and air put every process output safe in this tick; so
+        // does a loop that has lost its deadline.
+        frame = input.frame
+        if status.safeState && state != .fault && state != .unconfigured {
+            transition(.fault(.loopOverrun), now: now, emit: emit)
+        }
+        if frame.emergencyStop && state != .fault && state != .unconfigured {
+            transition(.fault(.emergencyStop), now: now, emit: emit)
+        } else if frame.airDetected && state != .fault && state != .unconfigured {
+            transition(.fault(.airInLine), now: now, emit: emit)
+        }
+
+        // 3. Safety assessment, before anything acts on a sample.
+        if input.configMismatches != lastConfigMismatches {
+            lastConfigMismatches = input.configMismatches
+            configMismatchUntil = now + .seconds(1)
+        }
+        var context = SafetySupervisor.Context(
+            state: state, phase: phase, faultReason: faultReason,
+            commandedSpeed: input.heldPumpSpeed, pumpEnabled: input.heldPumpEnabled, overrun: status.alarm,
+            deviceConfigMismatch: configMismatchUntil.map { now <= $0 } ?? false,
+            syringeEmpty: frame.syringeEmpty, bootedAfterWatchdogReset: pendingWatchdogReport)
+        pendingWatchdogReport = false
+        context.outflowClampProcedure = lastOutput.syringes.clampProcedure
+        var decision = safety.assess(&frame, context: context, now: now)
+
+        // 4. Alarms, once, before the infusion engine: a high-priority alarm raised in this
+        // tick stops the cells and opens the outflow clamp in this tick.
+        decision.signals = safety.annunciate(infusion: lastOutput.syringes.conditions, syringeEmpty: frame.syringeEmpty,
+                                             now: now) { emit(RigEvent(alarm: $0)) }
+
+        // 5. Infusion: after the alarms (its pause acts in this tick), before the controller
+        // (the outflow clamp's speed limit and clamp request).
+        var syringes = InfusionOutput()
+        if hasInfusionPlan {
+            if let g = input.journalGrant { infusion.grant(cells: g.cells, heparin: g.heparin) }
+            var i = InfusionInputs(circuitRunning: state == .active && phase == .regulating)
+            i.infusionPaused = decision.infusionPaused
+            i.highPriorityAlarm = safety.alarms.highestActivePriority == .high
+            i.measuredSpeed = frame.pumpSpeed.isValid ? frame.pumpSpeed.value : nil
+            i.commandedSpeed = input.heldPumpSpeed
+            i.preOxygenatorPressure = frame.preOxygenatorPressure.isValid ? frame.preOxygenatorPressure.value : nil
+            i.cellsEmptySwitch = frame.syringeEmpty
+            i.heparinEmptySwitch = frame.heparinEmpty
+            i.cellsForce = frame.syringeForce.isValid ? frame.syringeForce.value : nil
+            lastInfusionInputs = i
+            var baselineClosed = false
+            syringes = infusion.update(i, now: now) { e in
+                if e.kind == .baselineClosed { baselineClosed = true }
+                emit(RigEvent(infusion: e))
+            }
+            if baselineClosed { safety.closeFoulingBaseline(now: now) }
+        }
+
+        // 6. The controller, under the interlock ceiling and the outflow clamp's limit.
+        var ceiling = decision.speedCeiling
+        if let l = syringes.speedLimit { ceiling = ceiling.map { min($0, l) } ?? l }
+        out.process = controller.update(frame, now: now, speedCeiling: ceiling, clampRequest: syringes.clampClosed)
+        out.holdSafe = state == .fault || state == .unconfigured
+        out.signals = decision.signals
+        out.syringes = syringes
+        out.speedCeiling = decision.speedCeiling
+        noteTransitions(now: now, emit: emit)
+
+        let mask = Self.invalidMask(frame)
+        if mask != previousInvalidMask {
+            let appeared = mask & ~previousInvalidMask
+            let cleared = previousInvalidMask & ~mask
+            if appeared != 0 { emit(RigEvent(.sensorInvalid(mask: appeared), at: now)) }
+            if cleared != 0 { emit(RigEvent(.sensorRecovered(mask: cleared), at: now)) }
+            previousInvalidMask = mask
+        }
+        lastOutput = out
+        return out
+    }
+
+    /// Bit i set: sample i (P_drain, P_pre, P_post, flow, speed) is not valid.
+    @inlinable
+    public static func invalidMask(_ frame: SensorFrame) -> UInt8 {
+        var m: UInt8 = 0
+        if !frame.drainPressure.isValid { m |= 1 }
+        if !frame.preOxygenatorPressure.isValid { m |= 2 }
+        if !frame.postOxygenatorPressure.isValid { m |= 4 }
+        if !frame.flow.isValid { m |= 8 }
+        if !frame.pumpSpeed.isValid { m |= 16 }
+        return m
+    }
+
+    public var invalidMask: UInt8 { Self.invalidMask(frame) }
+
+    private mutating func transition(_ event: LifecycleEvent, now: Instant, emit: (RigEvent) -> Void) {
+        do { try controller.handle(event) } catch { return }
+        noteTransitions(now: now, emit: emit)
+    }
+
+    private mutating func noteTransitions(now: Instant, emit: (RigEvent) -> Void) {
+        let s = state
+        if s != previousState {
+            emit(RigEvent(.lifecycle(from: previousState, to: s), at: now))
+            if s == .fault { emit(RigEvent(.fault(faultReason), at: now)) }
+            previousState = s
+        }
+        let p = phase
+        if p != previousPhase {
+            emit(RigEvent(.phase(from: previousPhase, to: p), at: now))
+            previousPhase = p
+        }
+    }
+}

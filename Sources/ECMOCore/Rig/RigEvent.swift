@@ -1,0 +1,38 @@
+/// Something that happened in the rig, for the event log and the console. Typed: each kind
+/// carries its own values in their units, so nothing downstream decodes packed numbers.
+/// Plain values only, so the loop hands one out through a ring without allocating.
+public struct RigEvent: Sendable, BitwiseCopyable {
+    public enum Kind: Sendable, BitwiseCopyable {
+        case lifecycle(from: LifecycleState, to: LifecycleState)
+        case phase(from: RunPhase, to: RunPhase)
+        case fault(FaultReason)
+        /// A tick started late (`OverrunPolicy.latenessThreshold`) after one that ran this long.
+        case overrun(lateness: Duration, previousExecution: Duration)
+        /// The overrun policy sheds (true) or stops shedding (false) non-critical work.
+        case shedding(Bool)
+        case setpoint(PumpMode)
+        /// Sensor roles that became invalid, or valid again (bit i: P_drain, P_pre, P_post, flow, speed).
+        case sensorInvalid(mask: UInt8)
+        case sensorRecovered(mask: UInt8)
+        /// Every output was put to its safe value (shutdown).
+        case outputsSafe
+        /// An output fell back to its safe value because its command aged out.
+        case outputExpired(ActuatorRole)
+        case outputWriteError(ActuatorRole)
+        /// The (simulated or real) watchdog reset the board.
+        case watchdogReset
+        case alarm(AlarmEvent)
+        case infusion(InfusionEvent)
+    }
+    public var time: Instant
+    public var kind: Kind
+
+    @inlinable
+    public init(_ kind: Kind, at time: Instant) {
+        self.kind = kind
+        self.time = time
+    }
+
+    public init(alarm e: AlarmEvent) { self.init(.alarm(e), at: e.time) }
+    public init(infusion e: InfusionEvent) { self.init(.infusion(e), at: e.time) }
+}
