@@ -61,7 +61,7 @@ var targets: [Target] = [
     .target(name: "ECMORuntime", dependencies: [
         "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOLink",
         .product(name: "Atomics", package: "swift-atomics"),
-    ]),
+    ], swiftSettings: specialised),
     // The one composition root: board + settings + protocol → a rig, with its boot sequence.
     .target(name: "ECMOAssembly", dependencies: [
         "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMORuntime", "ECMOSim", "ECMOProtocol",

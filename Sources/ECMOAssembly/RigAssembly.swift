@@ -91,13 +91,14 @@ public enum RigAssembly {
     public static func assemble<H: HardwareProvider>(board: BoardConfiguration, hardware: H, settings: RunSettings,
                                                      protocolSetup: ProtocolSetup? = nil, infusion: InfusionSetup? = nil,
                                                      pacing: Pacing, evidence: BootEvidence = .operatorStart,
-                                                     useWatchdog: Bool = true, rings: RigRings? = nil) throws -> Rig<H> {
+                                                     useWatchdog: Bool = true, rings: RigRings? = nil,
+                                                     link: RigLink? = nil) throws -> Rig<H> {
         var evidence = evidence
         let infusion = infusion ?? protocolSetup?.infusion
         // A journal left without its clean-close mark: the last run was killed or lost power.
         if let r = infusion?.recovered, !r.closedCleanly, !r.completed { evidence.uncleanStop = true }
         let loop = try RigLoop(board: board, hardware: hardware, settings: settings, useWatchdog: useWatchdog,
-                               infusion: infusion?.engine, journal: infusion?.link, rings: rings)
+                               infusion: infusion?.engine, journal: infusion?.link, rings: rings, link: link)
         // The watchdog is open now: the Linux backend knows its boot status only from here.
         if hardware.bootedAfterWatchdogReset { evidence.watchdogReset = true }
         return Rig(board: board, hardware: hardware, loop: loop, pacing: pacing, protocolSetup: protocolSetup,
@@ -109,7 +110,7 @@ public enum RigAssembly {
     /// `circuit`: the plant to start from (default: the board's).
     public static func simulated(board: BoardConfiguration, settings: RunSettings, protocolSetup: ProtocolSetup? = nil,
                                  seed: UInt64 = 1, circuit: CircuitModel? = nil, pace: SimulatedPace = .lockstep,
-                                 evidence: BootEvidence = .operatorStart) throws -> Rig<SimulatedBoard> {
+                                 evidence: BootEvidence = .operatorStart, link: RigLink? = nil) throws -> Rig<SimulatedBoard> {
         guard board.kind == .simulated else {
             throw RigAssemblyError("board \(board.name) (\(board.sourceFile)) is not a simulated board")
         }
@@ -133,7 +134,7 @@ public enum RigAssembly {
             if circuit != nil { sim.circuit = plant }
         }
         return try assemble(board: board, hardware: sim, settings: settings, protocolSetup: protocolSetup,
-                            pacing: pacing, evidence: evidence)
+                            pacing: pacing, evidence: evidence, link: link)
     }
 
     /// A simulated rig from a board file, in lockstep: the shape tests and benchmarks use.
@@ -147,9 +148,9 @@ public enum RigAssembly {
     /// through the same root, with the boot evidence the hardware gives, writing on into
     /// the same record.
     public static func reboot<H: HardwareProvider>(_ rig: Rig<H>, settings: RunSettings, protocolSetup: ProtocolSetup? = nil,
-                                                   evidence: BootEvidence) throws -> Rig<H> {
+                                                   evidence: BootEvidence, link: RigLink? = nil) throws -> Rig<H> {
         try assemble(board: rig.board, hardware: rig.hardware, settings: settings, protocolSetup: protocolSetup,
-                     pacing: rig.runner.pacing, evidence: evidence, rings: rig.loop.rings)
+                     pacing: rig.runner.pacing, evidence: evidence, rings: rig.loop.rings, link: link)
     }
 }
 

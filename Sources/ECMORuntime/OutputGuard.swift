@@ -41,27 +41,58 @@ public final class OutputGuard<Hardware: HardwareProvider> {
 
     /// Indexed by `ActuatorRole.index`; `present` is false where the board has no such actuator.
     public private(set) var channels: [Channel]
-    /// The digital lines by `ActuatorRole.index` (nil: not a line, or not on this board).
-    private var lines: [Hardware.Output?]
+    /// The digital lines by `ActuatorRole.index` (empty: not a line, or not on this board).
+    private let lines: FixedSlots<Hardware.Output>
     /// The pump's speed channel (PWM), the one analog actuator.
-    private var pump: PumpSpeedOutput<Hardware.PWM>?
+    private let pump: PumpSpeedOutput<Hardware.PWM>?
     /// Set while a safe state is forced (fault, E-stop, shutdown): commands are ignored.
     public private(set) var forcedSafe = false
     public private(set) var totalWriteErrors: UInt64 = 0
 
-    public init() {
-        channels = ActuatorRole.allCases.sorted { $0.index < $1.index }
+    /// One digital actuator: its line, the value it falls back to, its maximum command age.
+    public struct Line {
+        public var role: ActuatorRole
+        public var line: Hardware.Output
+        public var safeValue: Double
+        public var maxCommandAge: Duration
+        public init(_ role: ActuatorRole, line: Hardware.Output, safeValue: Double, maxCommandAge: Duration) {
+            self.role = role
+            self.line = line
+            self.safeValue = safeValue
+            self.maxCommandAge = maxCommandAge
+        }
+    }
+
+    /// The guard over `lines` and the pump's speed output, each written to its safe value
+    /// at once (boot default), lines in role order, then the pump.
+    public init(lines: [Line], pump: (output: PumpSpeedOutput<Hardware.PWM>, safeValue: Double, maxCommandAge: Duration)?) {
+        var channels = ActuatorRole.allCases.sorted { $0.index < $1.index }
             .map { Channel(role: $0, present: false, safeValue: 0, maxCommandAge: .zero) }
-        lines = Array(repeating: nil, count: ActuatorRole.count)
+        var slots = [Hardware.Output?](repeating: nil, count: ActuatorRole.count)
+        for l in lines where l.role != .pumpSpeed {
+            channels[l.role.index] = Channel(role: l.role, present: true, safeValue: l.safeValue, maxCommandAge: l.maxCommandAge)
+            slots[l.role.index] = l.line
+        }
+        if let p = pump {
+            channels[ActuatorRole.pumpSpeed.index] = Channel(role: .pumpSpeed, present: true, safeValue: p.safeValue,
+                                                             maxCommandAge: p.maxCommandAge)
+        }
+        self.channels = channels
+        self.lines = FixedSlots(slots)
+        self.pump = pump?.output
+        for role in ActuatorRole.allCases.sorted(by: { $0.index < $1.index }) where role != .pumpSpeed && channels[role.index].present {
+            write(role.index, channels[role.index].safeValue)
+        }
+        if pump != nil { write(ActuatorRole.pumpSpeed.index, channels[ActuatorRole.pumpSpeed.index].safeValue) }
     }
 
     /// The guard for a board: every digital output and the pump speed channel, each
-    /// written to its safe value as it is added (outputs first, before anything else runs).
+    /// written to its safe value as it is opened (outputs first, before anything else runs).
     public convenience init(board: BoardConfiguration, hardware: Hardware) throws {
-        self.init()
+        var lines: [Line] = []
         for role in ActuatorRole.allCases {
             guard let c = board.outputs[role] else { continue }
-            add(role, line: try hardware.outputLine(c), safeValue: c.safeValue ? 1 : 0, maxCommandAge: c.maxCommandAge)
+            lines.append(Line(role, line: try hardware.outputLine(c), safeValue: c.safeValue ? 1 : 0, maxCommandAge: c.maxCommandAge))
         }
         let pwm = try hardware.pwmChannel(chip: board.pump.pwmChip, channel: board.pump.channel)
         let speed: PumpSpeedOutput<Hardware.PWM>
@@ -70,22 +101,7 @@ public final class OutputGuard<Hardware: HardwareProvider> {
         } catch {
             throw HardwareOpenError(what: "pump PWM \(board.pump.pwmChip)/\(board.pump.channel)", cause: error)
         }
-        addPump(speed, safeValue: board.pump.safeSpeed.rpm, maxCommandAge: board.pump.maxCommandAge)
-    }
-
-    /// Adds a digital actuator and writes its safe value at once (boot default).
-    public func add(_ role: ActuatorRole, line: Hardware.Output, safeValue: Double, maxCommandAge: Duration) {
-        channels[role.index] = Channel(role: role, present: true, safeValue: safeValue, maxCommandAge: maxCommandAge)
-        lines[role.index] = line
-        write(role.index, safeValue)
-    }
-
-    /// Adds the pump's speed output and writes its safe speed at once.
-    public func addPump(_ output: PumpSpeedOutput<Hardware.PWM>, safeValue: Double, maxCommandAge: Duration) {
-        let i = ActuatorRole.pumpSpeed.index
-        channels[i] = Channel(role: .pumpSpeed, present: true, safeValue: safeValue, maxCommandAge: maxCommandAge)
-        pump = output
-        write(i, safeValue)
+        self.init(lines: lines, pump: (speed, board.pump.safeSpeed.rpm, board.pump.maxCommandAge))
     }
 
     /// Records a command for `role`; written at the next `enforce`.
@@ -148,19 +164,25 @@ public final class OutputGuard<Hardware: HardwareProvider> {
     @discardableResult
     public func pulse(_ role: ActuatorRole, count: Int, requiring enable: ActuatorRole) -> Int {
         let i = role.index
-        guard count > 0, channels[i].present, !forcedSafe, channels[enable.index].written == 1, let line = lines[i] else { return 0 }
+        guard count > 0, channels[i].present, !forcedSafe, channels[enable.index].written == 1 else { return 0 }
         var issued = 0
-        while issued < count {
-            do {
-                try line.set(true)
-                try line.set(false)
-            } catch {
-                channels[i].writeErrors &+= 1
-                channels[i].lastError = error
-                totalWriteErrors &+= 1
-                break
+        var failure: HALError?
+        lines.with(i) { line in
+            while issued < count {
+                do throws(HALError) {
+                    try line.set(true)
+                    try line.set(false)
+                } catch {
+                    failure = error
+                    break
+                }
+                issued += 1
             }
-            issued += 1
+        }
+        if let failure {
+            channels[i].writeErrors &+= 1
+            channels[i].lastError = failure
+            totalWriteErrors &+= 1
         }
         channels[i].written = 0
         return issued
@@ -172,20 +194,27 @@ public final class OutputGuard<Hardware: HardwareProvider> {
     }
 
     private func write(_ i: Int, _ value: Double) {
-        do throws(HALError) {
-            if i == ActuatorRole.pumpSpeed.index {
-                guard let pump else { return }
-                try pump.set(PumpSpeed(rpm: value))
-            } else {
-                guard let line = lines[i] else { return }
-                try line.set(value != 0)
+        var failure: HALError?
+        if i == ActuatorRole.pumpSpeed.index {
+            guard pump != nil else { return }
+            // Optional chaining calls through the field in place (an `if let` or `switch`
+            // binding would copy the reference around a throwing call: a retain).
+            do throws(HALError) { try pump?.set(PumpSpeed(rpm: value)) } catch { failure = error }
+        } else {
+            var present = false
+            lines.with(i) { line in
+                present = true
+                do throws(HALError) { try line.set(value != 0) } catch { failure = error }
             }
-            channels[i].written = value
-        } catch {
+            if !present { return }
+        }
+        if let failure {
             channels[i].written = .nan
             channels[i].writeErrors &+= 1
-            channels[i].lastError = error
+            channels[i].lastError = failure
             totalWriteErrors &+= 1
+        } else {
+            channels[i].written = value
         }
     }
 }

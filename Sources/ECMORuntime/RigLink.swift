@@ -77,6 +77,16 @@ public final class RigLink: Sendable {
     /// Set by the loop on a `stop` command; the `LoopRunner` ends the run on it.
     public let stopRequested = ManagedAtomic<Bool>(false)
 
+    /// The loop's side, one call each. Not inlined on purpose: inside its own method the link
+    /// is a guaranteed reference, so reaching its rings costs no retain (inlined into the
+    /// loop, the ring behind the optional link is copied around the atomics' calls).
+    @inline(never)
+    public func nextCommand() -> RigCommand? { commands.pop() }
+    @inline(never)
+    public func send(_ reply: RigCommandReply) { replies.push(reply) }
+    @inline(never)
+    public func send(_ frame: TelemetryFrame) { telemetry.push(frame) }
+
     /// `telemetryHz` is rounded to a whole number of loop periods.
     public init(loopPeriod: Duration, telemetryHz: Double = 25, capacity: Int = 256) {
         let tickHz = 1 / max(loopPeriod.seconds, 1e-6)
@@ -120,14 +130,17 @@ extension RigCommand {
 extension RigLoop {
     /// Applies up to `RigCommandLimits.perTick` console commands. On the loop thread,
     /// once per tick, before the core's step: no allocation, no lock, no wait.
-    func applyLinkCommands(_ link: RigLink, now: Instant) {
+    /// (Through `link?.` each time: optional chaining calls through the field in place,
+    /// where binding the link to a name would copy the reference, a retain per tick.)
+    func applyLinkCommands(now: Instant) {
         var n = 0
-        while n < RigCommandLimits.perTick, let c = link.commands.pop() {
+        while n < RigCommandLimits.perTick, let c = link?.nextCommand() {
             n += 1
-            link.replies.push(apply(c, now: now))
+            let reply = apply(c, now: now)
+            link?.send(reply)
         }
-        if core.stopRequested && !link.stopRequested.load(ordering: .relaxed) {
-            link.stopRequested.store(true, ordering: .releasing)
+        if core.stopRequested && link?.stopRequested.load(ordering: .relaxed) == false {
+            link?.stopRequested.store(true, ordering: .releasing)
         }
     }
 

@@ -70,8 +70,9 @@ public final class RigLoop<Hardware: HardwareProvider> {
     public let sensors: SensorSuite<Hardware>
     public let outputs: OutputGuard<Hardware>
     public let rings: RigRings
-    public var telemetry: SPSCRing<TelemetryFrame> { rings.telemetry }
-    public var events: SPSCRing<RigEvent> { rings.events }
+    /// `rings`' two rings, held here too: a tick pushes through its own `let` fields.
+    public let telemetry: SPSCRing<TelemetryFrame>
+    public let events: SPSCRing<RigEvent>
     /// The decision of every tick (pure; see `RigCore`).
     public private(set) var core: RigCore
     public private(set) var frame: SensorFrame
@@ -82,9 +83,9 @@ public final class RigLoop<Hardware: HardwareProvider> {
     /// Between the loop and the delivery-journal writer (nil: no journal; then nothing is
     /// ever authorized and no step is issued).
     public let journal: JournalLink?
-    /// The console link (nil: none). Set before the loop runs; its commands are applied
+    /// The console link (nil: none), fixed when the loop is built: its commands are applied
     /// once per tick before the core's step and its ring is fed every `link.every` ticks.
-    public var link: RigLink?
+    public let link: RigLink?
     private let settings: RunSettings
     private let watchdog: Hardware.WatchdogDevice?
     private let cellVolumePerStep: Double
@@ -92,8 +93,10 @@ public final class RigLoop<Hardware: HardwareProvider> {
     private let recordEvery: UInt64
 
     public init(board: BoardConfiguration, hardware: Hardware, settings: RunSettings, useWatchdog: Bool = true,
-                infusion: InfusionEngine? = nil, journal: JournalLink? = nil, rings: RigRings? = nil) throws {
+                infusion: InfusionEngine? = nil, journal: JournalLink? = nil, rings: RigRings? = nil,
+                link: RigLink? = nil) throws {
         self.board = board
+        self.link = link
         self.hardware = hardware
         self.settings = settings
         self.journal = journal
@@ -110,7 +113,10 @@ public final class RigLoop<Hardware: HardwareProvider> {
         // Outputs first, so that every actuator holds its safe value before anything else happens.
         outputs = try OutputGuard(board: board, hardware: hardware)
         sensors = try SensorSuite(board: board, hardware: hardware)
-        self.rings = rings ?? RigRings(telemetryCapacity: settings.telemetryCapacity, eventCapacity: settings.eventCapacity)
+        let rings = rings ?? RigRings(telemetryCapacity: settings.telemetryCapacity, eventCapacity: settings.eventCapacity)
+        self.rings = rings
+        telemetry = rings.telemetry
+        events = rings.events
         frame = SensorFrame(at: hardware.clock.now())
         if useWatchdog {
             let wd = try hardware.watchdog(board.watchdog)
@@ -181,7 +187,7 @@ public final class RigLoop<Hardware: HardwareProvider> {
         sensors.read(into: &frame, now: now)
 
         // Console commands, validated by the core before this tick's decision.
-        if let l = link { applyLinkCommands(l, now: now) }
+        if link != nil { applyLinkCommands(now: now) }
 
         // Decide.
         var input = RigTickInput(now: now, frame: frame)
@@ -190,10 +196,7 @@ public final class RigLoop<Hardware: HardwareProvider> {
         input.heldPumpSpeed = PumpSpeed(rpm: outputs.value(of: .pumpSpeed) ?? 0)
         input.heldPumpEnabled = (outputs.value(of: .pumpEnable) ?? 0) != 0
         input.configMismatches = sensors.configMismatchCount
-        if let j = journal {
-            let g = j.granted
-            input.journalGrant = JournalGrant(cells: g.0, heparin: g.1)
-        }
+        if let g = journal?.granted { input.journalGrant = JournalGrant(cells: g.0, heparin: g.1) }
         let out = core.step(input) { ring.push($0) }
 
         // Write.
@@ -209,13 +212,15 @@ public final class RigLoop<Hardware: HardwareProvider> {
         outputs.enforce(now: now)
         if hasPlan {
             pulseSyringes(out.syringes)
-            journal?.offer(core.infusion.journalSnapshot)
+            journal?.offer(core.infusion.journalSnapshot)   // optional chaining borrows too
         }
 
         // A healthy tick kicks the watchdog; a hung loop never gets here.
-        if let wd = watchdog {
-            do {
-                try wd.kick()
+        if watchdog != nil {
+            // Optional chaining calls through the field in place (a binding would copy the
+            // reference around the throwing call: a retain).
+            do throws(HALError) {
+                try watchdog?.kick()
                 watchdogKicks &+= 1
             } catch {
                 ring.push(RigEvent(.fault(.watchdog), at: now))
@@ -262,9 +267,9 @@ public final class RigLoop<Hardware: HardwareProvider> {
         if tickCount % every == 0 {
             telemetry.push(t)
         }
-        if let l = link, tickCount % UInt64(l.every) == 0 {
+        if let every = link?.every, tickCount % UInt64(every) == 0 {
             fillLinkFields(&t, now: now)
-            l.telemetry.push(t)
+            link?.send(t)
         }
     }
 

@@ -16,8 +16,8 @@ public final class SensorSuite<Hardware: HardwareProvider> {
         case adc(Int, input: Int, calibration: AnalogCalibration)
     }
 
-    let abp2: [ABP2Driver<Hardware.I2C>]
-    let adcs: [ADS1115Driver<Hardware.I2C>]
+    let abp2: FixedSlots<ABP2Driver<Hardware.I2C>>
+    let adcs: FixedSlots<ADS1115Driver<Hardware.I2C>>
     private let drain: Source, pre: Source, post: Source, flowSource: Source
     private let forceSource: Source?
     public let tachometer: Tachometer<Hardware.Input>
@@ -71,8 +71,11 @@ public final class SensorSuite<Hardware: HardwareProvider> {
                 sources[role] = .adc(d, input: ch, calibration: cal)
             }
         }
-        self.abp2 = abp2
-        self.adcs = adcs
+        guard abp2.count <= FixedSlots<ABP2Driver<Hardware.I2C>>.capacity, adcs.count <= FixedSlots<ADS1115Driver<Hardware.I2C>>.capacity else {
+            throw HardwareOpenError(what: "sensors of board \(board.name)", detail: "more than \(FixedSlots<ABP2Driver<Hardware.I2C>>.capacity) devices of one kind")
+        }
+        self.abp2 = FixedSlots(abp2)
+        self.adcs = FixedSlots(adcs)
         func need(_ r: SensorRole) throws -> Source {
             guard let s = sources[r] else { throw HardwareOpenError(what: "sensor \(r.rawValue)", detail: "not on this board") }
             return s
@@ -104,17 +107,15 @@ public final class SensorSuite<Hardware: HardwareProvider> {
     /// Configuration read-backs that found a device changed (reset itself), all devices.
     public var configMismatchCount: Int {
         var n = 0
-        for i in adcs.indices { n += adcs[i].configMismatchCount }
+        adcs.forEach { n += $0.configMismatchCount }
         return n
     }
 
     /// Services every device and fills `frame`. Samples older than their role's maximum
     /// age are marked stale here, so nothing downstream can act on them.
     public func read(into frame: inout SensorFrame, now: Instant) {
-        // Index loops: for-in over an array goes through an iterator that allocates in
-        // debug builds; the hot path stays allocation-free in both builds.
-        for i in abp2.indices { abp2[i].service(now: now) }
-        for i in adcs.indices { adcs[i].service(now: now) }
+        abp2.forEach { $0.service(now: now) }
+        adcs.forEach { $0.service(now: now) }
         tachometer.service(now: now)
         frame.drainPressure = Self.aged(pressure(drain), now: now, maxAge: drainMaxAge)
         frame.preOxygenatorPressure = Self.aged(pressure(pre), now: now, maxAge: preMaxAge)
@@ -125,13 +126,20 @@ public final class SensorSuite<Hardware: HardwareProvider> {
         // cannot see must stop the circuit (fail safe).
         frame.emergencyStop = readFailSafe(estop)
         frame.airDetected = readFailSafe(air)
-        if let s = syringeEmpty { frame.syringeEmpty = readFailSafe(s) }
-        if let s = heparinEmpty { frame.heparinEmpty = readFailSafe(s) }
+        // `switch`, not `if let`: the binding borrows the line instead of copying it (a retain).
+        switch syringeEmpty {
+        case .some(let s): frame.syringeEmpty = readFailSafe(s)
+        case .none: break
+        }
+        switch heparinEmpty {
+        case .some(let s): frame.heparinEmpty = readFailSafe(s)
+        case .none: break
+        }
         if let f = forceSource { frame.syringeForce = Self.aged(scalar(f, role: .syringeForce), now: now, maxAge: forceMaxAge) }
     }
 
     @inline(__always)
-    private func readFailSafe(_ line: Hardware.Input) -> Bool {
+    private func readFailSafe(_ line: borrowing Hardware.Input) -> Bool {
         do { return try line.read() } catch {
             inputReadErrors &+= 1
             return true
@@ -142,7 +150,9 @@ public final class SensorSuite<Hardware: HardwareProvider> {
     private func pressure(_ s: Source) -> SensorSample<Pressure> {
         switch s {
         case .abp2(let i):
-            return abp2[i].sample
+            var sample = SensorSample(value: Pressure.zero, timestamp: .origin, source: .drainPressure, status: .missing)
+            abp2.with(i) { sample = $0.sample }
+            return sample
         case .adc:
             return scalar(s, role: .drainPressure).map { Pressure(mmHg: $0) }
         }
@@ -154,12 +164,20 @@ public final class SensorSuite<Hardware: HardwareProvider> {
     private func scalar(_ s: Source, role: SensorRole) -> SensorSample<Double> {
         switch s {
         case .abp2(let i):
-            let d = abp2[i].sample
-            return SensorSample(value: 0, timestamp: d.timestamp, source: d.source, errorCount: d.errorCount, status: .deviceFault)
+            var s = SensorSample(value: 0.0, timestamp: .origin, source: role, status: .deviceFault)
+            abp2.with(i) { d in
+                s = SensorSample(value: 0, timestamp: d.sample.timestamp, source: d.sample.source, errorCount: d.sample.errorCount,
+                                 status: .deviceFault)
+            }
+            return s
         case .adc(let i, let input, let cal):
-            let v = adcs[i].sample(input: input)
-            return SensorSample(value: cal.convert(v.value), timestamp: v.timestamp, source: v.source,
-                                errorCount: v.errorCount, status: v.status)
+            var s = SensorSample(value: 0.0, timestamp: .origin, source: role, status: .missing)
+            adcs.with(i) { d in
+                let v = d.sample(input: input)
+                s = SensorSample(value: cal.convert(v.value), timestamp: v.timestamp, source: v.source,
+                                 errorCount: v.errorCount, status: v.status)
+            }
+            return s
         }
     }
 

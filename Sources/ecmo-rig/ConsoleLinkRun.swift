@@ -18,12 +18,16 @@ struct ConsoleLinkOptions: ParsableArguments {
         guard rate.isFinite, rate > 0, rate <= 200 else { throw ValidationError("--console-rate \(rate): must be in (0, 200] Hz") }
     }
 
-    /// Attaches a link to the loop and starts the server (before the loop runs), or nil
-    /// when no socket was asked for.
+    /// The loop's side of the link, when a socket was asked for (built into the loop).
+    func makeLink(loopPeriod: Duration) -> RigLink? {
+        socketPath == nil ? nil : RigLink(loopPeriod: loopPeriod, telemetryHz: rate)
+    }
+
+    /// Starts the server on the loop's link (before the loop runs), or nil when no socket
+    /// was asked for.
     func start<H>(loop: RigLoop<H>, recorder: RunRecorder, board: BoardConfiguration, mode: PumpMode, alarmLimits: AlarmLimits,
                protocolName: String?, timeOrigin: Instant, logger: Logger) throws -> ConsoleLinkServer? {
-        guard let socketPath else { return nil }
-        let link = RigLink(loopPeriod: board.loopPeriod, telemetryHz: rate)
+        guard let socketPath, let link = loop.link else { return nil }
         var info: ConsoleProtocolInfo?
         if loop.hasInfusionPlan { info = ConsoleProtocolInfo(name: protocolName ?? "protocol", plan: loop.infusion.plan) }
         let configuration = ConsoleLinkConfiguration(
@@ -32,7 +36,6 @@ struct ConsoleLinkOptions: ParsableArguments {
             runID: recorder.directory.lastPathComponent, runDirectory: recorder.directory, startedAt: Date(),
             timeOrigin: timeOrigin, mode: mode, alarmLimits: alarmLimits, protocolInfo: info)
         let server = try ConsoleLinkServer(configuration: configuration, link: link)
-        loop.link = link
         recorder.onRunEvent = { [server] e in server.offer(event: e) }
         server.start()
         logger.info("console link on \(socketPath) (mode 0660), telemetry \(String(format: "%.1f", 1 / (board.loopPeriod.seconds * Double(link.every)))) Hz; commands → \(recorder.directory.appendingPathComponent("commands.jsonl").path)")

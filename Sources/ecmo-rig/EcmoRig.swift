@@ -196,7 +196,8 @@ struct Run: AsyncParsableCommand {
             let rig: Rig<SimulatedBoard>
             do {
                 rig = try RigAssembly.simulated(board: config, settings: settings, protocolSetup: setup, seed: seed,
-                                                pace: pace == .fast ? .lockstep : .realtime, evidence: evidence)
+                                                pace: pace == .fast ? .lockstep : .realtime, evidence: evidence,
+                                                link: consoleOptions.makeLink(loopPeriod: config.loopPeriod))
             } catch let e as RunSettingsError {
                 FileHandle.standardError.write(Data("\(e)\n".utf8))
                 throw ExitCode.validationFailure
@@ -234,7 +235,8 @@ struct Run: AsyncParsableCommand {
                 let rig: Rig<H>
                 do {
                     rig = try RigAssembly.assemble(board: config, hardware: hw, settings: settings, protocolSetup: setup,
-                                                   pacing: pacing, evidence: evidence)
+                                                   pacing: pacing, evidence: evidence,
+                                                   link: consoleOptions.makeLink(loopPeriod: config.loopPeriod))
                 } catch {
                     logger.error("\(error)")
                     throw ExitCode(ExitCodes.hardware)

@@ -39,8 +39,7 @@ import ECMOAssembly
         // The supervisor starts the same command line again: an operator start as far as the
         // command line knows; the hardware says the watchdog reset the board.
         let link = RigLink(loopPeriod: board.loopPeriod)
-        let rebooted = try RigAssembly.reboot(first, settings: settings, evidence: .operatorStart)
-        rebooted.loop.link = link
+        let rebooted = try RigAssembly.reboot(first, settings: settings, evidence: .operatorStart, link: link)
         #expect(rebooted.session.evidence.watchdogReset)
         #expect(!rebooted.session.evidence.mayActivate)
         var states: Set<LifecycleState> = []

@@ -24,9 +24,8 @@ func send(_ code: RigCommand.Code, _ a: Double = 0, link: RigLink, tick: () -> V
 
 @Suite struct RigCommandTests {
     func rig() throws -> (SimRig, RigLink) {
-        let rig = try SimRig()
-        let link = RigLink(loopPeriod: rig.board.loopPeriod)
-        rig.loop.link = link
+        let link = simLink()
+        let rig = try SimRig(link: link)
         rig.startAndRun(for: .seconds(3))
         rig.drain()
         return (rig, link)
@@ -81,9 +80,8 @@ func send(_ code: RigCommand.Code, _ a: Double = 0, link: RigLink, tick: () -> V
     }
 
     @Test func protocolResumeOfAChannelThatIsNotHaltedIsRefusedAndPauseThenResumeWorks() throws {
-        let r = try InfusionRig(plan: testPlan(), journalPath: temporaryPath("link.journal"))
-        let link = RigLink(loopPeriod: r.board.loopPeriod)
-        r.loop.link = link
+        let link = simLink()
+        let r = try InfusionRig(plan: testPlan(), journalPath: temporaryPath("link.journal"), link: link)
         let tick = { _ = r.run(.milliseconds(1)) }
         #expect(send(.startProtocol, link: link, tick: tick)?.reason == .waitingForCircuit)
         r.start()
@@ -102,9 +100,8 @@ func send(_ code: RigCommand.Code, _ a: Double = 0, link: RigLink, tick: () -> V
     }
 
     @Test func stopEndsTheRunThroughTheRunnerAndIsRefusedTwice() throws {
-        let rig = try SimRig()
-        let link = RigLink(loopPeriod: rig.board.loopPeriod)
-        rig.loop.link = link
+        let link = simLink()
+        let rig = try SimRig(link: link)
         let stopAt = rig.clock.now() + .seconds(2)
         var pushed = false
         let outcome = RigSession().run(rig.runner, duration: .seconds(10)) { now in
@@ -124,9 +121,8 @@ func send(_ code: RigCommand.Code, _ a: Double = 0, link: RigLink, tick: () -> V
 
     @Test(.enabled(if: ecmo_alloc_counter_available(), "needs the glibc allocation counter"))
     func aTickDrainingTheCommandRingAllocatesNothing() throws {
-        let rig = try SimRig(recordEvery: 1)
-        let link = RigLink(loopPeriod: rig.board.loopPeriod)
-        rig.loop.link = link
+        let link = simLink()
+        let rig = try SimRig(recordEvery: 1, link: link)
         rig.startAndRun(for: .seconds(3))
         rig.drain()
         var now = rig.clock.now()
@@ -206,26 +202,24 @@ let consoleHello = #"{"type":"hello","protocol":1,"client":"test"}"#
 @Suite(.serialized) struct ConsoleLinkSocketTests {
     @Test func aConsoleSeesLiveTelemetryAndItsSetFlowInTheRepliesTelemetryAndCommandLog() throws {
         let board = try BoardLoader.load(path: boardFile("sim.yaml"))
-        let clock = SystemMonotonicClock()
-        let sim = try SimulatedBoard(board: board, clock: clock, seed: 1)
-        let loop = try RigLoop(board: board, hardware: sim, settings: RunSettings(mode: .constantFlow(.lpm(4))))
         let link = RigLink(loopPeriod: board.loopPeriod, telemetryHz: 25)
-        loop.link = link
+        let rig = try RigAssembly.simulated(board: board, settings: RunSettings(mode: .constantFlow(.lpm(4))), pace: .realtime, link: link)
+        let (sim, loop) = (rig.hardware, rig.loop)
         let dir = temporaryDirectory()
         let path = socketPath()
         var cfg = linkConfiguration(path: path, board: board, directory: dir)
-        cfg.timeOrigin = clock.now()
+        cfg.timeOrigin = rig.clock.now()
         let server = try ConsoleLinkServer(configuration: cfg, link: link)
         server.start()
         defer { server.stop() }
         var st = stat()
         #expect(stat(path, &st) == 0 && st.st_mode & 0o777 == 0o660, "socket mode 0660")
 
-        let runner = LoopRunner(loop: loop, pacing: .realtime(clock))
+        let runner = rig.runner
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var outcome: RigSession.Outcome?
         let t = Thread {
-            outcome = RigSession().run(runner, duration: .seconds(30))
+            outcome = rig.run(for: .seconds(30))
             done.signal()
         }
         t.start()
@@ -363,15 +357,14 @@ let consoleHello = #"{"type":"hello","protocol":1,"client":"test"}"#
     /// One lockstep run recorded to telemetry.csv; with `clients`, a console link with a
     /// client that stops reading and one closed abruptly half-way.
     func lockstepRecord(clients: Bool) throws -> (csv: String, dropped: Int) {
-        let rig = try SimRig(recordEvery: 10)
+        let link = clients ? simLink(telemetryHz: 50) : nil
+        let rig = try SimRig(recordEvery: 10, link: link)
         let dir = temporaryDirectory()
         let recorder = try RunRecorder(directory: dir, telemetry: rig.loop.telemetry, events: rig.loop.events, timeOrigin: rig.clock.now())
         var server: ConsoleLinkServer?
         var slow: ConsoleLinkClient?
         var abrupt: ConsoleLinkClient?
-        if clients {
-            let link = RigLink(loopPeriod: rig.board.loopPeriod, telemetryHz: 50)
-            rig.loop.link = link
+        if clients, let link {
             let path = socketPath()
             let s = try ConsoleLinkServer(configuration: linkConfiguration(path: path, board: rig.board, directory: dir, queueBytes: 16 << 10), link: link)
             recorder.onRunEvent = { e in s.offer(event: e) }

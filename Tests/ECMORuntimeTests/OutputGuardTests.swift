@@ -10,9 +10,10 @@ import ECMOSim
     func make() -> (OutputGuard<SimulatedBoard>, MockBoard, ManualClock) {
         let clock = ManualClock()
         let board = MockBoard(clock: clock)
-        let g = OutputGuard<SimulatedBoard>()
-        g.add(.pumpEnable, line: board.outputLine("pump_enable"), safeValue: 0, maxCommandAge: .milliseconds(100))
-        g.add(.clamp, line: board.outputLine("clamp"), safeValue: 1, maxCommandAge: .milliseconds(100))
+        let g = OutputGuard<SimulatedBoard>(lines: [
+            .init(.pumpEnable, line: board.outputLine("pump_enable"), safeValue: 0, maxCommandAge: .milliseconds(100)),
+            .init(.clamp, line: board.outputLine("clamp"), safeValue: 1, maxCommandAge: .milliseconds(100)),
+        ], pump: nil)
         return (g, board, clock)
     }
 

@@ -25,10 +25,10 @@ struct SimRig {
     var runner: LoopRunner<SimulatedBoard> { rig.runner }
 
     init(mode: PumpMode = .constantFlow(.lpm(4)), seed: UInt64 = 1, recordEvery: Int = 10, settings: RunSettings? = nil,
-         protocolSetup: ProtocolSetup? = nil, evidence: BootEvidence = .operatorStart) throws {
+         protocolSetup: ProtocolSetup? = nil, evidence: BootEvidence = .operatorStart, link: RigLink? = nil) throws {
         let board = try BoardLoader.load(path: boardFile("sim.yaml"))
         rig = try RigAssembly.simulated(board: board, settings: settings ?? RunSettings(mode: mode, recordEvery: recordEvery),
-                                        protocolSetup: protocolSetup, seed: seed, evidence: evidence)
+                                        protocolSetup: protocolSetup, seed: seed, evidence: evidence, link: link)
         guard case .lockstep(let c) = rig.runner.pacing else { throw SupportError(description: "not a lockstep rig") }
         clock = c
     }
@@ -75,3 +75,6 @@ extension RigEvent {
         alarm.map { ($0.id, $0.kind, $0.priority, $0.actor) }
     }
 }
+
+/// A console link for the sim board's loop (1 ms period).
+func simLink(telemetryHz: Double = 25) -> RigLink { RigLink(loopPeriod: .milliseconds(1), telemetryHz: telemetryHz) }

@@ -45,10 +45,9 @@ func repository() -> URL {
 }
 
 func regulating(board: BoardConfiguration, withConsoleLink: Bool = false) throws -> Counts {
-    let rig = try RigAssembly.simulated(board: board, settings: RunSettings(mode: .constantFlow(.lpm(4)), recordEvery: 10))
-    let (loop, runner, clock) = (rig.loop, rig.runner, try manualClock(rig))
     let link = withConsoleLink ? RigLink(loopPeriod: board.loopPeriod) : nil
-    loop.link = link
+    let rig = try RigAssembly.simulated(board: board, settings: RunSettings(mode: .constantFlow(.lpm(4)), recordEvery: 10), link: link)
+    let (loop, runner, clock) = (rig.loop, rig.runner, try manualClock(rig))
     rig.boot()
     runner.run(until: clock.now() + .milliseconds(200))
     rig.apply(.activate)
