@@ -2,6 +2,7 @@ import ECMOCore
 import ECMOHAL
 import ECMOMockBoard
 import Testing
+import ECMODevices
 import ECMODrivers
 
 @Suite("ADS1115 driver")
@@ -139,8 +140,7 @@ struct ADS1115DriverTests {
         run(clock, until: .ms(3), tick: .milliseconds(1)) { driver.service(now: $0) }
         #expect(abs(driver.sample(input: 0).value.volts - expected) < fullScale / 32768)
         // The PGA field the chip holds is the one asked for.
-        let pga = Int(model.configRegister >> 9) & 7
-        #expect(ADS1115Model.fullScaleRanges[pga] == fullScale)
+        #expect(ADS1115.PGA(register: model.configRegister).fullScaleRange.volts == fullScale)
     }
 
     @Test func aSlowChipIsPolledUntilOSIsOne() throws {
