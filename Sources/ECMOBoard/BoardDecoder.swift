@@ -218,7 +218,7 @@ struct BoardDecoder {
                              "address \(hex(a.value)) is outside the 7-bit range 0x08...0x77 (0x00-0x07 and 0x78-0x7F are reserved)")
                 address = nil
             } else if let a = address, driver?.value == .ads1115, !Self.ads1115Addresses.contains(a.value) {
-                reader.error(a.position, a.path, "an ADS1115 answers only at 0x48...0x4B (set by its ADDR pin), got \(hex(a.value))")
+                reader.error(a.position, a.path, "an ADS1115 answers only at \(hex(Self.ads1115Addresses.lowerBound))...\(hex(Self.ads1115Addresses.upperBound)) (set by its ADDR pin), got \(hex(a.value))")
                 address = nil
             }
             if let bus, let a = address {
