@@ -3,6 +3,7 @@
 // Layering (data flows one way: sensors → core → actuators):
 //   ECMOCore      pure Swift: units, samples, control laws, lifecycle. No I/O, no clock.
 //   ECMOHAL       protocols and value types for lines, I²C, PWM, clock, watchdog.
+//   ECMODevices   datasheet facts (ABP2, ADS1115): registers, fields, tables, transfer functions.
 //   ECMOBoard     board files (Board/*.yaml): parsed and strictly validated.
 //   ECMODrivers   device drivers written against ECMOHAL (ABP2, ADS1115, pump, tach...).
 //   ECMOMockBoard in-memory board below the HAL with register-level device models.
@@ -53,10 +54,13 @@ var targets: [Target] = [
     // console package can depend on it without the firmware.
     .target(name: "ECMOLink"),
     .target(name: "ECMOHAL", dependencies: ["ECMOCore"], swiftSettings: specialised),
+    // Datasheet facts of the devices (ABP2, ADS1115): registers, fields, tables, transfer
+    // functions, defined once for the drivers, the mock models and the board decoder.
+    .target(name: "ECMODevices", dependencies: ["ECMOCore"], swiftSettings: specialised),
     .target(name: "ECMODataFile", dependencies: [.product(name: "Yams", package: "Yams")]),
-    .target(name: "ECMOBoard", dependencies: ["ECMOCore", "ECMOHAL", "ECMODataFile", .product(name: "Yams", package: "Yams")], swiftSettings: specialised),
-    .target(name: "ECMODrivers", dependencies: ["ECMOCore", "ECMOHAL"], swiftSettings: specialised),
-    .target(name: "ECMOMockBoard", dependencies: ["ECMOCore", "ECMOHAL"], swiftSettings: specialised),
+    .target(name: "ECMOBoard", dependencies: ["ECMOCore", "ECMOHAL", "ECMODevices", "ECMODataFile", .product(name: "Yams", package: "Yams")], swiftSettings: specialised),
+    .target(name: "ECMODrivers", dependencies: ["ECMOCore", "ECMOHAL", "ECMODevices"], swiftSettings: specialised),
+    .target(name: "ECMOMockBoard", dependencies: ["ECMOCore", "ECMOHAL", "ECMODevices"], swiftSettings: specialised),
     .target(name: "ECMOSim", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOMockBoard"], swiftSettings: specialised),
     .target(name: "ECMORuntime", dependencies: [
         "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOLink",
@@ -76,7 +80,7 @@ var targets: [Target] = [
     ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
         "ECMOScenario", "ECMODataFile", "ECMOProtocol", "ECMOAssembly",
-        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMOSim",
+        "ECMOCore", "ECMOHAL", "ECMODevices", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMOSim",
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
@@ -94,10 +98,11 @@ var targets: [Target] = [
         "AllocationCounter", "ARCCounter",
     ], path: "Tests/TickGate", swiftSettings: specialised),
     .testTarget(name: "ECMOCoreTests", dependencies: ["ECMOCore"]),
+    .testTarget(name: "ECMODevicesTests", dependencies: ["ECMODevices", "ECMOCore"]),
     .testTarget(name: "ECMOLinkTests", dependencies: ["ECMOLink"]),
-    .testTarget(name: "ECMOBoardTests", dependencies: ["ECMOBoard"]),
-    .testTarget(name: "ECMODriversTests", dependencies: ["ECMODrivers", "ECMOMockBoard", "ECMOHAL"]),
-    .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMOHAL"]),
+    .testTarget(name: "ECMOBoardTests", dependencies: ["ECMOBoard", "ECMODevices"]),
+    .testTarget(name: "ECMODriversTests", dependencies: ["ECMODrivers", "ECMODevices", "ECMOMockBoard", "ECMOHAL"]),
+    .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMODevices", "ECMOHAL"]),
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime"]),

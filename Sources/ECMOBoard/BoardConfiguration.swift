@@ -1,4 +1,5 @@
 import ECMOCore
+import ECMODevices
 
 /// A board: which hardware plays each role, and how. Loaded from one file in `Board/`
 /// (see `BoardLoader`) and validated before anything runs: the application names roles,
@@ -102,17 +103,12 @@ public struct PWMChipConfiguration: Sendable, Equatable {
 public enum I2CDriver: Sendable, Equatable {
     /// Honeywell ABP2 digital pressure sensor: its calibrated range and transfer function.
     case abp2(pressureMin: Pressure, pressureMax: Pressure, transferFunction: ABP2TransferFunction)
-    /// TI ADS1115 16-bit ADC: programmable full-scale range and data rate.
-    case ads1115(fullScale: Voltage, dataRate: Int)
+    /// TI ADS1115 16-bit ADC: programmable full-scale range (PGA) and data rate (DR).
+    case ads1115(fullScale: ADS1115.PGA, dataRate: ADS1115.DR)
 }
 
-/// ABP2 output transfer functions: counts at the range ends, as a fraction of 2²⁴.
-public enum ABP2TransferFunction: String, Sendable, Equatable, CaseIterable {
-    /// 10 % to 90 % of 2²⁴.
-    case a = "A"
-    /// 2.5 % to 22.5 % of 2²⁴.
-    case b = "B"
-}
+/// ABP2 output transfer functions (`transfer_function: A` or `B`), defined once in ECMODevices.
+public typealias ABP2TransferFunction = ABP2.TransferFunction
 
 public struct I2CDeviceConfiguration: Sendable, Equatable {
     public var id: String

@@ -1,4 +1,5 @@
 import ECMOCore
+import ECMODevices
 import Yams
 import ECMODataFile
 
@@ -33,16 +34,12 @@ struct BoardDecoder {
     static let pumpCurveKeys = ["curve_head_mmhg_per_krpm2", "curve_flow_loss_mmhg_per_lpm2"]
     static let syringeKeys = ["steps_per_revolution", "microsteps", "lead_screw_pitch_mm", "max_step_rate_hz"]
 
-    /// ADS1115 programmable gain ranges (datasheet table 3), volts.
-    static let ads1115FullScales: [Double] = [6.144, 4.096, 2.048, 1.024, 0.512, 0.256]
-    /// ADS1115 data rates (datasheet, config register DR bits), samples per second.
-    static let ads1115DataRates = [8, 16, 32, 64, 128, 250, 475, 860]
     /// ADS1115 addresses selectable with its ADDR pin (GND, VDD, SDA, SCL).
-    static let ads1115Addresses = 0x48...0x4B
+    static let ads1115Addresses = Int(ADS1115.addresses.lowerBound)...Int(ADS1115.addresses.upperBound)
     /// 7-bit addresses outside the reserved blocks 0x00–0x07 and 0x78–0x7F.
     static let i2cAddresses = 0x08...0x77
-    /// The ABP2 updates its calibrated output at about 200 Hz: a sample is up to 5 ms old when read.
-    static let abp2UpdateIntervalMilliseconds = 5
+    /// The ABP2 updates its calibrated output about once per conversion: a sample is up to that old when read.
+    static let abp2UpdateIntervalMilliseconds = Int((ABP2.conversionTime / .milliseconds(1)).rounded(.up))
     static let pressureRoles: Set<SensorRole> = [.drainPressure, .preOxygenatorPressure, .postOxygenatorPressure]
     static let heparinOutputs: [ActuatorRole] = [.heparinStep, .heparinDirection, .heparinEnable]
     static let stepperMicrosteps = [1, 2, 4, 8, 16, 32, 64, 128, 256]
@@ -221,7 +218,7 @@ struct BoardDecoder {
                              "address \(hex(a.value)) is outside the 7-bit range 0x08...0x77 (0x00-0x07 and 0x78-0x7F are reserved)")
                 address = nil
             } else if let a = address, driver?.value == .ads1115, !Self.ads1115Addresses.contains(a.value) {
-                reader.error(a.position, a.path, "an ADS1115 answers only at 0x48...0x4B (set by its ADDR pin), got \(hex(a.value))")
+                reader.error(a.position, a.path, "an ADS1115 answers only at \(hex(Self.ads1115Addresses.lowerBound))...\(hex(Self.ads1115Addresses.upperBound)) (set by its ADDR pin), got \(hex(a.value))")
                 address = nil
             }
             if let bus, let a = address {
@@ -247,20 +244,24 @@ struct BoardDecoder {
                     i2cDriver = .abp2(pressureMin: .mmHg(low.value), pressureMax: .mmHg(high.value), transferFunction: transfer.value)
                 }
             case .ads1115:
-                var fullScale = reader.number(m, "full_scale_v", unit: " V")
-                if let fs = fullScale, !Self.ads1115FullScales.contains(fs.value) {
-                    reader.error(fs.position, fs.path, "full_scale_v \(format(fs.value)) is not an ADS1115 range (allowed: "
-                                 + Self.ads1115FullScales.map { format($0) }.joined(separator: ", ") + ")")
-                    fullScale = nil
+                var pga: ADS1115.PGA?
+                if let fs = reader.number(m, "full_scale_v", unit: " V") {
+                    pga = ADS1115.PGA.allCases.first { $0.fullScaleRange.volts == fs.value }
+                    if pga == nil {
+                        reader.error(fs.position, fs.path, "full_scale_v \(format(fs.value)) is not an ADS1115 range (allowed: "
+                                     + ADS1115.PGA.allCases.map { format($0.fullScaleRange.volts) }.joined(separator: ", ") + ")")
+                    }
                 }
-                var rate = reader.int(m, "data_rate_sps")
-                if let r = rate, !Self.ads1115DataRates.contains(r.value) {
-                    reader.error(r.position, r.path, "data_rate_sps \(r.value) is not an ADS1115 data rate (allowed: "
-                                 + Self.ads1115DataRates.map(String.init).joined(separator: ", ") + ")")
-                    rate = nil
+                var dr: ADS1115.DR?
+                if let r = reader.int(m, "data_rate_sps") {
+                    dr = ADS1115.DR(samplesPerSecond: r.value)
+                    if dr == nil {
+                        reader.error(r.position, r.path, "data_rate_sps \(r.value) is not an ADS1115 data rate (allowed: "
+                                     + ADS1115.DR.allCases.map { String($0.samplesPerSecond) }.joined(separator: ", ") + ")")
+                    }
                 }
-                if let fullScale, let rate {
-                    i2cDriver = .ads1115(fullScale: Voltage(volts: fullScale.value), dataRate: rate.value)
+                if let pga, let dr {
+                    i2cDriver = .ads1115(fullScale: pga, dataRate: dr)
                 }
             case nil:
                 break
@@ -317,7 +318,8 @@ struct BoardDecoder {
             var analog: AnalogCalibration?
             if driver == .ads1115 {
                 channel = reader.int(m, "channel", in: 0...3)
-                let offset = reader.number(m, "volts_offset", in: -6.144...6.144, unit: " V")
+                let widest = ADS1115.PGA.fsr6_144.fullScaleRange.volts
+                let offset = reader.number(m, "volts_offset", in: -widest...widest, unit: " V")
                 let scale = reader.number(m, "units_per_volt")
                 if let s = scale, s.value == 0 {
                     reader.error(s.position, s.path, "units_per_volt must not be zero")
@@ -624,7 +626,8 @@ struct BoardDecoder {
         }
         // An ADC scans its channels in turn: each sample is up to one full scan old.
         for (id, device) in devices {
-            guard case let .ads1115(_, rate) = device.driver else { continue }
+            guard case let .ads1115(_, dr) = device.driver else { continue }
+            let rate = dr.samplesPerSecond
             let channels = sensors.values.filter { $0.device == id }.count
             guard channels > 0 else { continue }
             let scanMilliseconds = Double(channels) * 1000 / Double(rate)

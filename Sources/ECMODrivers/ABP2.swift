@@ -1,31 +1,10 @@
 import ECMOCore
+import ECMODevices
 import ECMOHAL
 
-/// ABP2 output transfer functions ("Transfer Function" in the Honeywell ABP2 datasheet):
-/// the counts the sensor gives at Pmin and at Pmax. Defined here so the driver depends on
-/// the HAL only (the board file has its own `ABP2TransferFunction`; map `.a`/`.b` 1:1).
-public enum ABP2Counts: Sendable, Equatable, CaseIterable {
-    /// 10 % … 90 % of 2²⁴.
-    case a
-    /// 2.5 % … 22.5 % of 2²⁴.
-    case b
-
-    /// Counts at Pmin.
-    public var outputMin: UInt32 {
-        switch self {
-        case .a: 1_677_722 // 0.1 · 2²⁴ = 1 677 721.6
-        case .b: 419_430 // 0.025 · 2²⁴ = 419 430.4
-        }
-    }
-
-    /// Counts at Pmax.
-    public var outputMax: UInt32 {
-        switch self {
-        case .a: 15_099_494 // 0.9 · 2²⁴ = 15 099 494.4
-        case .b: 3_774_874 // 0.225 · 2²⁴ = 3 774 873.6
-        }
-    }
-}
+/// The ABP2 transfer functions (Outmin/Outmax), defined once in ECMODevices; the
+/// driver's historical name for them.
+public typealias ABP2Counts = ABP2.TransferFunction
 
 /// Why an `ABP2Driver` could not be built. Thrown at start-up, never from `service`.
 public enum ABP2ConfigurationError: Error, Equatable, Sendable {
@@ -44,14 +23,6 @@ public enum ABP2ConfigurationError: Error, Equatable, Sendable {
 /// the tick. Errors never escape: they are counted in `sample.errorCount`, the last value
 /// is kept and its status says why it cannot be trusted. `service` allocates nothing.
 public final class ABP2Driver<Device: I2CDevice> {
-    /// Status byte bits ("Status Byte").
-    enum StatusBit {
-        static var powered: UInt8 { 1 << 6 }
-        static var busy: UInt8 { 1 << 5 }
-        static var memoryError: UInt8 { 1 << 2 }
-        static var mathSaturation: UInt8 { 1 << 0 }
-    }
-
     public let device: Device
     public let role: SensorRole
     public let pressureMin: Pressure
@@ -87,7 +58,7 @@ public final class ABP2Driver<Device: I2CDevice> {
     private let buffer: UnsafeMutableRawBufferPointer
 
     public init(device: Device, role: SensorRole, pressureMin: Pressure, pressureMax: Pressure,
-                transferFunction: ABP2Counts = .a, conversionTime: Duration = .milliseconds(5),
+                transferFunction: ABP2Counts = .a, conversionTime: Duration = ABP2.conversionTime,
                 busyTimeout: Duration = .milliseconds(50)) throws(ABP2ConfigurationError) {
         guard pressureMin.isFinite, pressureMax.isFinite, pressureMin < pressureMax else {
             throw .invalidPressureRange
@@ -101,7 +72,7 @@ public final class ABP2Driver<Device: I2CDevice> {
         self.conversionTime = conversionTime
         self.busyTimeout = busyTimeout
         sample = SensorSample(value: .zero, timestamp: .origin, source: role, errorCount: 0, status: .missing)
-        buffer = .allocate(byteCount: 7, alignment: 1)
+        buffer = .allocate(byteCount: ABP2.measurementLength, alignment: 1)
         buffer.initializeMemory(as: UInt8.self, repeating: 0)
     }
 
@@ -124,11 +95,11 @@ public final class ABP2Driver<Device: I2CDevice> {
     /// `keepStatus` (a fresh valid value was read this very tick: it stays valid, the
     /// error is still counted and the start is retried next tick).
     private func startMeasurement(now: Instant, keepStatus: Bool) {
-        buffer[0] = 0xAA
-        buffer[1] = 0x00
-        buffer[2] = 0x00
+        buffer[0] = ABP2.outputMeasurementCommand.0
+        buffer[1] = ABP2.outputMeasurementCommand.1
+        buffer[2] = ABP2.outputMeasurementCommand.2
         do {
-            try device.write(UnsafeRawBufferPointer(rebasing: buffer[0..<3]))
+            try device.write(UnsafeRawBufferPointer(rebasing: buffer[0..<ABP2.commandLength]))
             state = .converting(since: now, lastSeenBusy: nil)
         } catch {
             state = .idle
@@ -144,13 +115,13 @@ public final class ABP2Driver<Device: I2CDevice> {
             fail(error, status: .readError)
             return
         }
-        let status = buffer[0]
-        guard status & StatusBit.powered != 0 else {
+        let status = ABP2.Status(rawValue: buffer[0])
+        guard status.powerIndication else {
             state = .idle
             fail(.deviceFault(what: "ABP2 status: not powered"), status: .readError)
             return
         }
-        if status & StatusBit.busy != 0 {
+        if status.busy {
             if now - since >= busyTimeout {
                 state = .idle
                 fail(.timeout(operation: "ABP2 measurement (busy)"), status: .readError)
@@ -159,15 +130,15 @@ public final class ABP2Driver<Device: I2CDevice> {
             }
             return
         }
-        if status & StatusBit.memoryError != 0 {
+        if status.memoryIntegrityError {
             fail(.deviceFault(what: "ABP2 status: memory integrity error"), status: .deviceFault)
             startMeasurement(now: now, keepStatus: true)
             return
         }
         let pressureCounts = UInt32(buffer[1]) << 16 | UInt32(buffer[2]) << 8 | UInt32(buffer[3])
         let temperatureCounts = UInt32(buffer[4]) << 16 | UInt32(buffer[5]) << 8 | UInt32(buffer[6])
-        temperature = ABP2Transfer.temperature(counts: temperatureCounts)
-        if status & StatusBit.mathSaturation != 0 {
+        temperature = ABP2.temperature(output: temperatureCounts)
+        if status.mathSaturation {
             fail(.deviceFault(what: "ABP2 status: math saturation"), status: .deviceFault)
             startMeasurement(now: now, keepStatus: true)
             return
@@ -176,8 +147,7 @@ public final class ABP2Driver<Device: I2CDevice> {
         var completed = since + conversionTime
         if let busy = lastSeenBusy, busy > completed { completed = busy }
         if completed > now { completed = now }
-        sample.value = ABP2Transfer.pressure(counts: pressureCounts, pressureMin: pressureMin, pressureMax: pressureMax,
-                                     transferFunction: transferFunction)
+        sample.value = transferFunction.pressure(output: pressureCounts, pressureMin: pressureMin, pressureMax: pressureMax)
         sample.timestamp = completed
         sample.status = .valid
         measurementsCompleted += 1
@@ -190,41 +160,4 @@ public final class ABP2Driver<Device: I2CDevice> {
         sample.errorCount &+= 1
         sample.status = status
     }
-}
-
-/// The ABP2 transfer function (pure, datasheet formulas), apart from the generic driver so
-/// device models and tools use the same one.
-public enum ABP2Transfer {
-
-    /// Pressure = (counts − Outmin) · (Pmax − Pmin) / (Outmax − Outmin) + Pmin.
-    /// Counts outside Outmin…Outmax extrapolate linearly.
-    public static func pressure(counts: UInt32, pressureMin: Pressure, pressureMax: Pressure,
-                                transferFunction: ABP2Counts) -> Pressure {
-        let lo = Double(transferFunction.outputMin)
-        let hi = Double(transferFunction.outputMax)
-        return Pressure(mmHg: (Double(counts) - lo) * (pressureMax.mmHg - pressureMin.mmHg) / (hi - lo) + pressureMin.mmHg)
-    }
-
-    /// The inverse: the counts an ideal sensor gives for `pressure`, rounded, limited to 24 bits.
-    public static func counts(pressure: Pressure, pressureMin: Pressure, pressureMax: Pressure,
-                              transferFunction: ABP2Counts) -> UInt32 {
-        let lo = Double(transferFunction.outputMin)
-        let hi = Double(transferFunction.outputMax)
-        let span = pressureMax.mmHg - pressureMin.mmHg
-        guard span != 0, pressure.mmHg.isFinite else { return transferFunction.outputMin }
-        let c = ((pressure.mmHg - pressureMin.mmHg) / span * (hi - lo) + lo).rounded()
-        return UInt32(min(max(c, 0), 16_777_215))
-    }
-
-    /// T = counts · 200 / (2²⁴ − 1) − 50 (°C).
-    public static func temperature(counts: UInt32) -> Temperature {
-        Temperature(celsius: Double(counts & 0xFF_FFFF) * 200 / 16_777_215 - 50)
-    }
-
-    /// The inverse: (T + 50) / 200 · (2²⁴ − 1), rounded, limited to 24 bits.
-    public static func temperatureCounts(_ t: Temperature) -> UInt32 {
-        guard t.celsius.isFinite else { return 0 }
-        return UInt32(min(max(((t.celsius + 50) / 200 * 16_777_215).rounded(), 0), 16_777_215))
-    }
-
 }

@@ -1,11 +1,12 @@
 import ECMOCore
+import ECMODevices
 import ECMOHAL
 
 /// Why an `ADS1115Driver` could not be built. Thrown at start-up, never from `service`.
 public enum ADS1115ConfigurationError: Error, Equatable, Sendable {
-    /// Not one of the six PGA ranges (±6.144, 4.096, 2.048, 1.024, 0.512, 0.256 V).
+    /// Not one of the PGA ranges (`ADS1115.PGA`).
     case unsupportedFullScale(Voltage)
-    /// Not one of the eight data rates (8, 16, 32, 64, 128, 250, 475, 860 SPS).
+    /// Not one of the data rates (`ADS1115.DR`).
     case unsupportedDataRate(Int)
     /// Single-ended inputs are 0...3.
     case inputOutOfRange(Int)
@@ -35,15 +36,15 @@ public enum ADS1115ConfigurationError: Error, Equatable, Sendable {
 /// `.deviceFault` until its input converts again, and the config is rewritten on the
 /// next tick (the repair, verified by the following poll). `service` allocates nothing.
 public final class ADS1115Driver<Device: I2CDevice> {
-    /// Register pointers.
-    static var conversionRegister: UInt8 { 0 }
-    static var configRegister: UInt8 { 1 }
-    /// Bits 14:0 of the config register: everything but OS.
-    static var configMask: UInt16 { 0x7FFF }
-
     public let device: Device
-    public let fullScale: Voltage
-    public let dataRate: Int
+    /// PGA[2:0]: the full-scale range, one of the datasheet's (`ADS1115.PGA`).
+    public let pga: ADS1115.PGA
+    /// DR[2:0]: the data rate, one of the datasheet's (`ADS1115.DR`).
+    public let dr: ADS1115.DR
+    /// ± volts at full scale (`pga`'s).
+    public var fullScale: Voltage { pga.fullScaleRange }
+    /// Samples per second (`dr`'s).
+    public var dataRate: Int { dr.samplesPerSecond }
     /// Nominal duration of one conversion, 1/DR.
     public let conversionTime: Duration
     /// Extra wait after 1/DR before the first OS poll.
@@ -64,49 +65,54 @@ public final class ADS1115Driver<Device: I2CDevice> {
     public private(set) var conversionsCompleted = 0
 
     private let inputs: [Int]
-    private let configWords: [UInt16]
+    private let configWords: [ADS1115.ConfigRegister]
     private var samples: [SensorSample<Voltage>]
     /// Position in `inputs` of each input 0...3, or -1.
     private let positionOfInput: [Int]
 
     private enum State {
         case idle
-        case converting(position: Int, startedAt: Instant, config: UInt16)
+        case converting(position: Int, startedAt: Instant, config: ADS1115.ConfigRegister)
     }
     private var state: State = .idle
     private var nextPosition = 0
 
-    public init(device: Device, fullScale: Voltage, dataRate: Int, channels: [(input: Int, role: SensorRole)],
+    /// `fullScale` and `dataRate` must be values of the datasheet's tables (a board file's
+    /// numbers); the typed initialiser below takes the settings themselves.
+    public convenience init(device: Device, fullScale: Voltage, dataRate: Int,
+                            channels: [(input: Int, role: SensorRole)],
+                            margin: Duration = .microseconds(100)) throws(ADS1115ConfigurationError) {
+        guard let pga = ADS1115.PGA(fullScale: fullScale) else { throw .unsupportedFullScale(fullScale) }
+        guard let dr = ADS1115.DR(samplesPerSecond: dataRate) else { throw .unsupportedDataRate(dataRate) }
+        try self.init(device: device, fullScale: pga, dataRate: dr, channels: channels, margin: margin)
+    }
+
+    public init(device: Device, fullScale pga: ADS1115.PGA, dataRate dr: ADS1115.DR,
+                channels: [(input: Int, role: SensorRole)],
                 margin: Duration = .microseconds(100)) throws(ADS1115ConfigurationError) {
-        guard let pga = ADS1115Transfer.fullScaleRanges.firstIndex(where: { ($0 - fullScale).magnitude.volts < 1e-6 }) else {
-            throw .unsupportedFullScale(fullScale)
-        }
-        guard let dr = ADS1115Transfer.dataRates.firstIndex(of: dataRate) else { throw .unsupportedDataRate(dataRate) }
         guard !channels.isEmpty else { throw .noChannels }
         guard margin >= .zero else { throw .negativeMargin }
-        var positions = [Int](repeating: -1, count: 4)
+        var positions = [Int](repeating: -1, count: ADS1115.inputCount)
+        var configs: [ADS1115.ConfigRegister] = []
         for (position, channel) in channels.enumerated() {
-            guard (0...3).contains(channel.input) else { throw .inputOutOfRange(channel.input) }
+            guard let mux = ADS1115.MUX.singleEnded(channel.input) else { throw .inputOutOfRange(channel.input) }
             guard positions[channel.input] < 0 else { throw .duplicateInput(channel.input) }
             positions[channel.input] = position
+            configs.append(.singleShot(mux: mux, pga: pga, dr: dr))
         }
         self.device = device
-        self.fullScale = ADS1115Transfer.fullScaleRanges[pga]
-        self.dataRate = dataRate
+        self.pga = pga
+        self.dr = dr
         self.margin = margin
-        let dr64 = Int64(dataRate)
-        conversionTime = .nanoseconds((1_000_000_000 + dr64 - 1) / dr64)
+        conversionTime = dr.conversionTime
         conversionTimeout = conversionTime * 2 + .milliseconds(1) + margin
         inputs = channels.map(\.input)
-        configWords = channels.map { ADS1115Transfer.configWord(input: $0.input, pgaCode: UInt16(pga), dataRateCode: UInt16(dr)) }
+        configWords = configs
         samples = channels.map {
             SensorSample(value: .zero, timestamp: .origin, source: $0.role, errorCount: 0, status: .missing)
         }
         positionOfInput = positions
     }
-
-
-
 
     /// The latest sample of AIN`input`. An input that is not configured reads `.missing`
     /// (with the first channel's role as its source).
@@ -142,7 +148,7 @@ public final class ADS1115Driver<Device: I2CDevice> {
         let position = nextPosition
         let config = configWords[position]
         do {
-            try device.writeWordData(register: Self.configRegister, value: config.byteSwapped)
+            try device.writeWordData(register: ADS1115.Register.config.rawValue, value: config.rawValue.byteSwapped)
         } catch {
             transferFailed(position: position, error)
             return
@@ -150,15 +156,15 @@ public final class ADS1115Driver<Device: I2CDevice> {
         state = .converting(position: position, startedAt: now, config: config)
     }
 
-    private func finish(position: Int, startedAt: Instant, config: UInt16, now: Instant) {
-        let status: UInt16
+    private func finish(position: Int, startedAt: Instant, config: ADS1115.ConfigRegister, now: Instant) {
+        let status: ADS1115.ConfigRegister
         do {
-            status = try readRegister(Self.configRegister)
+            status = ADS1115.ConfigRegister(rawValue: try readRegister(.config))
         } catch {
             transferFailed(position: position, error)
             return
         }
-        guard status & Self.configMask == config & Self.configMask else {
+        guard status.settings == config.settings else {
             // Not what was written: this conversion cannot be trusted. Retry this input
             // with a fresh config write (the repair) on the next tick.
             configMismatch()
@@ -166,7 +172,7 @@ public final class ADS1115Driver<Device: I2CDevice> {
             nextPosition = position
             return
         }
-        guard status & 0x8000 != 0 else { // OS = 0: still converting
+        guard status.os == .notConverting else {
             if now - startedAt >= conversionTimeout {
                 transferFailed(position: position, .timeout(operation: "ADS1115 conversion"))
             }
@@ -174,14 +180,14 @@ public final class ADS1115Driver<Device: I2CDevice> {
         }
         let raw: UInt16
         do {
-            raw = try readRegister(Self.conversionRegister)
+            raw = try readRegister(.conversion)
         } catch {
             transferFailed(position: position, error)
             return
         }
         var completed = startedAt + conversionTime
         if completed > now { completed = now }
-        samples[position].value = ADS1115Transfer.volts(counts: Int16(bitPattern: raw), fullScale: fullScale)
+        samples[position].value = ADS1115.voltage(conversionRegister: raw, pga: pga)
         samples[position].timestamp = completed
         samples[position].errorCount = errorCount
         samples[position].status = .valid
@@ -192,8 +198,8 @@ public final class ADS1115Driver<Device: I2CDevice> {
     }
 
     /// SMBus read-word, byte-swapped to the register's big-endian value.
-    private func readRegister(_ register: UInt8) throws(HALError) -> UInt16 {
-        try device.readWordData(register: register).byteSwapped
+    private func readRegister(_ register: ADS1115.Register) throws(HALError) -> UInt16 {
+        try device.readWordData(register: register.rawValue).byteSwapped
     }
 
     /// The input's sample turns `.readError` (value kept); the round robin moves on so
@@ -215,36 +221,5 @@ public final class ADS1115Driver<Device: I2CDevice> {
             samples[i].status = .deviceFault
             samples[i].errorCount = errorCount
         }
-    }
-}
-
-/// The ADS1115's tables and conversions (pure), apart from the generic driver so device
-/// models and tools use the same ones.
-public enum ADS1115Transfer {
-    /// The data rates, DR[7:5] = 000…111, in samples per second.
-    public static let dataRates: [Int] = [8, 16, 32, 64, 128, 250, 475, 860]
-    /// The PGA full-scale ranges, PGA[11:9] = 000…101.
-    public static let fullScaleRanges: [Voltage] = [6.144, 4.096, 2.048, 1.024, 0.512, 0.256].map { Voltage(volts: $0) }
-
-    /// The config word for a single-shot conversion of AIN`input` against GND ("Config
-    /// Register"): OS=1 start, MUX=1xx, PGA, MODE=1 single-shot, DR, COMP_QUE=11 (comparator
-    /// off, ALERT/RDY high-impedance), other comparator bits at their reset values.
-    public static func configWord(input: Int, pgaCode: UInt16, dataRateCode: UInt16) -> UInt16 {
-        0x8000 | UInt16(4 + (input & 0x3)) << 12 | (pgaCode & 0x7) << 9 | 0x0100 | (dataRateCode & 0x7) << 5 | 0b00011
-    }
-
-    /// The output code for `voltage` ("Data Format"): round(V / FSR · 2¹⁵), limited to −32768…32767.
-    public static func counts(for voltage: Voltage, fullScale: Voltage) -> Int16 {
-        let v = voltage.volts
-        guard v.isFinite, fullScale.volts > 0 else { return v > 0 ? .max : (v < 0 ? .min : 0) }
-        let code = (v / fullScale.volts * 32768).rounded()
-        if code >= 32767 { return .max }
-        if code <= -32768 { return .min }
-        return Int16(code)
-    }
-
-    /// The voltage of an output code: counts · FSR / 2¹⁵.
-    public static func volts(counts: Int16, fullScale: Voltage) -> Voltage {
-        Voltage(volts: Double(counts) * fullScale.volts / 32768)
     }
 }

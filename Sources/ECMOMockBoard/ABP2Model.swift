@@ -1,4 +1,5 @@
 import ECMOCore
+import ECMODevices
 import ECMOHAL
 
 /// A model of the Honeywell ABP2 series digital pressure sensor on I²C, timed by the
@@ -7,34 +8,8 @@ import ECMOHAL
 /// pressure counts and 24-bit temperature counts. The circuit simulator sets the
 /// pressure and temperature; tests can raise the memory-integrity flag.
 public final class ABP2Model: I2CDeviceModel {
-    /// Output transfer functions ("Transfer Function"): the counts at Pmin and Pmax.
-    public enum TransferFunction: Sendable, Equatable, CaseIterable {
-        /// 10 % … 90 % of 2²⁴.
-        case a
-        /// 2.5 % … 22.5 % of 2²⁴.
-        case b
-
-        public var outputMin: UInt32 {
-            switch self {
-            case .a: 1_677_722 // 0.1 · 2²⁴ = 1 677 721.6
-            case .b: 419_430 // 0.025 · 2²⁴ = 419 430.4
-            }
-        }
-        public var outputMax: UInt32 {
-            switch self {
-            case .a: 15_099_494 // 0.9 · 2²⁴ = 15 099 494.4
-            case .b: 3_774_874 // 0.225 · 2²⁴ = 3 774 873.6
-            }
-        }
-    }
-
-    /// Status byte bits ("Status Byte").
-    public enum Status {
-        public static let powered: UInt8 = 1 << 6
-        public static let busy: UInt8 = 1 << 5
-        public static let memoryError: UInt8 = 1 << 2
-        public static let mathSaturation: UInt8 = 1 << 0
-    }
+    /// Output transfer functions ("Transfer Function"), defined once in ECMODevices.
+    public typealias TransferFunction = ABP2.TransferFunction
 
     /// Pressure counts for `pressure` (the transfer function solved for the output),
     /// clamped to the function's limits; `saturated` when it had to be clamped.
@@ -42,21 +17,12 @@ public final class ABP2Model: I2CDeviceModel {
     /// saturates exactly at the range ends.
     public static func pressureCounts(for pressure: Pressure, pressureMin: Pressure, pressureMax: Pressure,
                                       transferFunction: TransferFunction) -> (counts: UInt32, saturated: Bool) {
-        let lo = Double(transferFunction.outputMin)
-        let hi = Double(transferFunction.outputMax)
-        let span = pressureMax.mmHg - pressureMin.mmHg
-        guard span > 0, pressure.mmHg.isFinite else { return (transferFunction.outputMin, true) }
-        let c = ((pressure.mmHg - pressureMin.mmHg) / span * (hi - lo) + lo).rounded()
-        if c < lo { return (transferFunction.outputMin, true) }
-        if c > hi { return (transferFunction.outputMax, true) }
-        return (UInt32(c), false)
+        transferFunction.saturatingCounts(pressure: pressure, pressureMin: pressureMin, pressureMax: pressureMax)
     }
 
     /// Temperature counts ("Temperature Output"): (T + 50) / 200 · (2²⁴ − 1), clamped to 24 bits.
     public static func temperatureCounts(for t: Temperature) -> UInt32 {
-        guard t.celsius.isFinite else { return 0 }
-        let c = ((t.celsius + 50) / 200 * 16_777_215).rounded()
-        return UInt32(min(max(c, 0), 16_777_215))
+        ABP2.temperatureOutput(for: t)
     }
 
     public let pressureMin: Pressure
@@ -94,7 +60,7 @@ public final class ABP2Model: I2CDeviceModel {
     /// `clock` is the board's: `setPressure`/`setTemperature` first bring the sensor up to
     /// the present, so a measurement that ended before the change sees the old value.
     public init(clock: any MonotonicClock, pressureMin: Pressure, pressureMax: Pressure,
-                transferFunction: TransferFunction = .a, conversionTime: Duration = .milliseconds(5)) {
+                transferFunction: TransferFunction = .a, conversionTime: Duration = ABP2.conversionTime) {
         self.clock = clock
         self.pressureMin = pressureMin
         self.pressureMax = pressureMax
@@ -125,11 +91,8 @@ public final class ABP2Model: I2CDeviceModel {
     }
 
     private var status: UInt8 {
-        var s: UInt8 = powered ? Status.powered : 0
-        if measurementEnd != nil { s |= Status.busy }
-        if memoryError { s |= Status.memoryError }
-        if saturated { s |= Status.mathSaturation }
-        return s
+        ABP2.Status(powerIndication: powered, busy: measurementEnd != nil, memoryIntegrityError: memoryError,
+                    mathSaturation: saturated).rawValue
     }
 
     /// The measurement samples pressure and temperature at its end.
@@ -148,7 +111,7 @@ public final class ABP2Model: I2CDeviceModel {
     /// or the command while busy, is acknowledged and ignored.
     public func write(_ bytes: UnsafeRawBufferPointer, at now: Instant) -> Bool {
         advance(to: now)
-        guard bytes.count == 3, bytes[0] == 0xAA, bytes[1] == 0, bytes[2] == 0, measurementEnd == nil else {
+        guard ABP2.isOutputMeasurementCommand(bytes), measurementEnd == nil else {
             ignoredCommands += 1
             return true
         }

@@ -1,4 +1,5 @@
 import ECMOCore
+import ECMODevices
 import ECMOHAL
 
 /// A register-level model of the TI ADS1115 16-bit ADC (datasheet SBAS444), timed by
@@ -11,63 +12,11 @@ import ECMOHAL
 /// Not modelled: the comparator and ALERT/RDY pin (COMP bits are stored only), the
 /// ≈25 µs power-up before a single shot, the ±10 % data-rate tolerance, input noise.
 public final class ADS1115Model: I2CDeviceModel {
-    /// Pointer values, "Address Pointer Register": P[1:0].
-    public enum Register: UInt8, Sendable, CaseIterable {
-        case conversion = 0, config = 1, loThresh = 2, hiThresh = 3
-    }
+    /// Pointer values, "Address Pointer Register": P[1:0] (defined once in ECMODevices).
+    public typealias Register = ADS1115.Register
 
     /// "Config Register": reset value 8583h (OS=1 idle, AIN0−AIN1, ±2.048 V, single-shot, 128 SPS, comparator off).
-    public static let configResetValue: UInt16 = 0x8583
-    /// "Lo_thresh and Hi_thresh Registers": reset values.
-    public static let loThreshResetValue: UInt16 = 0x8000
-    public static let hiThreshResetValue: UInt16 = 0x7FFF
-    /// DR[7:5] → samples per second ("Config Register" field descriptions).
-    public static let dataRates: [Int] = [8, 16, 32, 64, 128, 250, 475, 860]
-    /// PGA[11:9] → full-scale range in volts ("Full-Scale Range (FSR) and LSB Size");
-    /// 110 and 111 are ±0.256 V as 101.
-    public static let fullScaleRanges: [Double] = [6.144, 4.096, 2.048, 1.024, 0.512, 0.256, 0.256, 0.256]
-
-    /// DR code → SPS without touching a lazily initialised global (transfer path).
-    static func dataRate(code: Int) -> Int {
-        switch code & 0x7 {
-        case 0: 8
-        case 1: 16
-        case 2: 32
-        case 3: 64
-        case 4: 128
-        case 5: 250
-        case 6: 475
-        default: 860
-        }
-    }
-
-    /// PGA code → full-scale volts, as `fullScaleRanges` but allocation-free.
-    static func fullScale(code: Int) -> Double {
-        switch code & 0x7 {
-        case 0: 6.144
-        case 1: 4.096
-        case 2: 2.048
-        case 3: 1.024
-        case 4: 0.512
-        default: 0.256
-        }
-    }
-
-    /// One conversion's duration, 1/DR rounded up to the nanosecond.
-    public static func conversionTime(dataRate: Int) -> Duration {
-        let dr = Int64(max(1, dataRate))
-        return .nanoseconds((1_000_000_000 + dr - 1) / dr)
-    }
-
-    /// The output code for `volts` at full-scale `fullScale` ("Data Format"):
-    /// round(V / FSR · 2¹⁵), clamped to −32768 … 32767 (8000h … 7FFFh two's complement).
-    public static func outputCode(volts: Double, fullScale: Double) -> Int16 {
-        guard volts.isFinite, fullScale > 0 else { return volts > 0 ? .max : (volts < 0 ? .min : 0) }
-        let code = (volts / fullScale * 32768).rounded()
-        if code >= 32767 { return .max }
-        if code <= -32768 { return .min }
-        return Int16(code)
-    }
+    public static var configResetValue: UInt16 { ADS1115.ConfigRegister.resetValue }
 
     private let clock: any MonotonicClock
     private var inputs: [Double] = [0, 0, 0, 0]
@@ -75,14 +24,14 @@ public final class ADS1115Model: I2CDeviceModel {
     @exclusivity(unchecked)
     public private(set) var pointer: Register = .conversion
     /// Config bits 14:0 as last written; OS (bit 15) is computed on read.
-    private var configBits: UInt16 = configResetValue & 0x7FFF
+    private var config = ADS1115.ConfigRegister(rawValue: ADS1115.ConfigRegister.resetValue & ADS1115.ConfigRegister.settingsMask)
     /// "Conversion Register": reset 0000h.
     @exclusivity(unchecked)
     public private(set) var conversionRegister: UInt16 = 0
     @exclusivity(unchecked)
-    public private(set) var loThresh: UInt16 = loThreshResetValue
+    public private(set) var loThresh: UInt16 = Register.loThresh.resetValue
     @exclusivity(unchecked)
-    public private(set) var hiThresh: UInt16 = hiThreshResetValue
+    public private(set) var hiThresh: UInt16 = Register.hiThresh.resetValue
     /// Conversions completed since creation (up to the clock's present).
     public var conversionsCompleted: Int {
         advance(to: clock.now())
@@ -91,8 +40,8 @@ public final class ADS1115Model: I2CDeviceModel {
     private var completed = 0
 
     private struct Conversion {
-        var mux: Int
-        var pga: Int
+        var mux: ADS1115.MUX
+        var pga: ADS1115.PGA
         var end: Instant
     }
     private var ongoing: Conversion?
@@ -123,11 +72,11 @@ public final class ADS1115Model: I2CDeviceModel {
     public var configRegister: UInt16 {
         get {
             advance(to: clock.now())
-            return configBits | (ongoing == nil ? 0x8000 : 0)
+            return configRead.rawValue
         }
         set {
             advance(to: clock.now())
-            configBits = newValue & 0x7FFF
+            config = ADS1115.ConfigRegister(rawValue: newValue & ADS1115.ConfigRegister.settingsMask)
         }
     }
 
@@ -140,35 +89,29 @@ public final class ADS1115Model: I2CDeviceModel {
     /// Power-on reset ("Reset and Power-Up"): registers to their reset values, no conversion.
     public func powerOnReset() {
         pointer = .conversion
-        configBits = Self.configResetValue & 0x7FFF
-        conversionRegister = 0
-        loThresh = Self.loThreshResetValue
-        hiThresh = Self.hiThreshResetValue
+        config = ADS1115.ConfigRegister(rawValue: Register.config.resetValue & ADS1115.ConfigRegister.settingsMask)
+        conversionRegister = Register.conversion.resetValue
+        loThresh = Register.loThresh.resetValue
+        hiThresh = Register.hiThresh.resetValue
         ongoing = nil
     }
 
     // MARK: Fields
 
-    private var mux: Int { Int(configBits >> 12) & 0x7 }
-    private var pga: Int { Int(configBits >> 9) & 0x7 }
-    /// MODE[8]: 1 = single-shot (power-down between conversions), 0 = continuous.
-    private var continuous: Bool { configBits & 0x0100 == 0 }
-    private var dataRate: Int { Self.dataRate(code: Int(configBits >> 5)) }
+    /// The config register as a read returns it: the settings as written, OS = 1 unless converting.
+    private var configRead: ADS1115.ConfigRegister {
+        var c = config
+        c.os = ongoing == nil ? .notConverting : .converting
+        return c
+    }
 
-    /// MUX[14:12] → AINp − AINn ("Config Register"): 000 AIN0−AIN1, 001 AIN0−AIN3,
-    /// 010 AIN1−AIN3, 011 AIN2−AIN3, 1xx AINx − GND.
-    private func differentialVolts(mux: Int) -> Double {
-        switch mux {
-        case 0: inputs[0] - inputs[1]
-        case 1: inputs[0] - inputs[3]
-        case 2: inputs[1] - inputs[3]
-        case 3: inputs[2] - inputs[3]
-        default: inputs[(mux - 4) & 0x3]
-        }
+    /// AINp − AINn for a MUX setting (GND for a single-ended input).
+    private func differentialVolts(mux: ADS1115.MUX) -> Double {
+        inputs[mux.positiveInput] - (mux.negativeInput.map { inputs[$0] } ?? 0)
     }
 
     private func result(_ c: Conversion) -> UInt16 {
-        UInt16(bitPattern: Self.outputCode(volts: differentialVolts(mux: c.mux), fullScale: Self.fullScale(code: c.pga)))
+        UInt16(bitPattern: ADS1115.outputCode(for: Voltage(volts: differentialVolts(mux: c.mux)), pga: c.pga))
     }
 
     /// Completes every conversion that has ended by `now`. "Continuous-Conversion Mode":
@@ -179,14 +122,14 @@ public final class ADS1115Model: I2CDeviceModel {
         guard let c = ongoing, c.end <= now else { return }
         conversionRegister = result(c)
         completed += 1
-        guard continuous else {
+        guard config.mode == .continuous else {
             ongoing = nil // "Single-Shot Mode": powers down, OS back to 1
             return
         }
-        let period = UInt64(Self.conversionTime(dataRate: dataRate).nanoseconds)
+        let period = UInt64(config.dr.conversionTime.nanoseconds)
         let elapsed = now.nanosecondsSinceOrigin - c.end.nanosecondsSinceOrigin
         let more = elapsed / period
-        let next = Conversion(mux: mux, pga: pga, end: Instant(nanosecondsSinceOrigin: c.end.nanosecondsSinceOrigin + (more + 1) * period))
+        let next = Conversion(mux: config.mux, pga: config.pga, end: Instant(nanosecondsSinceOrigin: c.end.nanosecondsSinceOrigin + (more + 1) * period))
         if more > 0 {
             conversionRegister = result(next)
             completed += Int(more)
@@ -195,13 +138,13 @@ public final class ADS1115Model: I2CDeviceModel {
     }
 
     private func start(at now: Instant) {
-        ongoing = Conversion(mux: mux, pga: pga, end: now + Self.conversionTime(dataRate: dataRate))
+        ongoing = Conversion(mux: config.mux, pga: config.pga, end: now + config.dr.conversionTime)
     }
 
     private func register(_ r: Register) -> UInt16 {
         switch r {
         case .conversion: conversionRegister
-        case .config: configBits | (ongoing == nil ? 0x8000 : 0)
+        case .config: configRead.rawValue
         case .loThresh: loThresh
         case .hiThresh: hiThresh
         }
@@ -214,7 +157,8 @@ public final class ADS1115Model: I2CDeviceModel {
     public func write(_ bytes: UnsafeRawBufferPointer, at now: Instant) -> Bool {
         advance(to: now)
         // (Index access, not `bytes.first`: the unspecialised generic allocates in debug builds.)
-        guard bytes.count > 0, let reg = Register(rawValue: bytes[0] & 0x03) else { return true } // quick write: ACK
+        guard bytes.count > 0 else { return true } // quick write: ACK
+        let reg = Register(pointer: bytes[0])
         pointer = reg
         guard bytes.count >= 3 else { return true }
         let value = UInt16(bytes[1]) << 8 | UInt16(bytes[2])
@@ -226,12 +170,13 @@ public final class ADS1115Model: I2CDeviceModel {
         case .hiThresh:
             hiThresh = value
         case .config:
-            configBits = value & 0x7FFF
+            let written = ADS1115.ConfigRegister(rawValue: value)
+            config = ADS1115.ConfigRegister(rawValue: written.settings)
             // The settings take effect for the next conversion; one in progress completes
             // with the settings it started with. OS=1 starts a single shot only from
             // power-down ("OS can only be written when in power-down state").
             if ongoing == nil {
-                if continuous || value & 0x8000 != 0 { start(at: now) }
+                if config.mode == .continuous || written.os == .startSingleConversion { start(at: now) }
             }
         }
         return true

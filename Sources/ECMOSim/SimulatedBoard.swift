@@ -103,7 +103,7 @@ public final class SimulatedBoard: HardwareProvider {
             let bus = mock.i2cBus(dev.bus)
             switch dev.driver {
             case .abp2(let lo, let hi, let tf):
-                let model = ABP2Model(clock: clock, pressureMin: lo, pressureMax: hi, transferFunction: tf == .a ? .a : .b)
+                let model = ABP2Model(clock: clock, pressureMin: lo, pressureMax: hi, transferFunction: tf)
                 do { try bus.attach(model, at: dev.address) } catch {
                     throw HardwareOpenError(what: "simulated device \(id)", cause: error)
                 }

@@ -115,7 +115,7 @@ struct BoardProbe<Hardware: HardwareProvider> {
             switch dev.driver {
             case let .abp2(lo, hi, tf):
                 guard let role = roles.first?.key else { r.fail("\(name): no sensor uses it"); continue }
-                guard let d = try? ABP2Driver(device: i2c, role: role, pressureMin: lo, pressureMax: hi, transferFunction: tf == .a ? .a : .b) else {
+                guard let d = try? ABP2Driver(device: i2c, role: role, pressureMin: lo, pressureMax: hi, transferFunction: tf) else {
                     r.fail("\(name): invalid ABP2 settings"); continue
                 }
                 let deadline = hardware.clock.now() + sensorTimeout

@@ -3,6 +3,7 @@ import Foundation
 import ECMOCore
 import ECMOHAL
 import ECMOBoard
+import ECMODevices
 import ECMODrivers
 #if os(Linux)
 import ECMOLinux
@@ -137,7 +138,7 @@ struct Bridge: AsyncParsableCommand {
         let plant: [SensorRole: Double] = [.drainPressure: -45, .preOxygenatorPressure: 180, .postOxygenatorPressure: 150, .flow: 4]
         let abp = config.devices.filter { if case .abp2 = $0.value.driver { true } else { false } }.sorted { $0.value.address < $1.value.address }
         let hw = try LinuxHardware(board: config)
-        var adcs: [(any I2CDevice, Voltage, AnalogCalibration, SensorRole)] = []
+        var adcs: [(any I2CDevice, ADS1115.PGA, AnalogCalibration, SensorRole)] = []
         for (id, dev) in config.devices {
             guard case let .ads1115(fs, _) = dev.driver else { continue }
             for (role, sensor) in config.sensors where sensor.device == id {
@@ -159,13 +160,13 @@ struct Bridge: AsyncParsableCommand {
                     guard case let .abp2(lo, hi, tf) = dev.driver,
                           let role = config.sensors.first(where: { $0.value.device == id })?.key else { return "0" }
                     let p = (plant[role] ?? 0) + noise(0.3)
-                    return String(ABP2Transfer.counts(pressure: .mmHg(p), pressureMin: lo, pressureMax: hi, transferFunction: tf == .a ? .a : .b))
+                    return String(tf.counts(pressure: .mmHg(p), pressureMin: lo, pressureMax: hi))
                 }.joined(separator: ",")
                 write(countsFD, Array(list.utf8))
             }
             for (dev, fs, cal, role) in adcs {
-                let code = ADS1115Transfer.counts(for: cal.volts(for: (plant[role] ?? 0) + noise(0.01)), fullScale: fs)
-                try? dev.writeWordData(register: 0, value: UInt16(bitPattern: code).byteSwapped)
+                let code = ADS1115.outputCode(for: cal.volts(for: (plant[role] ?? 0) + noise(0.01)), pga: fs)
+                try? dev.writeWordData(register: ADS1115.Register.conversion.rawValue, value: UInt16(bitPattern: code).byteSwapped)
             }
             k += 1
             clock.sleep(until: start + .seconds(half * Double(k)))
@@ -259,7 +260,7 @@ struct VirtualBoardCheck {
             guard case let .abp2(lo, hi, tf) = dev.driver,
                   let role = board.sensors.first(where: { $0.value.device == id })?.key,
                   let target = targets.first(where: { $0.0 == role })?.1 else { continue }
-            counts[id] = ABP2Transfer.counts(pressure: .mmHg(target), pressureMin: lo, pressureMax: hi, transferFunction: tf == .a ? .a : .b)
+            counts[id] = tf.counts(pressure: .mmHg(target), pressureMin: lo, pressureMax: hi)
             order.append(id)
         }
         let list = order.compactMap { counts[$0].map(String.init) }.joined(separator: ",")
@@ -273,11 +274,11 @@ struct VirtualBoardCheck {
                   let target = targets.first(where: { $0.0 == role })?.1 else { continue }
             do {
                 let i2c = try hw.i2cDevice(bus: dev.bus, address: dev.address)
-                let d = try ABP2Driver(device: i2c, role: role, pressureMin: lo, pressureMax: hi, transferFunction: tf == .a ? .a : .b)
+                let d = try ABP2Driver(device: i2c, role: role, pressureMin: lo, pressureMax: hi, transferFunction: tf)
                 service(hw, until: { d.sample.status == .valid }, step: { d.service(now: hw.clock.now()) })
                 let got = d.sample.value.mmHg
-                // One count is (hi − lo) / (0.8 · 2²⁴) ≈ 0.11 mmHg for ±750 mmHg.
-                let lsb = (hi.mmHg - lo.mmHg) / (0.8 * 16_777_216)
+                // One count is (hi − lo) / (Outmax − Outmin) ≈ 0.11 mmHg for ±750 mmHg with A.
+                let lsb = (hi.mmHg - lo.mmHg) / Double(tf.outputMax - tf.outputMin)
                 expect(d.sample.status == .valid && abs(got - target) <= lsb,
                        "sensor \(role.rawValue)", "ABP2 @0x\(String(dev.address, radix: 16)) via I2C_RDWR: \(Self.f(got)) mmHg (plant \(Self.f(target, 1)), status \(d.sample.status), \(d.lastError.map { "\($0)" } ?? "no error"))")
             } catch {
@@ -291,15 +292,15 @@ struct VirtualBoardCheck {
             let channels = board.sensors.filter { $0.value.device == id }.compactMap { r, s in s.channel.map { (input: $0, role: r) } }
             guard let (input, role) = channels.first, let cal = board.sensors[role]?.analog else { continue }
             let flow = 4.0
-            let code = ADS1115Transfer.counts(for: cal.volts(for: flow), fullScale: fs)
-            do {
+            let code = ADS1115.outputCode(for: cal.volts(for: flow), pga: fs)
+            do throws(any Error) {
                 let i2c = try hw.i2cDevice(bus: dev.bus, address: dev.address)
-                try i2c.writeWordData(register: 0, value: UInt16(bitPattern: code).byteSwapped)
+                try i2c.writeWordData(register: ADS1115.Register.conversion.rawValue, value: UInt16(bitPattern: code).byteSwapped)
                 let d = try ADS1115Driver(device: i2c, fullScale: fs, dataRate: rate, channels: [(input, role)])
                 service(hw, until: { d.sample(input: input).status == .valid }, step: { d.service(now: hw.clock.now()) })
                 let s = d.sample(input: input)
                 let value = cal.convert(s.value)
-                let lsb = fs.volts / 32768 * cal.unitsPerVolt
+                let lsb = fs.lsb.volts * cal.unitsPerVolt
                 expect(s.status == .valid && abs(value - flow) <= lsb, "sensor \(role.rawValue)",
                        "ADS1115 @0x\(String(dev.address, radix: 16)) AIN\(input) via SMBus words: \(Self.f(s.value.volts, 4)) V = \(Self.f(value)) L/min (plant \(flow), status \(s.status))")
             } catch {

@@ -2,6 +2,7 @@ import Foundation
 import ECMOCore
 import ECMOHAL
 import ECMOBoard
+import ECMODevices
 import ECMODrivers
 import ECMOSim
 #if os(Linux)
@@ -55,7 +56,7 @@ final class CircuitBridge: @unchecked Sendable {
     func run(seconds: Double) throws {
         let hw = try LinuxHardware(board: board)
         let abp = board.devices.filter { if case .abp2 = $0.value.driver { true } else { false } }.sorted { $0.value.address < $1.value.address }
-        var adcs: [(any I2CDevice, Voltage, AnalogCalibration, SensorRole)] = []
+        var adcs: [(any I2CDevice, ADS1115.PGA, AnalogCalibration, SensorRole)] = []
         for (id, dev) in board.devices {
             guard case let .ads1115(fs, _) = dev.driver else { continue }
             for (role, s) in board.sensors where s.device == id {
@@ -134,14 +135,13 @@ final class CircuitBridge: @unchecked Sendable {
                 let list = abp.map { id, dev -> String in
                     guard case let .abp2(lo, hi, tf) = dev.driver,
                           let role = board.sensors.first(where: { $0.value.device == id })?.key else { return "0" }
-                    return String(ABP2Transfer.counts(pressure: .mmHg((truth[role] ?? 0) + noise(0.3)), pressureMin: lo, pressureMax: hi,
-                                                    transferFunction: tf == .a ? .a : .b))
+                    return String(tf.counts(pressure: .mmHg((truth[role] ?? 0) + noise(0.3)), pressureMin: lo, pressureMax: hi))
                 }.joined(separator: ",")
                 write(countsFD, Array(list.utf8))
             }
             for (dev, fs, cal, role) in adcs {
-                let code = ADS1115Transfer.counts(for: cal.volts(for: (truth[role] ?? 0) + noise(0.01)), fullScale: fs)
-                try? dev.writeWordData(register: 0, value: UInt16(bitPattern: code).byteSwapped)
+                let code = ADS1115.outputCode(for: cal.volts(for: (truth[role] ?? 0) + noise(0.01)), pga: fs)
+                try? dev.writeWordData(register: ADS1115.Register.conversion.rawValue, value: UInt16(bitPattern: code).byteSwapped)
             }
             if steps % 10 == 0 { for fd in quiet { write(fd, down) } }
             steps += 1

@@ -95,7 +95,7 @@ struct BoardFilesTests {
         #expect(flow.analog?.convert(Voltage(volts: 4)) == 10, "0–4 V is 0–10 L/min")
         let adc = try #require(board.devices[flow.device])
         #expect(adc.address == 0x48)
-        #expect(adc.driver == .ads1115(fullScale: Voltage(volts: 4.096), dataRate: 860))
+        #expect(adc.driver == .ads1115(fullScale: .fsr4_096, dataRate: .sps860))
     }
 
     @Test(arguments: ["rpi4-bench.yaml", "rpi5-bench.yaml"])

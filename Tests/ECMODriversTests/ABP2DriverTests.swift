@@ -2,6 +2,7 @@ import ECMOCore
 import ECMOHAL
 import ECMOMockBoard
 import Testing
+import ECMODevices
 import ECMODrivers
 
 @Suite("ABP2 driver")
@@ -36,9 +37,9 @@ struct ABP2DriverTests {
         (.b, 700, 3_774_874), // Pmax → 22.5 %
     ])
     func transferFunctionMapsTheRangeEndsToTheDatasheetCounts(tf: ABP2Counts, mmHg: Double, counts: UInt32) {
-        let c = ABP2Transfer.counts(pressure: .mmHg(mmHg), pressureMin: .mmHg(-300), pressureMax: .mmHg(700), transferFunction: tf)
+        let c = tf.counts(pressure: .mmHg(mmHg), pressureMin: .mmHg(-300), pressureMax: .mmHg(700))
         #expect(c == counts)
-        let p = ABP2Transfer.pressure(counts: counts, pressureMin: .mmHg(-300), pressureMax: .mmHg(700), transferFunction: tf)
+        let p = tf.pressure(output: counts, pressureMin: .mmHg(-300), pressureMax: .mmHg(700))
         // The count limits are 10 %/90 % of 2²⁴ rounded, so the ends are within a count.
         let oneCount = 1000.0 / Double(tf.outputMax - tf.outputMin)
         #expect(abs(p.mmHg - mmHg) <= oneCount)
@@ -52,11 +53,11 @@ struct ABP2DriverTests {
     }
 
     @Test func temperatureCountsDecodeWithTheDatasheetFormula() {
-        #expect(ABP2Transfer.temperatureCounts(Temperature(celsius: 25)) == 6_291_456)
-        #expect(abs(ABP2Transfer.temperature(counts: 6_291_456).celsius - 25) < 2e-5)
-        #expect(ABP2Transfer.temperature(counts: 0).celsius == -50)
-        #expect(ABP2Transfer.temperature(counts: 16_777_215).celsius == 150)
-        #expect(abs(ABP2Transfer.temperature(counts: 8_388_608).celsius - 50) < 2e-5)
+        #expect(ABP2.temperatureOutput(for: Temperature(celsius: 25)) == 6_291_456)
+        #expect(abs(ABP2.temperature(output: 6_291_456).celsius - 25) < 2e-5)
+        #expect(ABP2.temperature(output: 0).celsius == -50)
+        #expect(ABP2.temperature(output: 16_777_215).celsius == 150)
+        #expect(abs(ABP2.temperature(output: 8_388_608).celsius - 50) < 2e-5)
     }
 
     @Test func initRefusesAnEmptyOrInvertedRange() {

@@ -2,6 +2,7 @@ import ECMOCore
 import ECMOHAL
 import ECMOMockBoard
 import Testing
+import ECMODevices
 import ECMODrivers
 
 @Suite("ADS1115 driver")
@@ -44,13 +45,13 @@ struct ADS1115DriverTests {
 
     @Test func codesForFullScaleAndOneVoltFollowTheDataFormat() {
         let fs = Voltage(volts: 4.096)
-        #expect(UInt16(bitPattern: ADS1115Transfer.counts(for: fs, fullScale: fs)) == 0x7FFF)
-        #expect(UInt16(bitPattern: ADS1115Transfer.counts(for: -fs, fullScale: fs)) == 0x8000)
-        #expect(ADS1115Transfer.counts(for: Voltage(volts: 1.0), fullScale: fs) == 8000)
-        #expect(ADS1115Transfer.counts(for: Voltage(volts: 1.0), fullScale: fs) == 0x1F40)
-        #expect(ADS1115Transfer.volts(counts: 8000, fullScale: fs).volts == 1.0)
-        #expect(ADS1115Transfer.volts(counts: .min, fullScale: fs).volts == -4.096)
-        #expect(ADS1115Transfer.counts(for: Voltage(volts: .nan), fullScale: fs) == 0)
+        #expect(UInt16(bitPattern: ADS1115.outputCode(for: fs, fullScale: fs)) == 0x7FFF)
+        #expect(UInt16(bitPattern: ADS1115.outputCode(for: -fs, fullScale: fs)) == 0x8000)
+        #expect(ADS1115.outputCode(for: Voltage(volts: 1.0), fullScale: fs) == 8000)
+        #expect(ADS1115.outputCode(for: Voltage(volts: 1.0), fullScale: fs) == 0x1F40)
+        #expect(ADS1115.voltage(outputCode: 8000, fullScale: fs).volts == 1.0)
+        #expect(ADS1115.voltage(outputCode: .min, fullScale: fs).volts == -4.096)
+        #expect(ADS1115.outputCode(for: Voltage(volts: .nan), fullScale: fs) == 0)
     }
 
     @Test func initRefusesWhatTheChipCannotDo() {
@@ -139,8 +140,7 @@ struct ADS1115DriverTests {
         run(clock, until: .ms(3), tick: .milliseconds(1)) { driver.service(now: $0) }
         #expect(abs(driver.sample(input: 0).value.volts - expected) < fullScale / 32768)
         // The PGA field the chip holds is the one asked for.
-        let pga = Int(model.configRegister >> 9) & 7
-        #expect(ADS1115Model.fullScaleRanges[pga] == fullScale)
+        #expect(ADS1115.PGA(register: model.configRegister).fullScaleRange.volts == fullScale)
     }
 
     @Test func aSlowChipIsPolledUntilOSIsOne() throws {

@@ -1,6 +1,7 @@
 import ECMOCore
 import ECMOHAL
 import Testing
+import ECMODevices
 import ECMOMockBoard
 
 /// Datasheet facts (TI SBAS444) checked on the model through raw I²C transfers.
@@ -106,7 +107,8 @@ struct ADS1115ModelTests {
     func dataRateSetsTheConversionTime(dr: UInt16, sps: Int) throws {
         model.setInput(channel: 0, voltage: Voltage(volts: 1))
         try setRegister(1, singleShot(input: 0, pga: 1, dr: dr))
-        let period = ADS1115Model.conversionTime(dataRate: sps)
+        #expect(ADS1115.DR(fieldBits: dr).samplesPerSecond == sps)
+        let period = ADS1115.DR(fieldBits: dr).conversionTime
         #expect(abs(period.seconds - 1.0 / Double(sps)) < 1e-9)
         clock.advance(by: period - .nanoseconds(1))
         #expect(model.isConverting)

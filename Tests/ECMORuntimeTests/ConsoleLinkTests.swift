@@ -10,6 +10,7 @@ import ECMOBoard
 import ECMOSim
 import ECMOLink
 import ECMORuntime
+import ECMOAssembly
 
 /// Sends one command through the link's ring, runs a tick, returns the loop's reply.
 @discardableResult
@@ -81,7 +82,7 @@ func send(_ code: RigCommand.Code, _ a: Double = 0, link: RigLink, tick: () -> V
 
     @Test func protocolResumeOfAChannelThatIsNotHaltedIsRefusedAndPauseThenResumeWorks() throws {
         let link = simLink()
-        let r = try InfusionRig(plan: testPlan(), journalPath: temporaryPath("link.journal"), link: link)
+        let r = try InfusionRig(plan: testPlan(), journalPath: temporaryPath("link.journal"), consoleLink: link)
         let tick = { _ = r.run(.milliseconds(1)) }
         #expect(send(.startProtocol, link: link, tick: tick)?.reason == .waitingForCircuit)
         r.start()
@@ -218,8 +219,9 @@ let consoleHello = #"{"type":"hello","protocol":1,"client":"test"}"#
         let runner = rig.runner
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var outcome: RigSession.Outcome?
+        nonisolated(unsafe) let running = rig
         let t = Thread {
-            outcome = rig.run(for: .seconds(30))
+            outcome = running.run(for: .seconds(30))
             done.signal()
         }
         t.start()

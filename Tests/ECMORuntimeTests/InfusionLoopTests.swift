@@ -46,7 +46,7 @@ struct InfusionRig {
     let plan: InfusionPlan
 
     init(plan: InfusionPlan, journalPath: String, plant: (Int64, Int64) = (0, 0), writer: Bool = true,
-         mode: PumpMode = .constantFlow(.lpm(4)), link: RigLink? = nil) throws {
+         mode: PumpMode = .constantFlow(.lpm(4)), consoleLink: RigLink? = nil) throws {
         self.plan = plan
         board = try BoardLoader.load(path: boardFile("sim.yaml"))
         sim = try SimulatedBoard(board: board, clock: clock, seed: 3)
@@ -64,7 +64,7 @@ struct InfusionRig {
         // Restarting on a journal this test wrote stands for an operator's confirmed restart.
         rig = try RigAssembly.assemble(board: board, hardware: sim, settings: RunSettings(mode: mode),
                                        infusion: InfusionSetup(engine: engine, link: link, journal: j, recovered: r),
-                                       pacing: .lockstep(clock), evidence: BootEvidence(restartConfirmed: true), link: link)
+                                       pacing: .lockstep(clock), evidence: BootEvidence(restartConfirmed: true), link: consoleLink)
         if !writer { rig.runner.journalWriter = nil }
     }
 
