@@ -10,6 +10,30 @@ public protocol I2CDeviceModel: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer, at now: Instant) -> Bool
 }
 
+/// The mock bus's reference to an address slot, used on the transfer path without ARC
+/// traffic. Only the mock board's I²C bus needs it: its devices are models of different
+/// types attached and detached at run time (a test double), which fixed `let` slots
+/// (`FixedSlots`, what the firmware uses) cannot hold. `slots` owns every slot.
+///
+/// In a release build, calling a method of another module on a class reference loaded from
+/// a stored property costs a retain/release pair (atomic read-modify-writes on a shared
+/// cache line), even for a `let`. A tick makes dozens of such calls, and the tick must
+/// be free of them. `SlotReference` holds the reference unmanaged and hands it to `with` as a
+/// guaranteed reference, so no retain is made. It owns nothing: whoever builds it must keep
+/// a strong reference for as long as it is used (the owners keep one beside it).
+struct SlotReference<Object: AnyObject> {
+    let reference: Unmanaged<Object>
+
+    init(_ object: Object) { reference = .passUnretained(object) }
+
+    /// Calls `body` with the object, without retaining it.
+    @inline(__always)
+    func with<Result>(_ body: (Object) -> Result) -> Result {
+        reference._withUnsafeGuaranteedRef(body)
+    }
+}
+
+
 private protocol ModelCall {
     static func write(_ o: Unmanaged<AnyObject>, _ bytes: UnsafeRawBufferPointer, at now: Instant) -> Bool
     static func read(_ o: Unmanaged<AnyObject>, into buffer: UnsafeMutableRawBufferPointer, at now: Instant) -> Bool
@@ -23,7 +47,7 @@ private enum ModelCallFor<T: I2CDeviceModel>: ModelCall {
     }
 }
 
-/// A device model called on the transfer path without ARC traffic (see `Unretained`):
+/// A device model called on the transfer path without ARC traffic (see `SlotReference`):
 /// the slot's `model` keeps it alive.
 struct UnretainedModel {
     private let object: Unmanaged<AnyObject>
@@ -48,7 +72,7 @@ public final class MockI2CBus {
     private let trace: MockTrace
     private var slots: [AddressSlot?] = Array(repeating: nil, count: 128)
     /// The same slots for the transfer path, without ARC traffic (`slots` owns them).
-    private var hotSlots: [Unretained<AddressSlot>?] = Array(repeating: nil, count: 128)
+    private var hotSlots: [SlotReference<AddressSlot>?] = Array(repeating: nil, count: 128)
 
     init(id: Int, name: String, clock: any MonotonicClock, trace: MockTrace) {
         self.id = id
@@ -86,7 +110,7 @@ public final class MockI2CBus {
         if let s = slots[Int(address)] { return s }
         let s = AddressSlot()
         slots[Int(address)] = s
-        hotSlots[Int(address)] = Unretained(s)
+        hotSlots[Int(address)] = SlotReference(s)
         return s
     }
 
@@ -158,7 +182,7 @@ public final class MockI2CBus {
     // MARK: Transfers (no allocation)
 
     /// Address phase: the slot to talk to, or `nil` for a NAK (counted).
-    private func addressPhase(_ address: UInt8) -> Unretained<AddressSlot>? {
+    private func addressPhase(_ address: UInt8) -> SlotReference<AddressSlot>? {
         guard address < 0x80, let hot = hotSlots[Int(address)] else { return nil }
         let answers = hot.with { s -> Bool in
             s.transfers += 1
@@ -193,7 +217,7 @@ public final class MockI2CBus {
     /// Address and write phase, shared by a plain write and the first half of a
     /// write-then-read: NAK (traced) when nothing answers or the model refuses.
     private func writePhase(_ address: UInt8, _ bytes: UnsafeRawBufferPointer,
-                            at now: Instant) throws(HALError) -> (Unretained<AddressSlot>, UnretainedModel) {
+                            at now: Instant) throws(HALError) -> (SlotReference<AddressSlot>, UnretainedModel) {
         guard let hot = addressPhase(address), let model = hot.with({ $0.hotModel }) else {
             traceWrite(address, bytes, acknowledged: false, at: now)
             throw .nak(address: address)
@@ -215,7 +239,7 @@ public final class MockI2CBus {
         _ = try writePhase(address, bytes, at: clock.now())
     }
 
-    private func readPhase(_ hot: Unretained<AddressSlot>, _ model: UnretainedModel, _ address: UInt8,
+    private func readPhase(_ hot: SlotReference<AddressSlot>, _ model: UnretainedModel, _ address: UInt8,
                            _ buffer: UnsafeMutableRawBufferPointer, at now: Instant) throws(HALError) {
         let ok = hot.with { s -> Bool in
             if s.frozen {

@@ -41,15 +41,17 @@ public final class SimulatedBoard: HardwareProvider {
     private var stepLines: (cells: MockOutputLine?, cellsDir: MockOutputLine?, cellsEnable: MockOutputLine?,
                             heparin: MockOutputLine?, heparinDir: MockOutputLine?, heparinEnable: MockOutputLine?)
         = (nil, nil, nil, nil, nil, nil)
-    private var emptySwitch: MockInputLine?
-    private var heparinEmptySwitch: MockInputLine?
-    /// The device models and switches the board publishes to on every tick, held without
-    /// ARC traffic (`Unretained`); `ownedModels` and the switches above keep them alive,
-    /// whatever the bus does (a fault may detach a model).
-    private var ownedModels: [AnyObject] = []
-    private var emptySwitchHot: Unretained<MockInputLine>?
-    private var heparinEmptySwitchHot: Unretained<MockInputLine>?
-    private var forceInputs: [(model: Unretained<ADS1115Model>, channel: Int, calibration: AnalogCalibration)] = []
+    private let emptySwitch: MockInputLine?
+    private let heparinEmptySwitch: MockInputLine?
+    /// The device models the board publishes to on every tick, owned here whatever the bus
+    /// does (a fault may detach a model), in `let` slots so a tick calls them with no ARC
+    /// traffic (see `FixedSlots`).
+    private let pressureModels: FixedSlots<ABP2Model>
+    private let pressureRoles: [SensorRole]
+    private let adcModels: FixedSlots<ADS1115Model>
+    /// Per analog input: which ADC model (slot), its input channel and calibration.
+    private let analogInputs: [(role: SensorRole, slot: Int, channel: Int, calibration: AnalogCalibration)]
+    private let forceInputs: [(slot: Int, channel: Int, calibration: AnalogCalibration)]
     public let simulatedWatchdog: SimulatedWatchdog
     /// Longest physics step; longer service intervals are split.
     @exclusivity(unchecked)
@@ -67,8 +69,6 @@ public final class SimulatedBoard: HardwareProvider {
     }
 
     private var rng: SeededGenerator
-    private var pressureModels: [(role: SensorRole, model: Unretained<ABP2Model>)] = []
-    private var analogInputs: [(role: SensorRole, model: Unretained<ADS1115Model>, channel: Int, calibration: AnalogCalibration)] = []
     private let pumpPWM: MockPWMChannel
     private let pumpEnable: MockOutputLine
     private let clamp: MockOutputLine
@@ -99,6 +99,10 @@ public final class SimulatedBoard: HardwareProvider {
         lastService = clock.now()
         simulatedWatchdog = SimulatedWatchdog(clock: clock)
 
+        var pressure: [(role: SensorRole, model: ABP2Model)] = []
+        var adcs: [ADS1115Model] = []
+        var analog: [(role: SensorRole, slot: Int, channel: Int, calibration: AnalogCalibration)] = []
+        var force: [(slot: Int, channel: Int, calibration: AnalogCalibration)] = []
         for (id, dev) in board.devices.sorted(by: { $0.key < $1.key }) {
             let bus = mock.i2cBus(dev.bus)
             switch dev.driver {
@@ -107,28 +111,35 @@ public final class SimulatedBoard: HardwareProvider {
                 do { try bus.attach(model, at: dev.address) } catch {
                     throw HardwareOpenError(what: "simulated device \(id)", cause: error)
                 }
-                ownedModels.append(model)
                 for (role, s) in board.sensors where s.device == id {
-                    pressureModels.append((role, Unretained(model)))
+                    pressure.append((role, model))
                 }
             case .ads1115:
                 let model = ADS1115Model(clock: clock)
                 do { try bus.attach(model, at: dev.address) } catch {
                     throw HardwareOpenError(what: "simulated device \(id)", cause: error)
                 }
-                ownedModels.append(model)
+                adcs.append(model)
                 for (role, s) in board.sensors where s.device == id {
                     guard let ch = s.channel, let cal = s.analog else { continue }
                     if role == .syringeForce {
-                        forceInputs.append((Unretained(model), ch, cal))
+                        force.append((adcs.count - 1, ch, cal))
                     } else {
-                        analogInputs.append((role, Unretained(model), ch, cal))
+                        analog.append((role, adcs.count - 1, ch, cal))
                     }
                 }
             }
         }
-        pressureModels.sort { $0.role.rawValue < $1.role.rawValue }
-        analogInputs.sort { $0.role.rawValue < $1.role.rawValue }
+        pressure.sort { $0.role.rawValue < $1.role.rawValue }
+        analog.sort { $0.role.rawValue < $1.role.rawValue }
+        guard pressure.count <= FixedSlots<ABP2Model>.capacity, adcs.count <= FixedSlots<ADS1115Model>.capacity else {
+            throw HardwareOpenError(what: "simulated board \(board.name)", detail: "more than \(FixedSlots<ABP2Model>.capacity) sensors of one kind")
+        }
+        pressureModels = FixedSlots(pressure.map(\.model))
+        pressureRoles = pressure.map(\.role)
+        adcModels = FixedSlots(adcs)
+        analogInputs = analog
+        forceInputs = force
         pumpPWM = mock.pwmChannel(Self.pwmName(chip: board.pump.pwmChip, channel: board.pump.channel))
         pumpEnable = mock.outputLine(ActuatorRole.pumpEnable.rawValue)
         clamp = mock.outputLine(ActuatorRole.clamp.rawValue)
@@ -142,8 +153,6 @@ public final class SimulatedBoard: HardwareProvider {
         }
         emptySwitch = board.inputs[.syringeEndEmpty] != nil ? mock.inputLine(InputRole.syringeEndEmpty.rawValue, edges: .both) : nil
         heparinEmptySwitch = board.inputs[.heparinEndEmpty] != nil ? mock.inputLine(InputRole.heparinEndEmpty.rawValue, edges: .both) : nil
-        emptySwitchHot = emptySwitch.map { Unretained($0) }
-        heparinEmptySwitchHot = heparinEmptySwitch.map { Unretained($0) }
         wireSyringes()
         publishSensors()
     }
@@ -296,15 +305,16 @@ public final class SimulatedBoard: HardwareProvider {
         let p = circuit.pressures()
         let now = clock.now()
         for i in forceInputs.indices {
-            let (model, channel, cal) = forceInputs[i]
-            model.with { $0.setInput(channel: channel, voltage: cal.volts(for: syringe.forceNewtons)) }
+            let (slot, channel, cal) = forceInputs[i]
+            let volts = cal.volts(for: syringe.forceNewtons)
+            adcModels.with(slot) { $0.setInput(channel: channel, voltage: volts) }
         }
-        if let line = emptySwitchHot { let v = forcedSyringeEmpty || syringe.endEmpty; line.with { $0.drive(v) } }
-        if let line = heparinEmptySwitchHot { let v = heparinSyringe.endEmpty; line.with { $0.drive(v) } }
+        // Optional chaining calls through the `let` fields in place (no retain).
+        if emptySwitch != nil { emptySwitch?.drive(forcedSyringeEmpty || syringe.endEmpty) }
+        if heparinEmptySwitch != nil { heparinEmptySwitch?.drive(heparinSyringe.endEmpty) }
         // Index loops: destructuring for-in over tuple arrays allocates in debug builds.
-        for i in pressureModels.indices {
-            let (role, model) = pressureModels[i]
-            guard let channel = SimulatedChannel(role) else { continue }
+        for i in pressureRoles.indices {
+            guard let channel = SimulatedChannel(pressureRoles[i]) else { continue }
             let truth: Pressure
             switch channel {
             case .drainPressure: truth = p.drain
@@ -313,10 +323,10 @@ public final class SimulatedBoard: HardwareProvider {
             case .flow: continue
             }
             let v = faulted(channel, truth.mmHg + noise.pressure.mmHg * rng.nextGaussian(), now: now)
-            model.with { $0.setPressure(.mmHg(v)) }
+            pressureModels.with(i) { $0.setPressure(.mmHg(v)) }
         }
         for i in analogInputs.indices {
-            let (role, model, channel, cal) = analogInputs[i]
+            let (role, slot, channel, cal) = analogInputs[i]
             guard let ch = SimulatedChannel(role) else { continue }
             let truth: Double
             switch ch {
@@ -327,11 +337,11 @@ public final class SimulatedBoard: HardwareProvider {
             }
             if sensorFaults[ch.rawValue].disconnected {
                 // An open analog input floats to the supply rail.
-                model.with { $0.setInput(channel: channel, voltage: Voltage(volts: 3.3)) }
+                adcModels.with(slot) { $0.setInput(channel: channel, voltage: Voltage(volts: 3.3)) }
                 continue
             }
             let volts = cal.volts(for: faulted(ch, truth, now: now))
-            model.with { $0.setInput(channel: channel, voltage: volts) }
+            adcModels.with(slot) { $0.setInput(channel: channel, voltage: volts) }
         }
     }
 
