@@ -49,7 +49,7 @@ private enum ModelCallFor<T: I2CDeviceModel>: ModelCall {
 
 /// A device model called on the transfer path without ARC traffic (see `SlotReference`):
 /// the slot's `model` keeps it alive.
-struct UnretainedModel {
+struct ModelReference {
     private let object: Unmanaged<AnyObject>
     private let call: any ModelCall.Type
     init(_ model: any I2CDeviceModel) {
@@ -84,9 +84,9 @@ public final class MockI2CBus {
     /// State the bus keeps for one address (the model, faults, counters).
     final class AddressSlot {
         var model: (any I2CDeviceModel)? {
-            didSet { hotModel = model.map { UnretainedModel($0) } }
+            didSet { hotModel = model.map { ModelReference($0) } }
         }
-        private(set) var hotModel: UnretainedModel?
+        private(set) var hotModel: ModelReference?
         var naksToInject = 0
         var permanentNAK = false
         var frozen = false
@@ -217,7 +217,7 @@ public final class MockI2CBus {
     /// Address and write phase, shared by a plain write and the first half of a
     /// write-then-read: NAK (traced) when nothing answers or the model refuses.
     private func writePhase(_ address: UInt8, _ bytes: UnsafeRawBufferPointer,
-                            at now: Instant) throws(HALError) -> (SlotReference<AddressSlot>, UnretainedModel) {
+                            at now: Instant) throws(HALError) -> (SlotReference<AddressSlot>, ModelReference) {
         guard let hot = addressPhase(address), let model = hot.with({ $0.hotModel }) else {
             traceWrite(address, bytes, acknowledged: false, at: now)
             throw .nak(address: address)
@@ -239,7 +239,7 @@ public final class MockI2CBus {
         _ = try writePhase(address, bytes, at: clock.now())
     }
 
-    private func readPhase(_ hot: SlotReference<AddressSlot>, _ model: UnretainedModel, _ address: UInt8,
+    private func readPhase(_ hot: SlotReference<AddressSlot>, _ model: ModelReference, _ address: UInt8,
                            _ buffer: UnsafeMutableRawBufferPointer, at now: Instant) throws(HALError) {
         let ok = hot.with { s -> Bool in
             if s.frozen {
