@@ -46,7 +46,14 @@ let buildRunStore = environment["ECMO_RUN_STORE"].map { $0 == "1" } ?? true
 // the hardware (ecmo-rig, the harness, tests, benchmarks) specialises the whole tick for it:
 // direct calls, no existentials, no reference counting — ArduPilot picks its HAL at build
 // time for the same reason. A root or path-dependency package may use these flags.
-let specialised: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+// Release builds of these modules also leave out the run-time exclusivity checks (a
+// `swift_beginAccess` per access to a class's stored property: a third of a tick's
+// instructions). The loop is single-threaded by construction (rings cross threads) and the
+// debug builds that run the test suite keep every check on; this one flag replaces the
+// `@exclusivity(unchecked)` annotations that used to be scattered over the tick path.
+let specialised: [SwiftSetting] = [
+    .unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
 
 var targets: [Target] = [
     .target(name: "ECMOCore", swiftSettings: specialised),
@@ -155,6 +162,7 @@ let package = Package(
         .library(name: "ECMOCore", targets: ["ECMOCore"]),
         .library(name: "ECMORuntime", targets: ["ECMORuntime"]),
         .library(name: "ECMOSim", targets: ["ECMOSim"]),
+        .library(name: "ECMOAssembly", targets: ["ECMOAssembly"]),
         // Test support for the benchmark package (retain/release counting).
         .library(name: "ARCCounter", targets: ["ARCCounter"]),
         .library(name: "ECMOLink", targets: ["ECMOLink"]),

@@ -22,6 +22,7 @@ let package = Package(
                 .product(name: "ECMORuntime", package: "ecmo-rig"),
                 .product(name: "ECMOSim", package: "ecmo-rig"),
                 .product(name: "ECMOCore", package: "ecmo-rig"),
+                .product(name: "ECMOAssembly", package: "ecmo-rig"),
             ],
             path: "Support/RigBenchSupport"
         ),

@@ -35,16 +35,12 @@ public final class ABP2Driver<Device: I2CDevice> {
 
     /// The latest pressure. Timestamp = when the conversion completed (estimated: command
     /// time + `conversionTime`, or later if the sensor was still seen busy).
-    @exclusivity(unchecked)
     public private(set) var sample: SensorSample<Pressure>
     /// The temperature of the latest measurement whose status allowed decoding it.
-    @exclusivity(unchecked)
     public private(set) var temperature: Temperature?
     /// The last error, for diagnostics.
-    @exclusivity(unchecked)
     public private(set) var lastError: HALError?
     /// Measurements read back successfully (valid samples).
-    @exclusivity(unchecked)
     public private(set) var measurementsCompleted = 0
 
     private enum State {

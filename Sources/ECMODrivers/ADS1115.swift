@@ -53,15 +53,11 @@ public final class ADS1115Driver<Device: I2CDevice> {
     public let conversionTimeout: Duration
 
     /// Config-register readbacks that differed from what was written.
-    @exclusivity(unchecked)
     public private(set) var configMismatchCount = 0
     /// Failed transfers, timeouts and mismatches since start (stamped into every sample).
-    @exclusivity(unchecked)
     public private(set) var errorCount: UInt32 = 0
-    @exclusivity(unchecked)
     public private(set) var lastError: HALError?
     /// Conversions read successfully.
-    @exclusivity(unchecked)
     public private(set) var conversionsCompleted = 0
 
     private let inputs: [Int]

@@ -6,7 +6,6 @@ import ECMOHAL
 public final class PumpSpeedOutput<PWM: PWMOutput> {
     public let pwm: PWM
     public let calibration: PumpSpeedCalibration
-    @exclusivity(unchecked)
     public private(set) var lastDuty: Double = .nan
 
     public init(pwm: PWM, calibration: PumpSpeedCalibration, period: Duration) throws(HALError) {

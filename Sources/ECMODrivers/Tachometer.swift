@@ -9,13 +9,11 @@ public final class Tachometer<Input: DigitalInput> {
     public let input: Input
     public let pulsesPerRevolution: Int
     public let stallTimeout: Duration
-    @exclusivity(unchecked)
     public private(set) var sample: SensorSample<PumpSpeed>
     private let buffer: UnsafeMutableBufferPointer<EdgeEvent>
     private var lastEdge: Instant?
     /// Sum and count of recent periods (exponentially forgotten) for a smooth estimate.
     private var smoothedPeriodNs: Double = 0
-    @exclusivity(unchecked)
     public private(set) var totalPulses: UInt64 = 0
 
     public init(input: Input, pulsesPerRevolution: Int, stallTimeout: Duration = .milliseconds(250), bufferCapacity: Int = 256) {

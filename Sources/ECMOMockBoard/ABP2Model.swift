@@ -29,17 +29,12 @@ public final class ABP2Model: I2CDeviceModel {
     public let pressureMax: Pressure
     public let transferFunction: TransferFunction
     /// How long a measurement takes (the busy time after the command).
-    @exclusivity(unchecked)
     public var conversionTime: Duration
-    @exclusivity(unchecked)
     public private(set) var pressure: Pressure = .zero
-    @exclusivity(unchecked)
     public private(set) var temperature = Temperature(celsius: 25)
     /// Fault hook: the memory integrity check failed (status bit 2).
-    @exclusivity(unchecked)
     public var memoryError = false
     /// Fault hook: status bit 6 (power indication) reads 0 when `false`.
-    @exclusivity(unchecked)
     public var powered = true
     /// Measurements completed since creation (up to the clock's present).
     public var measurementsCompleted: Int {
@@ -48,7 +43,6 @@ public final class ABP2Model: I2CDeviceModel {
     }
     private var completed = 0
     /// Writes that were not the measurement command, or came while busy.
-    @exclusivity(unchecked)
     public private(set) var ignoredCommands = 0
 
     private let clock: any MonotonicClock

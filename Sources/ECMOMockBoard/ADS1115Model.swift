@@ -21,16 +21,12 @@ public final class ADS1115Model: I2CDeviceModel {
     private let clock: any MonotonicClock
     private var inputs: [Double] = [0, 0, 0, 0]
     /// The address pointer (last pointer byte written).
-    @exclusivity(unchecked)
     public private(set) var pointer: Register = .conversion
     /// Config bits 14:0 as last written; OS (bit 15) is computed on read.
     private var config = ADS1115.ConfigRegister(rawValue: ADS1115.ConfigRegister.resetValue & ADS1115.ConfigRegister.settingsMask)
     /// "Conversion Register": reset 0000h.
-    @exclusivity(unchecked)
     public private(set) var conversionRegister: UInt16 = 0
-    @exclusivity(unchecked)
     public private(set) var loThresh: UInt16 = Register.loThresh.resetValue
-    @exclusivity(unchecked)
     public private(set) var hiThresh: UInt16 = Register.hiThresh.resetValue
     /// Conversions completed since creation (up to the clock's present).
     public var conversionsCompleted: Int {

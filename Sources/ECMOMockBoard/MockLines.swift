@@ -7,18 +7,13 @@ public final class MockOutputLine: DigitalOutput {
     public let id: Int
     public let name: String
     /// The level the pin really has.
-    @exclusivity(unchecked)
     public private(set) var level = false
     /// The last value the firmware wrote (even if a fault kept it off the pin).
-    @exclusivity(unchecked)
     public private(set) var commanded = false
-    @exclusivity(unchecked)
     public private(set) var fault: MockLineFault = .none
     /// Successful `set` calls.
-    @exclusivity(unchecked)
     public private(set) var writeCount = 0
     /// Rising edges on the pin so far.
-    @exclusivity(unchecked)
     public private(set) var risingEdges: UInt64 = 0
     /// Called on each rising edge of the pin, inside `set` (a stepper's STEP input acts on
     /// the edge, so the simulated mechanism moves exactly when the firmware pulses), with
@@ -97,18 +92,14 @@ public final class MockInputLine: DigitalInput {
     public let name: String
     public let edges: EdgeDetection
     /// The level the outside world drives (what the firmware sees when no fault).
-    @exclusivity(unchecked)
     public private(set) var level = false
-    @exclusivity(unchecked)
     public private(set) var fault: MockLineFault = .none
     /// Events lost because the ring was full.
-    @exclusivity(unchecked)
     public private(set) var droppedEvents = 0
     public let edgeCapacity: Int
     private let ring: UnsafeMutablePointer<EdgeEvent>
     private var head = 0
     /// Events waiting to be read.
-    @exclusivity(unchecked)
     public private(set) var pendingEvents = 0
     private let clock: any MonotonicClock
 

@@ -8,20 +8,13 @@ public final class MockPWMChannel: PWMOutput {
     public let id: Int
     public let name: String
     /// Period as the hardware holds it; 0 until set (as a fresh sysfs PWM channel).
-    @exclusivity(unchecked)
     public private(set) var periodNanoseconds: UInt64 = 0
-    @exclusivity(unchecked)
     public private(set) var dutyCycle: Double = 0
-    @exclusivity(unchecked)
     public private(set) var enabled = false
-    @exclusivity(unchecked)
     public private(set) var fault: MockLineFault = .none
     /// Last values written by the firmware (they differ from the outputs while stuck).
-    @exclusivity(unchecked)
     public private(set) var commandedPeriodNanoseconds: UInt64 = 0
-    @exclusivity(unchecked)
     public private(set) var commandedDutyCycle: Double = 0
-    @exclusivity(unchecked)
     public private(set) var commandedEnabled = false
     private let clock: any MonotonicClock
     private let trace: MockTrace

@@ -45,13 +45,10 @@ public final class MockTrace {
     /// Index of the oldest entry.
     private var head = 0
     /// Entries held now (≤ capacity).
-    @exclusivity(unchecked)
     public private(set) var count = 0
     /// Writes appended since creation or the last `clear()`.
-    @exclusivity(unchecked)
     public private(set) var totalWrites: UInt64 = 0
     /// Entries lost because the ring was full.
-    @exclusivity(unchecked)
     public private(set) var overwritten: UInt64 = 0
 
     /// `capacity` below 1 is raised to 1 (a trace that can hold nothing proves nothing).

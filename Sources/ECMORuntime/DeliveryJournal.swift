@@ -269,9 +269,7 @@ public final class JournalLink: @unchecked Sendable {
     public let grantedCells = UnsafeAtomic<Int64>.create(0)
     public let grantedHeparin = UnsafeAtomic<Int64>.create(0)
     public let writeFailures = ManagedAtomic<Int>(0)
-    @exclusivity(unchecked)
     private var lastPushedSequence: UInt64 = .max
-    @exclusivity(unchecked)
     private var lastPushedReserved: (Int64, Int64) = (-1, -1)
 
     public init(capacity: Int = 256, granted: (Int64, Int64) = (0, 0)) {

@@ -13,30 +13,22 @@ public final class SimulatedBoard: HardwareProvider {
     public let board: BoardConfiguration
     public let mock: MockBoard
     public let clock: any MonotonicClock
-    @exclusivity(unchecked)
     public var circuit: CircuitModel
-    @exclusivity(unchecked)
     public var noise: SensorNoise
     /// The cell syringe's mechanism (plunger, end stops, occlusion force).
-    @exclusivity(unchecked)
     public var syringe = SyringeModel(parameters: .syringe50mL, initialVolume: .mL(50))
     /// The heparin syringe's mechanism.
-    @exclusivity(unchecked)
     public var heparinSyringe = SyringeModel(parameters: .syringe50mL, initialVolume: .mL(50))
     /// What the cell syringe holds: each millilitre it delivers puts this many particles
     /// of this kind into the circuit at this port (nil: plain fluid).
-    @exclusivity(unchecked)
     public var syringeContents: SyringeContents?
     /// Net plunger steps that moved, per channel (cells, heparin): what the plant received.
-    @exclusivity(unchecked)
     public private(set) var plungerSteps: (cells: Int64, heparin: Int64) = (0, 0)
     /// Optional durable copy of `plungerSteps` (two Int64s, e.g. in a shared mapping of a
     /// file) updated at each step, so a harness can read what the plant received after the
     /// firmware process was killed.
-    @exclusivity(unchecked)
     public var plantLedger: UnsafeMutablePointer<Int64>?
     /// Injected: the end-of-travel switch reads "empty" whatever the plunger does.
-    @exclusivity(unchecked)
     public private(set) var forcedSyringeEmpty = false
     private var stepLines: (cells: MockOutputLine?, cellsDir: MockOutputLine?, cellsEnable: MockOutputLine?,
                             heparin: MockOutputLine?, heparinDir: MockOutputLine?, heparinEnable: MockOutputLine?)
@@ -54,7 +46,6 @@ public final class SimulatedBoard: HardwareProvider {
     private let forceInputs: [(slot: Int, channel: Int, calibration: AnalogCalibration)]
     public let simulatedWatchdog: SimulatedWatchdog
     /// Longest physics step; longer service intervals are split.
-    @exclusivity(unchecked)
     public var maximumStep: Duration = .milliseconds(1)
 
     /// Sensor noise (standard deviations), applied before the device models quantise.
@@ -77,13 +68,10 @@ public final class SimulatedBoard: HardwareProvider {
     private var lastService: Instant
     private var tachPhase = 0.0
     /// Times the watchdog reset the board (outputs forced to their boot defaults).
-    @exclusivity(unchecked)
     public private(set) var watchdogResets = 0
     /// Per-channel sensor faults, indexed by `SimulatedChannel.rawValue`.
-    @exclusivity(unchecked)
     public private(set) var sensorFaults = [SensorFaultState](repeating: SensorFaultState(), count: SimulatedChannel.allCases.count)
     /// The tachometer produces no pulses (broken wire, failed sensor).
-    @exclusivity(unchecked)
     public var tachometerLost = false
     /// Last value published per channel, for stuck faults.
     private var lastPublished = [Double](repeating: 0, count: SimulatedChannel.allCases.count)
@@ -459,15 +447,10 @@ public final class SimulatedBoard: HardwareProvider {
 /// board turns into a reset of every output to its boot default.
 public final class SimulatedWatchdog: Watchdog {
     private let clock: any MonotonicClock
-    @exclusivity(unchecked)
     public private(set) var timeout: Duration = .zero
-    @exclusivity(unchecked)
     public private(set) var armed = false
-    @exclusivity(unchecked)
     public private(set) var lastKick: Instant = .origin
-    @exclusivity(unchecked)
     public private(set) var expiries = 0
-    @exclusivity(unchecked)
     public private(set) var kicks: UInt64 = 0
 
     init(clock: any MonotonicClock) { self.clock = clock }

@@ -4,6 +4,7 @@ import ECMOHAL
 import ECMOBoard
 import ECMOSim
 import ECMORuntime
+import ECMOAssembly
 
 /// Where the repository is: `ECMO_REPO` if set, else found from this file's path
 /// (Benchmarks/Support/RigBenchSupport/SimRig.swift → repository root).
@@ -22,15 +23,19 @@ public struct SimRigError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// A simulated rig on a manual clock, built exactly as the tests (Tests/ECMORuntimeTests/Support.swift)
-/// and `ecmo-rig run --pace fast` build it: `Board/sim.yaml`, `SimulatedBoard`, `RigLoop`,
-/// `LoopRunner(pacing: .lockstep)`. `recordEvery: 100` = a 10 Hz record at 1 kHz.
+/// A simulated rig on a manual clock, built by `RigAssembly` — the composition root
+/// `ecmo-rig run --pace fast`, the scenarios and the tests use: `Board/sim.yaml`, the
+/// simulated board, the generic loop specialised for it, lockstep pacing. `recordEvery: 100`
+/// = a 10 Hz record at 1 kHz.
 public final class SimRig {
+    public let rig: Rig<SimulatedBoard>
     public let board: BoardConfiguration
     public let clock: ManualClock
+    // Stored, not computed from `rig`: the tick driver below must reach the loop without
+    // loading it through another object (a retain per tick).
     public let sim: SimulatedBoard
-    public let loop: RigLoop
-    public let runner: LoopRunner
+    public let loop: RigLoop<SimulatedBoard>
+    public let runner: LoopRunner<SimulatedBoard>
     /// The loop period in nanoseconds, so the driver below adds no `Duration` math of its own.
     public let periodNanoseconds: UInt64
     public private(set) var now: Instant
@@ -40,10 +45,12 @@ public final class SimRig {
     public init(mode: PumpMode = .constantFlow(.lpm(4)), seed: UInt64 = 1, recordEvery: Int = 100,
                 boardFile: String = RepositoryPaths.board("sim.yaml")) throws {
         board = try BoardLoader.load(path: boardFile)
-        clock = ManualClock()
-        sim = try SimulatedBoard(board: board, clock: clock, seed: seed)
-        loop = try RigLoop(board: board, hardware: sim, settings: RunSettings(mode: mode, recordEvery: recordEvery))
-        runner = LoopRunner(loop: loop, pacing: .lockstep(clock))
+        rig = try RigAssembly.simulated(board: board, settings: RunSettings(mode: mode, recordEvery: recordEvery), seed: seed)
+        guard case .lockstep(let c) = rig.runner.pacing else { throw SimRigError(description: "not a lockstep rig") }
+        clock = c
+        sim = rig.hardware
+        loop = rig.loop
+        runner = rig.runner
         periodNanoseconds = UInt64(board.loopPeriod.nanoseconds)
         now = clock.now()
     }
@@ -51,9 +58,12 @@ public final class SimRig {
     /// Configures, dwells 200 ms in `inactive`, activates, and runs `warmUp` of loop time so
     /// the rig is past spin-up and unclamping and holds its set-point (phase `regulating`).
     public func startRegulating(warmUp: Duration = .seconds(3)) throws {
-        loop.handle(.configure, now: clock.now())
+        rig.boot()
         runLockstep(for: .milliseconds(200))
-        loop.handle(.activate, now: clock.now())
+        let activation = rig.apply(.activate)
+        guard activation.accepted else {
+            throw SimRigError(description: "activate refused: \(activation.refusal)")
+        }
         runLockstep(for: warmUp)
         now = clock.now()
         guard loop.controller.phase == .regulating else {
