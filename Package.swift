@@ -3,6 +3,8 @@
 // Layering (data flows one way: sensors → core → actuators):
 //   ECMOCore      pure Swift: units, samples, control laws, lifecycle. No I/O, no clock.
 //   ECMOHAL       protocols and value types for lines, I²C, PWM, clock, watchdog.
+//   ECMOPosix     the C library: monotonic clock, Unix sockets, durable files, mmap. With
+//                 ECMOLinux the only modules that import Glibc/Darwin.
 //   ECMOBoard     board files (Board/*.yaml): parsed and strictly validated.
 //   ECMODrivers   device drivers written against ECMOHAL (ABP2, ADS1115, pump, tach...).
 //   ECMOMockBoard in-memory board below the HAL with register-level device models.
@@ -46,13 +48,20 @@ var targets: [Target] = [
     // console package can depend on it without the firmware.
     .target(name: "ECMOLink"),
     .target(name: "ECMOHAL", dependencies: ["ECMOCore"]),
+    // The C library's calls (monotonic clock, Unix sockets, durable files, shared mappings):
+    // with ECMOLinux the only module that imports Glibc/Darwin.
+    .target(name: "ECMOPosix", dependencies: ["ECMOCore", "ECMOHAL"]),
     .target(name: "ECMODataFile", dependencies: [.product(name: "Yams", package: "Yams")]),
     .target(name: "ECMOBoard", dependencies: ["ECMOCore", "ECMOHAL", "ECMODataFile", .product(name: "Yams", package: "Yams")]),
     .target(name: "ECMODrivers", dependencies: ["ECMOCore", "ECMOHAL"]),
     .target(name: "ECMOMockBoard", dependencies: ["ECMOCore", "ECMOHAL"]),
-    .target(name: "ECMOSim", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOMockBoard"]),
+    .target(name: "ECMOSim", dependencies: [
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOMockBoard",
+        // exp, log, cos without the C library (the same libm results).
+        .product(name: "RealModule", package: "swift-numerics"),
+    ]),
     .target(name: "ECMORuntime", dependencies: [
-        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOLink",
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOLink", "ECMOPosix",
         .product(name: "Atomics", package: "swift-atomics"),
     ]),
     .target(name: "ECMOScenario", dependencies: [
@@ -65,7 +74,7 @@ var targets: [Target] = [
     ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
         "ECMOScenario", "ECMODataFile", "ECMOProtocol",
-        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMOSim",
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMOSim", "ECMOPosix",
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
@@ -84,6 +93,7 @@ var targets: [Target] = [
     ], path: "Tests/TickGate"),
     .testTarget(name: "ECMOCoreTests", dependencies: ["ECMOCore"]),
     .testTarget(name: "ECMOLinkTests", dependencies: ["ECMOLink"]),
+    .testTarget(name: "ECMOPosixTests", dependencies: ["ECMOPosix", "ECMOCore", "ECMOHAL"]),
     .testTarget(name: "ECMOBoardTests", dependencies: ["ECMOBoard"]),
     .testTarget(name: "ECMODriversTests", dependencies: ["ECMODrivers", "ECMOMockBoard", "ECMOHAL"]),
     .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMOHAL"]),
@@ -119,14 +129,14 @@ targets += [.target(name: "CLinuxIO")]
 if buildLinuxBackend {
     targets += [
         .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
-        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "CLinuxIO", "CGPIOD"]),
-        .testTarget(name: "ECMOLinuxTests", dependencies: ["ECMOLinux", "ECMOHAL", "ECMOCore", "ECMOBoard", "CLinuxIO", "AllocationCounter"]),
+        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOPosix", "CLinuxIO", "CGPIOD"]),
+        .testTarget(name: "ECMOLinuxTests", dependencies: ["ECMOLinux", "ECMOHAL", "ECMOCore", "ECMOBoard", "ECMOPosix", "CLinuxIO", "AllocationCounter"]),
     ]
 } else {
     // Without libgpiod the target still exists, but holds only what needs no library,
     // so `ecmo-rig` names one module everywhere.
     targets += [
-        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "CLinuxIO"],
+        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOPosix", "CLinuxIO"],
                 exclude: ["GPIOD"], swiftSettings: [.define("ECMO_NO_GPIOD")]),
     ]
 }
@@ -151,6 +161,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.0"),
     ],
     targets: targets
 )

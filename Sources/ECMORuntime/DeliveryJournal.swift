@@ -1,10 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Atomics
 import ECMOCore
+import ECMOPosix
 import Foundation
 
 /// The crash-safe delivery journal: an append-only file of fixed 64-byte records, each
@@ -29,7 +25,7 @@ public final class DeliveryJournal {
 
     public let path: String
     public let planHash: UInt64
-    private let fd: Int32
+    private let file: AppendOnlyFile
     private var buffer = [UInt8](repeating: 0, count: DeliveryJournal.recordSize)
     public private(set) var recordsWritten = 0
     public private(set) var lastSequence: UInt64 = 0
@@ -62,13 +58,15 @@ public final class DeliveryJournal {
     public static func open(path: String, planHash: UInt64, prescribed: (Int64, Int64)) throws(JournalError) -> (DeliveryJournal, Recovered?) {
         var recovered: Recovered?
         var validLength = 0
-        var exists = access(path, F_OK) == 0
+        var exists = DurableFiles.exists(path)
         if exists {
             let partial = try readAll(path)
             if partial.count < recordSize && (partial.isEmpty || Array(headerMagic.prefix(partial.count)) == Array(partial.prefix(headerMagic.count))) {
                 // A crash while the header was being written: no record, so nothing was
                 // ever authorized. Start the journal again.
-                guard unlink(path) == 0 else { throw JournalError(path: path, message: "cannot replace a partial header: \(errnoText())") }
+                do throws(FileError) { try DurableFiles.remove(path) } catch {
+                    throw JournalError(path: path, message: "cannot replace a partial header: \(error.message)")
+                }
                 exists = false
             }
         }
@@ -84,8 +82,8 @@ public final class DeliveryJournal {
             j.lastSequence = lastSeq
             if r.discardedBytes > 0 {
                 // Drop the torn tail so the next record follows the last valid one.
-                guard ftruncate(j.fd, off_t(validLength)) == 0, fsync(j.fd) == 0 else {
-                    throw JournalError(path: path, message: "cannot truncate a torn tail: \(errnoText())")
+                do throws(FileError) { try j.file.truncateDurably(to: validLength) } catch {
+                    throw JournalError(path: path, message: "cannot truncate a torn tail: \(error.message)")
                 }
             }
             return (j, recovered)
@@ -101,7 +99,7 @@ public final class DeliveryJournal {
         putU32(&header, 60, crc32(header[0..<60]))
         try j.writeDurably(header)
         // The directory entry must be durable too, or a power cut can lose the new file.
-        syncDirectory(of: path)
+        DurableFiles.syncDirectory(of: path)
         return (j, nil)
     }
 
@@ -161,13 +159,10 @@ public final class DeliveryJournal {
     private init(path: String, planHash: UInt64, create: Bool) throws(JournalError) {
         self.path = path
         self.planHash = planHash
-        let flags = O_WRONLY | O_APPEND | O_CLOEXEC | (create ? (O_CREAT | O_EXCL) : 0)
-        let f = sysOpen(path, flags, 0o644)
-        guard f >= 0 else { throw JournalError(path: path, message: "cannot open for writing: \(errnoText())") }
-        fd = f
+        do throws(FileError) { file = try AppendOnlyFile(path: path, creating: create) } catch {
+            throw JournalError(path: path, message: error.message)
+        }
     }
-
-    deinit { _ = close(fd) }
 
     /// Appends a snapshot and makes it durable before returning. The loop is told about
     /// the new reservation only after this returns.
@@ -189,22 +184,9 @@ public final class DeliveryJournal {
     }
 
     private func writeDurably(_ bytes: [UInt8]) throws(JournalError) {
-        var done = 0
-        var attempts = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in write(fd, raw.baseAddress.map { $0 + done }, bytes.count - done) }
-            if n < 0 {
-                if errno == EINTR && attempts < 100 { attempts += 1; continue }
-                throw JournalError(path: path, message: "write failed: \(errnoText())")
-            }
-            done += n
+        do throws(FileError) { try file.appendDurably(bytes) } catch {
+            throw JournalError(path: path, message: error.message)
         }
-        #if canImport(Glibc)
-        let rc = fdatasync(fd)
-        #else
-        let rc = fsync(fd)
-        #endif
-        guard rc == 0 else { throw JournalError(path: path, message: "fdatasync failed: \(errnoText())") }
     }
 
     /// FNV-1a 64-bit: the plan hash (of the protocol file's bytes and the board's name).
@@ -220,29 +202,9 @@ public final class DeliveryJournal {
     // MARK: bytes
 
     private static func readAll(_ path: String) throws(JournalError) -> [UInt8] {
-        let f = sysOpen(path, O_RDONLY | O_CLOEXEC, 0)
-        guard f >= 0 else { throw JournalError(path: path, message: "cannot open for reading: \(errnoText())") }
-        defer { _ = close(f) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(f, $0.baseAddress, 65536) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw JournalError(path: path, message: "read failed: \(errnoText())")
-            }
-            if n == 0 { break }
-            out.append(contentsOf: chunk[0..<n])
+        do throws(FileError) { return try DurableFiles.readAll(path) } catch {
+            throw JournalError(path: path, message: error.message)
         }
-        return out
-    }
-
-    private static func syncDirectory(of path: String) {
-        var dir = path
-        if let slash = dir.lastIndex(of: "/") { dir = String(dir[..<slash]) } else { dir = "." }
-        if dir.isEmpty { dir = "/" }
-        let d = sysOpen(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
-        if d >= 0 { _ = fsync(d); _ = close(d) }
     }
 }
 
@@ -354,19 +316,6 @@ public func crc32<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 
 }
 
 private func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
-private func errnoText() -> String {
-    let e = errno
-    return String(cString: strerror(e)) + " (errno \(e))"
-}
-
-private func sysOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
-    #if canImport(Glibc)
-    return Glibc.open(path, flags, mode)
-    #else
-    return Darwin.open(path, flags, mode)
-    #endif
-}
-
 /// Makes the loop's journal requests durable: synchronously between ticks (lockstep
 /// simulation) or on its own ordinary thread (real time), never on the loop's thread.
 public final class JournalWriter: @unchecked Sendable {
@@ -396,7 +345,7 @@ public final class JournalWriter: @unchecked Sendable {
         let t = Thread { [self] in
             while !stopFlag.load(ordering: .relaxed) {
                 serviceOnce()
-                usleep(500)
+                Thread.sleep(forTimeInterval: 0.0005)
             }
             serviceOnce()
             running.store(false, ordering: .relaxed)
@@ -410,7 +359,7 @@ public final class JournalWriter: @unchecked Sendable {
     public func stop(final snapshot: JournalSnapshot?) {
         if thread != nil {
             stopFlag.store(true, ordering: .relaxed)
-            while running.load(ordering: .relaxed) { usleep(200) }
+            while running.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 0.0002) }
             thread = nil
         } else {
             serviceOnce()

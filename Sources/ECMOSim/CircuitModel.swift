@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#elseif canImport(Musl)
-import Musl
-#endif
+import RealModule
 import ECMOCore
 
 /// A lumped, calibrated model of the bench circuit:
@@ -228,7 +222,7 @@ public struct CircuitModel: Sendable {
             target = 0
             tau = parameters.coastTimeConstant.seconds
         }
-        speed = PumpSpeed(rpm: speed.rpm + (target - speed.rpm) * (1 - exp(-h / max(tau, 1e-6))))
+        speed = PumpSpeed(rpm: speed.rpm + (target - speed.rpm) * (1 - Double.exp(-h / max(tau, 1e-6))))
 
         // Clamp travel.
         let travel = h / max(parameters.clampTravelTime.seconds, 1e-9)
@@ -271,7 +265,7 @@ public struct CircuitModel: Sendable {
         // Temperature: first-order toward the heater set point or the room.
         let tTarget = heaterOn ? parameters.heaterSetpoint : parameters.ambientTemperature
         let tTau = (heaterOn ? parameters.heaterTimeConstant : parameters.coolingTimeConstant).seconds
-        temperature = temperature + (tTarget - temperature) * (1 - exp(-h / max(tTau, 1e-6)))
+        temperature = temperature + (tTarget - temperature) * (1 - Double.exp(-h / max(tTau, 1e-6)))
     }
 
     /// Pressures at the sensor sites for the present state (the clamp where it has travelled to).

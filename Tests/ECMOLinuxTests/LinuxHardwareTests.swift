@@ -2,6 +2,7 @@ import Testing
 import ECMOCore
 import ECMOHAL
 import ECMOBoard
+import ECMOPosix
 import ECMOLinux
 
 func boardFile(_ name: String) -> String {
@@ -99,7 +100,7 @@ func boardFile(_ name: String) -> String {
         var sys = k.syscalls
         var sleeps = 0
         sys.sleepUntil = { _ in sleeps += 1; return results.removeFirst() }
-        let clock = LinuxMonotonicClock(syscalls: sys)
+        let clock = PosixMonotonicClock(source: sys)
         #expect(clock.now() == Instant(nanosecondsSinceOrigin: k.now))
         clock.sleep(until: Instant(nanosecondsSinceOrigin: 5))
         #expect(sleeps == 3)
