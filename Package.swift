@@ -10,6 +10,7 @@
 //   ECMOMockBoard in-memory board below the HAL with register-level device models.
 //   ECMOSim       the circuit physics that drives the mock board's devices.
 //   ECMORuntime   the loop: read → update → write, output guard, telemetry, run record.
+//   ECMOConsoleLink the console link's socket server, beside the loop (RigLink's rings).
 //   ECMOProtocol  experiment protocol files: strict loader, planner (doses → steps on a board), plan table.
 //   ECMORunStore  the run index (SQLite via GRDB), CSV export and HTML reports of run folders.
 //   ECMOLink      the console link's wire protocol (JSON lines over a Unix socket).
@@ -64,6 +65,9 @@ var targets: [Target] = [
         "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOLink", "ECMOPosix",
         .product(name: "Atomics", package: "swift-atomics"),
     ]),
+    // The console link's server (docs/console-protocol.md): a socket thread beside the loop,
+    // reaching it only through RigLink's rings.
+    .target(name: "ECMOConsoleLink", dependencies: ["ECMOCore", "ECMOBoard", "ECMORuntime", "ECMOLink", "ECMOPosix"]),
     .target(name: "ECMOScenario", dependencies: [
         "ECMOCore", "ECMOHAL", "ECMODataFile", "ECMOBoard", "ECMOMockBoard", "ECMOSim", "ECMORuntime", "ECMOProtocol",
         .product(name: "Yams", package: "Yams"),
@@ -74,7 +78,7 @@ var targets: [Target] = [
     ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
         "ECMOScenario", "ECMODataFile", "ECMOProtocol",
-        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMOSim", "ECMOPosix",
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMOSim", "ECMOPosix", "ECMOConsoleLink",
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
@@ -101,6 +105,7 @@ var targets: [Target] = [
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime"]),
     .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter", "ARCCounter", "ECMOLink"]),
+    .testTarget(name: "ECMOConsoleLinkTests", dependencies: ["ECMOConsoleLink", "ECMORuntime", "ECMOSim", "ECMOLink"]),
 ]
 
 if buildRunStore {

@@ -6,6 +6,7 @@ import ECMOCore
 import ECMOHAL
 import ECMOBoard
 import ECMORuntime
+import ECMOConsoleLink
 import ECMOSim
 import ECMOScenario
 import ECMODataFile

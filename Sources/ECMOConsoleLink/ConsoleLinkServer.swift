@@ -2,6 +2,8 @@ import Foundation
 import ECMOCore
 import ECMOLink
 import ECMOPosix
+import ECMOBoard
+import ECMORuntime
 
 /// The protocol timeline as the console shows it, built once before the run from the plan.
 public struct ConsoleProtocolInfo: Sendable {
