@@ -9,7 +9,9 @@
 //   ECMODrivers   device drivers written against ECMOHAL (ABP2, ADS1115, pump, tach...).
 //   ECMOMockBoard in-memory board below the HAL with register-level device models.
 //   ECMOSim       the circuit physics that drives the mock board's devices.
-//   ECMORuntime   the loop: read → update → write, output guard, telemetry, run record.
+//   ECMORuntime   the loop: read → update → write, output guard, telemetry rings, journal link.
+//   ECMORecord    the run record and delivery journal files, written off the loop's thread
+//                 from its rings (depends on ECMORuntime: the recorder consumes its frames).
 //   ECMOConsoleLink the console link's socket server, beside the loop (RigLink's rings).
 //   ECMOProtocol  experiment protocol files: strict loader, planner (doses → steps on a board), plan table.
 //   ECMORunStore  the run index (SQLite via GRDB), CSV export and HTML reports of run folders.
@@ -65,11 +67,15 @@ var targets: [Target] = [
         "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOLink", "ECMOPosix",
         .product(name: "Atomics", package: "swift-atomics"),
     ]),
+    // The run's records: the recorder (telemetry.csv, events.jsonl, summary.json) and the
+    // delivery journal's file. Consumers of the loop's rings, so they depend on the runtime,
+    // never the reverse: the loop pushes into rings and does no file I/O.
+    .target(name: "ECMORecord", dependencies: ["ECMOCore", "ECMORuntime", "ECMOPosix"]),
     // The console link's server (docs/console-protocol.md): a socket thread beside the loop,
     // reaching it only through RigLink's rings.
-    .target(name: "ECMOConsoleLink", dependencies: ["ECMOCore", "ECMOBoard", "ECMORuntime", "ECMOLink", "ECMOPosix"]),
+    .target(name: "ECMOConsoleLink", dependencies: ["ECMOCore", "ECMOBoard", "ECMORuntime", "ECMORecord", "ECMOLink", "ECMOPosix"]),
     .target(name: "ECMOScenario", dependencies: [
-        "ECMOCore", "ECMOHAL", "ECMODataFile", "ECMOBoard", "ECMOMockBoard", "ECMOSim", "ECMORuntime", "ECMOProtocol",
+        "ECMOCore", "ECMOHAL", "ECMODataFile", "ECMOBoard", "ECMOMockBoard", "ECMOSim", "ECMORuntime", "ECMORecord", "ECMOProtocol",
         .product(name: "Yams", package: "Yams"),
     ]),
     .target(name: "ECMOProtocol", dependencies: [
@@ -78,7 +84,7 @@ var targets: [Target] = [
     ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
         "ECMOScenario", "ECMODataFile", "ECMOProtocol",
-        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMOSim", "ECMOPosix", "ECMOConsoleLink",
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMORecord", "ECMOSim", "ECMOPosix", "ECMOConsoleLink",
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
@@ -103,9 +109,10 @@ var targets: [Target] = [
     .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMOHAL"]),
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
-    .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime"]),
-    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "AllocationCounter", "ARCCounter", "ECMOLink"]),
-    .testTarget(name: "ECMOConsoleLinkTests", dependencies: ["ECMOConsoleLink", "ECMORuntime", "ECMOSim", "ECMOLink"]),
+    .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime", "ECMORecord"]),
+    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMORecord", "ECMOSim", "ECMOMockBoard", "AllocationCounter", "ARCCounter", "ECMOLink"]),
+    .testTarget(name: "ECMORecordTests", dependencies: ["ECMORecord", "ECMORuntime", "ECMOCore", "ECMOSim", "ECMOBoard"]),
+    .testTarget(name: "ECMOConsoleLinkTests", dependencies: ["ECMOConsoleLink", "ECMORecord", "ECMORuntime", "ECMOSim", "ECMOLink"]),
 ]
 
 if buildRunStore {
@@ -117,7 +124,7 @@ if buildRunStore {
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "ECMORunStoreTests", dependencies: [
-            "ECMORunStore", "ECMORuntime", "ECMOScenario", .product(name: "GRDB", package: "GRDB.swift"),
+            "ECMORunStore", "ECMORuntime", "ECMORecord", "ECMOScenario", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
     ]
     if let i = targets.firstIndex(where: { $0.name == "ecmo-rig" }) {
@@ -153,6 +160,7 @@ let package = Package(
         .executable(name: "ecmo-rig", targets: ["ecmo-rig"]),
         .library(name: "ECMOCore", targets: ["ECMOCore"]),
         .library(name: "ECMORuntime", targets: ["ECMORuntime"]),
+        .library(name: "ECMORecord", targets: ["ECMORecord"]),
         .library(name: "ECMOSim", targets: ["ECMOSim"]),
         // Test support for the benchmark package (retain/release counting).
         .library(name: "ARCCounter", targets: ["ARCCounter"]),

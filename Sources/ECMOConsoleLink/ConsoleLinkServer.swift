@@ -4,6 +4,7 @@ import ECMOLink
 import ECMOPosix
 import ECMOBoard
 import ECMORuntime
+import ECMORecord
 
 /// The protocol timeline as the console shows it, built once before the run from the plan.
 public struct ConsoleProtocolInfo: Sendable {

@@ -7,6 +7,7 @@ import ECMOHAL
 import ECMOBoard
 import ECMORuntime
 import ECMOConsoleLink
+import ECMORecord
 import ECMOSim
 import ECMOScenario
 import ECMODataFile

@@ -5,6 +5,7 @@ import ECMORuntime
 import ECMOScenario
 import ECMOProtocol
 import ECMOBoard
+import ECMORecord
 
 /// What `ecmo-rig run --protocol` adds around the loop.
 enum ProtocolRunSupport {

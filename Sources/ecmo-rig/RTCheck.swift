@@ -7,6 +7,7 @@ import ECMOBoard
 import ECMORuntime
 #if os(Linux)
 import ECMOLinux
+import ECMORecord
 #endif
 
 /// `ecmo-rig rt-check`: the doctor a person runs on a new rig before an experiment. It

@@ -10,6 +10,7 @@ import ECMOSim
 import ECMOLink
 import ECMORuntime
 import ECMOConsoleLink
+import ECMORecord
 
 // MARK: - Over the socket
 

@@ -5,6 +5,7 @@ import Glibc
 #endif
 import ECMOCore
 import ECMORuntime
+import ECMORecord
 
 /// Never over-infuse, across kill -9: the real `ecmo-rig` runs the kill-test protocol on
 /// the simulated board, and is killed with SIGKILL at random points of delivery, then

@@ -2,6 +2,7 @@ import Foundation
 import ECMORuntime
 import ECMOScenario
 import ECMORunStore
+import ECMORecord
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

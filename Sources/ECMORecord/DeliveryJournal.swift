@@ -1,7 +1,6 @@
-import Atomics
 import ECMOCore
 import ECMOPosix
-import Foundation
+import ECMORuntime
 
 /// The crash-safe delivery journal: an append-only file of fixed 64-byte records, each
 /// with a CRC, each made durable (`fdatasync`) before the loop may step past it.
@@ -17,7 +16,7 @@ import Foundation
 /// Layout (little-endian): a 64-byte header (magic `ECMOJRN1`, version, record size, plan
 /// hash, prescribed steps per channel, CRC), then records (magic, flags, sequence,
 /// reserved steps ×2, item index, item start, protocol time, heparin rate, CRC).
-public final class DeliveryJournal {
+public final class DeliveryJournal: DurableJournal {
     public static let recordSize = 64
     static let headerMagic: [UInt8] = Array("ECMOJRN1".utf8)
     static let recordMagic: UInt32 = 0x4A52_4543
@@ -45,12 +44,7 @@ public final class DeliveryJournal {
         public var lastSequence: UInt64 = 0
     }
 
-    public struct Flags: OptionSet, Sendable {
-        public let rawValue: UInt32
-        public init(rawValue: UInt32) { self.rawValue = rawValue }
-        public static let completed = Flags(rawValue: 1)
-        public static let closedCleanly = Flags(rawValue: 2)
-    }
+    public typealias Flags = JournalRecordFlags
 
     /// Opens `path`, creating it if absent. An existing journal must belong to the same
     /// plan (hash) or it is refused: resuming someone else's experiment is never right.
@@ -219,70 +213,6 @@ public struct JournalError: Error, CustomStringConvertible {
     public var description: String { "delivery journal \(path): \(message)" }
 }
 
-/// Between the loop and the journal writer: the loop pushes snapshots (plain values,
-/// no lock, no syscall); the writer makes them durable and publishes the reservations it
-/// made durable through atomics, which the loop reads at the start of each tick. A slow
-/// disk slows infusion (the loop waits for authority), never the loop.
-public final class JournalLink: @unchecked Sendable {
-    let requests: SPSCRing<JournalSnapshot>
-    /// Durable reservations per channel (written by the writer, read by the loop).
-    /// Unsafe (manually allocated) atomics, not `ManagedAtomic`: a load from a class-based
-    /// atomic retains it, and the loop reads these every tick.
-    public let grantedCells = UnsafeAtomic<Int64>.create(0)
-    public let grantedHeparin = UnsafeAtomic<Int64>.create(0)
-    public let writeFailures = ManagedAtomic<Int>(0)
-    @exclusivity(unchecked)
-    private var lastPushedSequence: UInt64 = .max
-    @exclusivity(unchecked)
-    private var lastPushedReserved: (Int64, Int64) = (-1, -1)
-
-    public init(capacity: Int = 256, granted: (Int64, Int64) = (0, 0)) {
-        requests = SPSCRing(capacity: capacity)
-        grantedCells.store(granted.0, ordering: .relaxed)
-        grantedHeparin.store(granted.1, ordering: .relaxed)
-    }
-
-    deinit {
-        grantedCells.destroy()
-        grantedHeparin.destroy()
-    }
-
-    /// Loop side: hands a snapshot to the writer when it says something new.
-    @inline(__always)
-    public func offer(_ s: JournalSnapshot) {
-        guard s.sequence != lastPushedSequence || s.reserved.0 != lastPushedReserved.0 || s.reserved.1 != lastPushedReserved.1 else { return }
-        if requests.push(s) {
-            lastPushedSequence = s.sequence
-            lastPushedReserved = s.reserved
-        }
-    }
-
-    /// Loop side: what the writer has made durable.
-    @inline(__always)
-    public var granted: (Int64, Int64) {
-        (grantedCells.load(ordering: .acquiring), grantedHeparin.load(ordering: .acquiring))
-    }
-
-    /// Writer side: writes the newest pending snapshot (older ones are subsumed: every
-    /// field only moves forward) and publishes its reservations. Returns records written.
-    @discardableResult
-    public func drain(into journal: DeliveryJournal, flags: DeliveryJournal.Flags = []) -> Int {
-        var newest: JournalSnapshot?
-        _ = requests.drain { newest = $0 }
-        guard let s = newest else { return 0 }
-        do {
-            try journal.append(s, flags: flags)
-        } catch {
-            // Not durable: no new authority. Infusion stalls (and alarms as a deviation).
-            writeFailures.wrappingIncrement(ordering: .relaxed)
-            return 0
-        }
-        grantedCells.store(s.reserved.0, ordering: .releasing)
-        grantedHeparin.store(s.reserved.1, ordering: .releasing)
-        return 1
-    }
-}
-
 // MARK: - little-endian helpers and CRC-32 (IEEE 802.3, as zlib)
 
 @inline(__always) func putU32(_ b: inout [UInt8], _ o: Int, _ v: UInt32) {
@@ -316,54 +246,3 @@ public func crc32<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 
 }
 
 private func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
-/// Makes the loop's journal requests durable: synchronously between ticks (lockstep
-/// simulation) or on its own ordinary thread (real time), never on the loop's thread.
-public final class JournalWriter: @unchecked Sendable {
-    public let link: JournalLink
-    public let journal: DeliveryJournal
-    private let stopFlag = ManagedAtomic<Bool>(false)
-    private let running = ManagedAtomic<Bool>(false)
-    private var thread: Thread?
-
-    public init(link: JournalLink, journal: DeliveryJournal) {
-        self.link = link
-        self.journal = journal
-    }
-
-    /// One pass: writes the newest pending snapshot, if any.
-    @inline(__always)
-    public func serviceOnce() {
-        if link.requests.count > 0 { link.drain(into: journal) }
-    }
-
-    public var isThreaded: Bool { running.load(ordering: .relaxed) }
-
-    /// Starts the writer thread (real-time pacing). It polls every 0.5 ms: the loop asks
-    /// for reservations a lookahead (100 ms by default) before it needs them.
-    public func start() {
-        running.store(true, ordering: .relaxed)
-        let t = Thread { [self] in
-            while !stopFlag.load(ordering: .relaxed) {
-                serviceOnce()
-                Thread.sleep(forTimeInterval: 0.0005)
-            }
-            serviceOnce()
-            running.store(false, ordering: .relaxed)
-        }
-        t.name = "delivery-journal"
-        thread = t
-        t.start()
-    }
-
-    /// Stops the thread after a last pass, and writes a final record marking a clean close.
-    public func stop(final snapshot: JournalSnapshot?) {
-        if thread != nil {
-            stopFlag.store(true, ordering: .relaxed)
-            while running.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 0.0002) }
-            thread = nil
-        } else {
-            serviceOnce()
-        }
-        if let s = snapshot { try? journal.append(s, flags: .closedCleanly) }
-    }
-}
