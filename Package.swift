@@ -15,7 +15,8 @@
 //   ECMOConsoleLink the console link's socket server, beside the loop (RigLink's rings).
 //   ECMOProtocol  experiment protocol files: strict loader, planner (doses → steps on a board), plan table.
 //   ECMORunStore  the run index (SQLite via GRDB), CSV export and HTML reports of run folders.
-//   ECMOLink      the console link's wire protocol (JSON lines over a Unix socket).
+//   ECMOLink      the console link's wire protocol (JSON lines over a Unix socket): its own
+//                 package in Link/, shared with the operator console (Console/).
 //   ECMOLinux     libgpiod / i2c-dev / sysfs PWM / watchdog. The only module touching /dev.
 //   ecmo-rig      the command-line program.
 //
@@ -47,9 +48,6 @@ let buildRunStore = environment["ECMO_RUN_STORE"].map { $0 == "1" } ?? true
 
 var targets: [Target] = [
     .target(name: "ECMOCore"),
-    // The console link's wire protocol (docs/console-protocol.md): Foundation only, so a
-    // console package can depend on it without the firmware.
-    .target(name: "ECMOLink"),
     .target(name: "ECMOHAL", dependencies: ["ECMOCore"]),
     // The C library's calls (monotonic clock, Unix sockets, durable files, shared mappings):
     // with ECMOLinux the only module that imports Glibc/Darwin.
@@ -64,7 +62,7 @@ var targets: [Target] = [
         .product(name: "RealModule", package: "swift-numerics"),
     ]),
     .target(name: "ECMORuntime", dependencies: [
-        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOLink", "ECMOPosix",
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOPosix",
         .product(name: "Atomics", package: "swift-atomics"),
     ]),
     // The run's records: the recorder (telemetry.csv, events.jsonl, summary.json) and the
@@ -73,7 +71,10 @@ var targets: [Target] = [
     .target(name: "ECMORecord", dependencies: ["ECMOCore", "ECMORuntime", "ECMOPosix"]),
     // The console link's server (docs/console-protocol.md): a socket thread beside the loop,
     // reaching it only through RigLink's rings.
-    .target(name: "ECMOConsoleLink", dependencies: ["ECMOCore", "ECMOBoard", "ECMORuntime", "ECMORecord", "ECMOLink", "ECMOPosix"]),
+    .target(name: "ECMOConsoleLink", dependencies: [
+        "ECMOCore", "ECMOBoard", "ECMORuntime", "ECMORecord", "ECMOPosix",
+        .product(name: "ECMOLink", package: "Link"),
+    ]),
     .target(name: "ECMOScenario", dependencies: [
         "ECMOCore", "ECMOHAL", "ECMODataFile", "ECMOBoard", "ECMOMockBoard", "ECMOSim", "ECMORuntime", "ECMORecord", "ECMOProtocol",
         .product(name: "Yams", package: "Yams"),
@@ -102,7 +103,6 @@ var targets: [Target] = [
         "AllocationCounter", "ARCCounter",
     ], path: "Tests/TickGate"),
     .testTarget(name: "ECMOCoreTests", dependencies: ["ECMOCore"]),
-    .testTarget(name: "ECMOLinkTests", dependencies: ["ECMOLink"]),
     .testTarget(name: "ECMOPosixTests", dependencies: ["ECMOPosix", "ECMOCore", "ECMOHAL"]),
     .testTarget(name: "ECMOBoardTests", dependencies: ["ECMOBoard"]),
     .testTarget(name: "ECMODriversTests", dependencies: ["ECMODrivers", "ECMOMockBoard", "ECMOHAL"]),
@@ -110,9 +110,11 @@ var targets: [Target] = [
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime", "ECMORecord"]),
-    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMORecord", "ECMOSim", "ECMOMockBoard", "AllocationCounter", "ARCCounter", "ECMOLink"]),
+    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMORecord", "ECMOSim", "ECMOMockBoard", "AllocationCounter", "ARCCounter"]),
     .testTarget(name: "ECMORecordTests", dependencies: ["ECMORecord", "ECMORuntime", "ECMOCore", "ECMOSim", "ECMOBoard"]),
-    .testTarget(name: "ECMOConsoleLinkTests", dependencies: ["ECMOConsoleLink", "ECMORecord", "ECMORuntime", "ECMOSim", "ECMOLink"]),
+    .testTarget(name: "ECMOConsoleLinkTests", dependencies: [
+        "ECMOConsoleLink", "ECMORecord", "ECMORuntime", "ECMOSim", .product(name: "ECMOLink", package: "Link"),
+    ]),
 ]
 
 if buildRunStore {
@@ -164,7 +166,6 @@ let package = Package(
         .library(name: "ECMOSim", targets: ["ECMOSim"]),
         // Test support for the benchmark package (retain/release counting).
         .library(name: "ARCCounter", targets: ["ARCCounter"]),
-        .library(name: "ECMOLink", targets: ["ECMOLink"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -175,6 +176,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.0"),
+        // The console link's wire protocol, a package of its own (Link/) that Console/ shares.
+        .package(path: "Link"),
     ],
     targets: targets
 )

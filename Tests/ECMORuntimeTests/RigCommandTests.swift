@@ -4,7 +4,6 @@ import ECMOCore
 import ECMOHAL
 import ECMOBoard
 import ECMOSim
-import ECMOLink
 import ECMORuntime
 
 /// Sends one command through the link's ring, runs a tick, returns the loop's reply.
