@@ -58,6 +58,8 @@ var targets: [Target] = [
     .target(name: "ECMOMockBoard", dependencies: ["ECMOCore", "ECMOHAL"]),
     .target(name: "ECMOSim", dependencies: [
         "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOMockBoard",
+        // What is infused, where, into which circuit: the protocol's names, given physics here.
+        "ECMOProtocol",
         // exp, log, cos without the C library (the same libm results).
         .product(name: "RealModule", package: "swift-numerics"),
     ]),
@@ -80,7 +82,7 @@ var targets: [Target] = [
         .product(name: "Yams", package: "Yams"),
     ]),
     .target(name: "ECMOProtocol", dependencies: [
-        "ECMOCore", "ECMODataFile", "ECMOBoard", "ECMOSim",
+        "ECMOCore", "ECMODataFile", "ECMOBoard",
         .product(name: "Yams", package: "Yams"),
     ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
@@ -107,7 +109,7 @@ var targets: [Target] = [
     .testTarget(name: "ECMOBoardTests", dependencies: ["ECMOBoard"]),
     .testTarget(name: "ECMODriversTests", dependencies: ["ECMODrivers", "ECMOMockBoard", "ECMOHAL"]),
     .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMOHAL"]),
-    .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
+    .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard", "ECMOProtocol"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime", "ECMORecord"]),
     .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMORecord", "ECMOSim", "ECMOMockBoard", "AllocationCounter", "ARCCounter"]),

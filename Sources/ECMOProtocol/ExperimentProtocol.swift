@@ -1,6 +1,5 @@
 import ECMOCore
 import ECMODataFile
-import ECMOSim
 
 /// Where a value came from in a protocol file: errors found later, when the protocol is
 /// planned against a board, still name the file, line and key of the number at fault.

@@ -1,5 +1,6 @@
 import RealModule
 import ECMOCore
+import ECMOProtocol
 
 /// A lumped, calibrated model of the bench circuit:
 /// venous pool → cannula-site compartment (P_res) → drainage line (P_drain) → centrifugal

@@ -1,28 +1,6 @@
 import RealModule
 import ECMOCore
-
-/// What is infused into the circuit. Size decides whether a particle can stick in the
-/// oxygenator's fibre bundle at all.
-/// Raw values are the names scenario and protocol files use.
-public enum ParticleKind: String, Sendable, Equatable, CaseIterable {
-    /// Mesenchymal stromal cells, 10–30 µm: large and adhesive to PMP fibres (Millar 2019).
-    case msc = "msc"
-    /// MSC-derived extracellular vesicles, 30–100 nm: pass the fibre bundle (Zhang et al.
-    /// as cited by Cao 2024). Their own procoagulant activity is not modelled.
-    case extracellularVesicle = "ev"
-}
-
-/// Where on the circuit a syringe delivers.
-/// Raw values are the names scenario and protocol files use.
-public enum InfusionPort: String, Sendable, Equatable, CaseIterable {
-    /// Drainage line before the pump: reaches the oxygenator within a second or two.
-    case prePump = "pre_pump"
-    /// Between pump and oxygenator: reaches it at once.
-    case preOxygenator = "pre_oxygenator"
-    /// After the oxygenator: goes to the reservoir or the patient first and comes back
-    /// (if at all) only after a circuit transit.
-    case postOxygenator = "post_oxygenator"
-}
+import ECMOProtocol
 
 /// The hollow-fibre material of the membrane oxygenator.
 /// Raw values are the names scenario files use.
