@@ -43,7 +43,7 @@ public struct Sourced<Value: Sendable>: Sendable {
 }
 extension Sourced: Equatable where Value: Equatable {}
 
-/// An experiment as the researcher writes it (`HIL/protocols/*.yaml`, format in
+/// An experiment as the researcher writes it (`Protocols/*.yaml`, format in
 /// `docs/protocols.md`): who the modelled patient is, how the circuit runs, what is in
 /// the syringes and the sequence of phases. It holds the numbers as written, with their
 /// locations; `ProtocolPlanner` turns it into steps against a board, which is where the

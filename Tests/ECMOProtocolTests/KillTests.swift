@@ -35,7 +35,7 @@ import ECMORecord
         // Prescribed by the kill-test protocol (see its header): prime 2801 + 2 × 14006 cell
         // steps; heparin bolus 14006 steps then 0.389 steps/s.
         let prescribedCells: Int64 = 2801 + 2 * 14006
-        let arguments = ["run", "--protocol", "HIL/protocols/kill-test.yaml", "--journal", journal, "--plant-state", plantFile,
+        let arguments = ["run", "--protocol", "Protocols/kill-test.yaml", "--journal", journal, "--plant-state", plantFile,
                          "--out", dir.path, "--quiet", "--record-hz", "2"]
         var rng = SystemRandomNumberGenerator()
         let n = Self.kills

@@ -96,7 +96,7 @@ let fixtureSummary = """
   "outcome": "completed",
   "protocol": {
     "cells": {"delivered_ml": 0.49, "prescribed_ml": 0.5, "delivered_steps": 2801, "prescribed_steps": 2858},
-    "file": "HIL/protocols/quick-dose.yaml",
+    "file": "Protocols/quick-dose.yaml",
     "hash": "03017967327dbcd8",
     "heparin": null,
     "name": "quick-dose"
