@@ -8,17 +8,24 @@
 //   ECMOBoard     board files (Board/*.yaml): parsed and strictly validated.
 //   ECMODrivers   device drivers written against ECMOHAL (ABP2, ADS1115, pump, tach...).
 //   ECMOMockBoard in-memory board below the HAL with register-level device models.
-//   ECMOSim       the circuit physics that drives the mock board's devices.
+//   ECMOSim       the circuit physics that drives the mock board's devices (depends on
+//                 ECMOProtocol for the names it gives physics: particle, port, circuit).
 //   ECMORuntime   the loop: read → update → write, output guard, telemetry rings, journal link.
 //   ECMORecord    the run record and delivery journal files, written off the loop's thread
 //                 from its rings (depends on ECMORuntime: the recorder consumes its frames).
 //   ECMOConsoleLink the console link's socket server, beside the loop (RigLink's rings).
-//   ECMOProtocol  experiment protocol files: strict loader, planner (doses → steps on a board), plan table.
+//   ECMOScenario  scenario files and the lockstep harness (re-exports ECMORecord for now).
+//   ECMOProtocol  experiment protocol files: strict loader, planner (doses → steps on a board),
+//                 plan table; no simulator.
 //   ECMORunStore  the run index (SQLite via GRDB), CSV export and HTML reports of run folders.
 //   ECMOLink      the console link's wire protocol (JSON lines over a Unix socket): its own
 //                 package in Link/, shared with the operator console (Console/).
 //   ECMOLinux     libgpiod / i2c-dev / sysfs PWM / watchdog. The only module touching /dev.
-//   ecmo-rig      the command-line program.
+//   ecmo-rig      the command-line program (bench tools in Sources/ecmo-rig/Hardware/).
+//
+// Direction of the record: ECMORecord → ECMORuntime, never the reverse. The loop pushes
+// frames, events and journal snapshots into rings and touches no file; the recorder and
+// the journal writer's file (DurableJournal) are consumers that drain them elsewhere.
 //
 // The Linux hardware module needs libgpiod's headers. It is added only when they
 // are present (Linux with `libgpiod-dev`), so a laptop without them still builds

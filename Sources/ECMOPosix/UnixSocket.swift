@@ -34,8 +34,6 @@ public struct SocketPollEntry: Sendable {
     /// Readable, hung up or in error: a read will not block and tells which.
     public internal(set) var readable = false
     public internal(set) var writable = false
-    /// Any event at all.
-    public internal(set) var ready = false
     public init(fd: Int32, wantsWrite: Bool = false) {
         self.fd = fd
         self.wantsWrite = wantsWrite
@@ -68,7 +66,7 @@ public enum UnixSocket {
         return addr
     }
 
-    public static func setNonBlocking(_ fd: Int32) {
+    static func setNonBlocking(_ fd: Int32) {
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
     }
@@ -185,7 +183,6 @@ public enum UnixSocket {
         _ = sysPoll(&fds, timeoutMilliseconds)
         for i in entries.indices {
             let r = fds[i].revents
-            entries[i].ready = r != 0
             entries[i].readable = r & Int16(POLLIN | POLLHUP | POLLERR) != 0
             entries[i].writable = r & Int16(POLLOUT) != 0
         }
