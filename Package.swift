@@ -4,16 +4,29 @@
 //   ECMOCore      pure Swift: units, samples, control laws, lifecycle. No I/O, no clock.
 //   ECMOHAL       protocols and value types for lines, I²C, PWM, clock, watchdog.
 //   ECMODevices   datasheet facts (ABP2, ADS1115): registers, fields, tables, transfer functions.
+//   ECMOPosix     the C library: monotonic clock, Unix sockets, durable files, mmap. With
+//                 ECMOLinux the only modules that import Glibc/Darwin.
 //   ECMOBoard     board files (Board/*.yaml): parsed and strictly validated.
 //   ECMODrivers   device drivers written against ECMOHAL (ABP2, ADS1115, pump, tach...).
 //   ECMOMockBoard in-memory board below the HAL with register-level device models.
-//   ECMOSim       the circuit physics that drives the mock board's devices.
-//   ECMORuntime   the loop: read → update → write, output guard, telemetry, run record.
-//   ECMOProtocol  experiment protocol files: strict loader, planner (doses → steps on a board), plan table.
+//   ECMOSim       the circuit physics that drives the mock board's devices (depends on
+//                 ECMOProtocol for the names it gives physics: particle, port, circuit).
+//   ECMORuntime   the loop: read → update → write, output guard, telemetry rings, journal link.
+//   ECMORecord    the run record and delivery journal files, written off the loop's thread
+//                 from its rings (depends on ECMORuntime: the recorder consumes its frames).
+//   ECMOConsoleLink the console link's socket server, beside the loop (RigLink's rings).
+//   ECMOScenario  scenario files and the lockstep harness (re-exports ECMORecord for now).
+//   ECMOProtocol  experiment protocol files: strict loader, planner (doses → steps on a board),
+//                 plan table; no simulator.
 //   ECMORunStore  the run index (SQLite via GRDB), CSV export and HTML reports of run folders.
-//   ECMOLink      the console link's wire protocol (JSON lines over a Unix socket).
+//   ECMOLink      the console link's wire protocol (JSON lines over a Unix socket): its own
+//                 package in Link/, shared with the operator console (Console/).
 //   ECMOLinux     libgpiod / i2c-dev / sysfs PWM / watchdog. The only module touching /dev.
-//   ecmo-rig      the command-line program.
+//   ecmo-rig      the command-line program (bench tools in Sources/ecmo-rig/Hardware/).
+//
+// Direction of the record: ECMORecord → ECMORuntime, never the reverse. The loop pushes
+// frames, events and journal snapshots into rings and touches no file; the recorder and
+// the journal writer's file (DurableJournal) are consumers that drain them elsewhere.
 //
 // The Linux hardware module needs libgpiod's headers. It is added only when they
 // are present (Linux with `libgpiod-dev`), so a laptop without them still builds
@@ -57,10 +70,10 @@ let specialised: [SwiftSetting] = [
 
 var targets: [Target] = [
     .target(name: "ECMOCore", swiftSettings: specialised),
-    // The console link's wire protocol (docs/console-protocol.md): Foundation only, so a
-    // console package can depend on it without the firmware.
-    .target(name: "ECMOLink"),
     .target(name: "ECMOHAL", dependencies: ["ECMOCore"], swiftSettings: specialised),
+    // The C library's calls (monotonic clock, Unix sockets, durable files, shared mappings):
+    // with ECMOLinux the only module that imports Glibc/Darwin.
+    .target(name: "ECMOPosix", dependencies: ["ECMOCore", "ECMOHAL"]),
     // Datasheet facts of the devices (ABP2, ADS1115): registers, fields, tables, transfer
     // functions, defined once for the drivers, the mock models and the board decoder.
     .target(name: "ECMODevices", dependencies: ["ECMOCore"], swiftSettings: specialised),
@@ -68,26 +81,42 @@ var targets: [Target] = [
     .target(name: "ECMOBoard", dependencies: ["ECMOCore", "ECMOHAL", "ECMODevices", "ECMODataFile", .product(name: "Yams", package: "Yams")], swiftSettings: specialised),
     .target(name: "ECMODrivers", dependencies: ["ECMOCore", "ECMOHAL", "ECMODevices"], swiftSettings: specialised),
     .target(name: "ECMOMockBoard", dependencies: ["ECMOCore", "ECMOHAL", "ECMODevices"], swiftSettings: specialised),
-    .target(name: "ECMOSim", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOMockBoard"], swiftSettings: specialised),
+    .target(name: "ECMOSim", dependencies: [
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOMockBoard",
+        // What is infused, where, into which circuit: the protocol's names, given physics here.
+        "ECMOProtocol",
+        // exp, log, cos without the C library (the same libm results).
+        .product(name: "RealModule", package: "swift-numerics"),
+    ], swiftSettings: specialised),
     .target(name: "ECMORuntime", dependencies: [
-        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOLink",
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOPosix",
         .product(name: "Atomics", package: "swift-atomics"),
     ], swiftSettings: specialised),
+    // The run's records: the recorder (telemetry.csv, events.jsonl, summary.json) and the
+    // delivery journal's file. Consumers of the loop's rings, so they depend on the runtime,
+    // never the reverse: the loop pushes into rings and does no file I/O.
+    .target(name: "ECMORecord", dependencies: ["ECMOCore", "ECMORuntime", "ECMOPosix"]),
+    // The console link's server (docs/console-protocol.md): a socket thread beside the loop,
+    // reaching it only through RigLink's rings.
+    .target(name: "ECMOConsoleLink", dependencies: [
+        "ECMOCore", "ECMOBoard", "ECMORuntime", "ECMORecord", "ECMOPosix",
+        .product(name: "ECMOLink", package: "Link"),
+    ]),
     // The one composition root: board + settings + protocol → a rig, with its boot sequence.
     .target(name: "ECMOAssembly", dependencies: [
-        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMORuntime", "ECMOSim", "ECMOProtocol",
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMORuntime", "ECMORecord", "ECMOSim", "ECMOProtocol",
     ], swiftSettings: specialised),
     .target(name: "ECMOScenario", dependencies: [
-        "ECMOCore", "ECMOHAL", "ECMODataFile", "ECMOBoard", "ECMOMockBoard", "ECMOSim", "ECMORuntime", "ECMOProtocol", "ECMOAssembly",
+        "ECMOCore", "ECMOHAL", "ECMODataFile", "ECMOBoard", "ECMOMockBoard", "ECMOSim", "ECMORuntime", "ECMORecord", "ECMOProtocol", "ECMOAssembly",
         .product(name: "Yams", package: "Yams"),
     ]),
     .target(name: "ECMOProtocol", dependencies: [
-        "ECMOCore", "ECMODataFile", "ECMOBoard", "ECMOSim",
+        "ECMOCore", "ECMODataFile", "ECMOBoard",
         .product(name: "Yams", package: "Yams"),
     ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
         "ECMOScenario", "ECMODataFile", "ECMOProtocol", "ECMOAssembly",
-        "ECMOCore", "ECMOHAL", "ECMODevices", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMOSim",
+        "ECMOCore", "ECMOHAL", "ECMODevices", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMORecord", "ECMOSim", "ECMOPosix", "ECMOConsoleLink",
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
@@ -106,14 +135,18 @@ var targets: [Target] = [
     ], path: "Tests/TickGate", swiftSettings: specialised),
     .testTarget(name: "ECMOCoreTests", dependencies: ["ECMOCore"]),
     .testTarget(name: "ECMODevicesTests", dependencies: ["ECMODevices", "ECMOCore"]),
-    .testTarget(name: "ECMOLinkTests", dependencies: ["ECMOLink"]),
+    .testTarget(name: "ECMOPosixTests", dependencies: ["ECMOPosix", "ECMOCore", "ECMOHAL"]),
     .testTarget(name: "ECMOBoardTests", dependencies: ["ECMOBoard", "ECMODevices"]),
     .testTarget(name: "ECMODriversTests", dependencies: ["ECMODrivers", "ECMODevices", "ECMOMockBoard", "ECMOHAL"]),
     .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMODevices", "ECMOHAL"]),
-    .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard"]),
+    .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard", "ECMOProtocol"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
-    .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime"]),
-    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOSim", "ECMOMockBoard", "ECMOAssembly", "AllocationCounter", "ARCCounter", "ECMOLink"]),
+    .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime", "ECMORecord"]),
+    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOPosix", "ECMORecord", "ECMOSim", "ECMOMockBoard", "ECMOAssembly", "AllocationCounter", "ARCCounter"]),
+    .testTarget(name: "ECMORecordTests", dependencies: ["ECMORecord", "ECMORuntime", "ECMOCore", "ECMOSim", "ECMOBoard"]),
+    .testTarget(name: "ECMOConsoleLinkTests", dependencies: [
+        "ECMOConsoleLink", "ECMORecord", "ECMORuntime", "ECMOSim", "ECMOAssembly", .product(name: "ECMOLink", package: "Link"),
+    ]),
 ]
 
 if buildRunStore {
@@ -125,7 +158,7 @@ if buildRunStore {
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "ECMORunStoreTests", dependencies: [
-            "ECMORunStore", "ECMORuntime", "ECMOScenario", .product(name: "GRDB", package: "GRDB.swift"),
+            "ECMORunStore", "ECMORuntime", "ECMORecord", "ECMOScenario", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
     ]
     if let i = targets.firstIndex(where: { $0.name == "ecmo-rig" }) {
@@ -142,14 +175,14 @@ targets += [.target(name: "CLinuxIO")]
 if buildLinuxBackend {
     targets += [
         .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
-        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "CLinuxIO", "CGPIOD"]),
-        .testTarget(name: "ECMOLinuxTests", dependencies: ["ECMOLinux", "ECMOHAL", "ECMOCore", "ECMOBoard", "CLinuxIO", "AllocationCounter"]),
+        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOPosix", "CLinuxIO", "CGPIOD"]),
+        .testTarget(name: "ECMOLinuxTests", dependencies: ["ECMOLinux", "ECMOHAL", "ECMOCore", "ECMOBoard", "ECMOPosix", "CLinuxIO", "AllocationCounter"]),
     ]
 } else {
     // Without libgpiod the target still exists, but holds only what needs no library,
     // so `ecmo-rig` names one module everywhere.
     targets += [
-        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "CLinuxIO"],
+        .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOPosix", "CLinuxIO"],
                 exclude: ["GPIOD"], swiftSettings: [.define("ECMO_NO_GPIOD")]),
     ]
 }
@@ -161,11 +194,11 @@ let package = Package(
         .executable(name: "ecmo-rig", targets: ["ecmo-rig"]),
         .library(name: "ECMOCore", targets: ["ECMOCore"]),
         .library(name: "ECMORuntime", targets: ["ECMORuntime"]),
+        .library(name: "ECMORecord", targets: ["ECMORecord"]),
         .library(name: "ECMOSim", targets: ["ECMOSim"]),
         .library(name: "ECMOAssembly", targets: ["ECMOAssembly"]),
         // Test support for the benchmark package (retain/release counting).
         .library(name: "ARCCounter", targets: ["ARCCounter"]),
-        .library(name: "ECMOLink", targets: ["ECMOLink"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -175,6 +208,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.0"),
+        // The console link's wire protocol, a package of its own (Link/) that Console/ shares.
+        .package(path: "Link"),
     ],
     targets: targets
 )

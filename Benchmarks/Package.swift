@@ -20,6 +20,7 @@ let package = Package(
             name: "RigBenchSupport",
             dependencies: [
                 .product(name: "ECMORuntime", package: "ecmo-rig"),
+                .product(name: "ECMORecord", package: "ecmo-rig"),
                 .product(name: "ECMOSim", package: "ecmo-rig"),
                 .product(name: "ECMOCore", package: "ecmo-rig"),
                 .product(name: "ECMOAssembly", package: "ecmo-rig"),

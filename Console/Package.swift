@@ -3,7 +3,8 @@
 // The operator console (`ecmo-console`): a web dashboard and authenticated HTTP API that
 // talks to a running `ecmo-rig` over its Unix console socket (docs/console-protocol.md).
 // Kept in its own package, like Benchmarks/, so the firmware never resolves or builds
-// Hummingbird and its dependencies. Build from this directory: `swift build`.
+// Hummingbird and its dependencies; and it depends on the link protocol's package (Link/)
+// alone, so it never resolves or builds the firmware. Build from this directory: `swift build`.
 import PackageDescription
 
 let package = Package(
@@ -23,8 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
-        // The firmware package, by path, for the link protocol module only.
-        .package(name: "ecmo-rig", path: ".."),
+        // The link protocol's own package (../Link): the console builds nothing else of ours.
+        .package(path: "../Link"),
     ],
     targets: [
         // Users, sessions, rate limits, the rig link, the HTTP/WebSocket application, metrics.
@@ -39,7 +40,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Yams", package: "Yams"),
-            .product(name: "ECMOLink", package: "ecmo-rig"),
+            .product(name: "ECMOLink", package: "Link"),
         ], resources: [.copy("Web")]),
         .executableTarget(name: "ecmo-console", dependencies: [
             "ECMOConsole",
@@ -49,14 +50,14 @@ let package = Package(
         ]),
         // A stand-in rig speaking ECMOLink, for the tests and the browser test.
         .target(name: "ECMOFakeRig", dependencies: [
-            .product(name: "ECMOLink", package: "ecmo-rig"),
+            .product(name: "ECMOLink", package: "Link"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .executableTarget(name: "ecmo-fake-rig", dependencies: ["ECMOFakeRig"]),
         .testTarget(name: "ECMOConsoleTests", dependencies: [
             "ECMOConsole", "ECMOFakeRig",
-            .product(name: "ECMOLink", package: "ecmo-rig"),
+            .product(name: "ECMOLink", package: "Link"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -30,7 +30,6 @@ int ecmo_sys_sleep_until_ns(uint64_t d) {
     return -clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);   // returns the error number itself
 }
 int ecmo_sys_exists(const char *path) { return access(path, F_OK) < 0 ? -errno : 0; }
-int ecmo_sys_scheduler_policy(void) { int r = sched_getscheduler(0); return r < 0 ? -errno : r; }
 int ecmo_sys_lock_all_memory(void) { return mlockall(MCL_CURRENT | MCL_FUTURE) < 0 ? -errno : 0; }
 int ecmo_rt_set_fifo(int priority) {
     struct sched_param p;

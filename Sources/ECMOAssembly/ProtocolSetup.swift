@@ -4,6 +4,7 @@ import ECMOBoard
 import ECMOSim
 import ECMORuntime
 import ECMOProtocol
+import ECMORecord
 
 /// Puts a planned protocol onto a rig: the journal (opened or resumed), the infusion
 /// engine, and on a simulated board the plant it runs on (circuit preset, syringes and

@@ -1,8 +1,10 @@
 import Foundation
 import ECMOCore
 import ECMOHAL
+import ECMOPosix
 import ECMOBoard
 import ECMORuntime
+import ECMORecord
 import ECMOSim
 
 /// An assembled rig: board, hardware, the loop and its runner, the protocol's journal,

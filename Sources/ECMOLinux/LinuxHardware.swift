@@ -2,19 +2,18 @@
 import ECMOCore
 import ECMOHAL
 import ECMOBoard
+import ECMOPosix
 
-/// CLOCK_MONOTONIC: the loop's clock and the clock of GPIO edge timestamps, so a
-/// tachometer period is the difference of two kernel stamps on the loop's own time line.
-/// `sleep(until:)` is an absolute `clock_nanosleep`, retried after signals.
-public final class LinuxMonotonicClock: MonotonicClock, @unchecked Sendable {
-    let syscalls: LinuxSyscalls
-    public init(syscalls: LinuxSyscalls = .system) { self.syscalls = syscalls }
-    public func now() -> Instant { Instant(nanosecondsSinceOrigin: syscalls.monotonicNanoseconds()) }
-    public func sleep(until deadline: Instant) {
-        // EINTR: sleep again to the same absolute deadline (bounded: a signal storm
-        // cannot keep the loop here longer than the deadline itself).
-        var attempts = 0
-        while syscalls.sleepUntil(deadline.nanosecondsSinceOrigin) == -Errno.EINTR, attempts < 1000 { attempts += 1 }
+/// The rig's clock is ECMOPosix's monotonic clock read through this backend's syscall
+/// table, so the fake kernel of the tests drives it (and interrupts its sleeps) too.
+extension LinuxSyscalls: MonotonicTimeSource {
+    public func nowNanoseconds() -> UInt64 { monotonicNanoseconds() }
+    public func sleep(untilNanoseconds deadline: UInt64) -> MonotonicSleepResult {
+        switch sleepUntil(deadline) {
+        case 0: .reached
+        case -Errno.EINTR: .interrupted
+        default: .failed
+        }
     }
 }
 
@@ -47,7 +46,7 @@ public final class LinuxHardware: HardwareProvider {
         self.syscalls = syscalls
         self.gpio = gpio
         self.retry = retry
-        clock = LinuxMonotonicClock(syscalls: syscalls)
+        clock = PosixMonotonicClock(source: syscalls)
     }
 
     /// libgpiod where this build has it; otherwise a library whose requests fail saying so.

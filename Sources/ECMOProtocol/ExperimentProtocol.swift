@@ -1,6 +1,5 @@
 import ECMOCore
 import ECMODataFile
-import ECMOSim
 
 /// Where a value came from in a protocol file: errors found later, when the protocol is
 /// planned against a board, still name the file, line and key of the number at fault.
@@ -44,7 +43,7 @@ public struct Sourced<Value: Sendable>: Sendable {
 }
 extension Sourced: Equatable where Value: Equatable {}
 
-/// An experiment as the researcher writes it (`HIL/protocols/*.yaml`, format in
+/// An experiment as the researcher writes it (`Protocols/*.yaml`, format in
 /// `docs/protocols.md`): who the modelled patient is, how the circuit runs, what is in
 /// the syringes and the sequence of phases. It holds the numbers as written, with their
 /// locations; `ProtocolPlanner` turns it into steps against a board, which is where the

@@ -1,7 +1,6 @@
 import Yams
 import ECMOCore
 import ECMODataFile
-import ECMOSim
 
 /// Reads protocol files strictly, as board and scenario files are read: unknown keys,
 /// wrong types, out-of-range numbers and contradictory keys are errors naming file, line

@@ -1,7 +1,6 @@
 import ECMOCore
 import ECMODataFile
 import ECMOBoard
-import ECMOSim
 
 /// Something in a protocol that is allowed but deserves a second look (a heparin dose
 /// outside the ELSO bands, agitation that can never run): printed by `protocol check`

@@ -1,6 +1,7 @@
 import Atomics
 import ECMOCore
 import ECMOHAL
+import ECMOPosix
 import ECMOBoard
 
 /// How the loop is paced.

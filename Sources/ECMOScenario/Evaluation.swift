@@ -1,5 +1,6 @@
 import ECMOCore
 import ECMORuntime
+import ECMORecord
 
 /// What an expectation can see at one tick.
 struct Observation {

@@ -1,5 +1,6 @@
 import ECMOCore
 import ECMOSim
+import ECMOProtocol
 
 /// The scenario's link to the circuit physics: presets, particles, anticoagulation and
 /// the plant-level faults. Kept in one place so the scenario format does not depend on

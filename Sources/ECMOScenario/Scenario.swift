@@ -1,5 +1,6 @@
 import ECMOCore
 import ECMOSim
+import ECMOProtocol
 
 /// A scenario: a reproducible experiment or fault drill on the simulated rig. Data, not
 /// code (HIL/scenarios/*.yaml, format in HIL/README.md): the same file runs in the test

@@ -2,6 +2,7 @@ import Yams
 import ECMOCore
 import ECMODataFile
 import ECMOSim
+import ECMOProtocol
 
 /// Reads scenario files strictly: unknown keys, fault names, event kinds and out-of-range
 /// times are errors naming file, line and key (exit code 2 in the CLI).

@@ -7,6 +7,7 @@ import ECMOSim
 import ECMORuntime
 import ECMOProtocol
 import ECMOAssembly
+import ECMORecord
 
 /// The verdict on one expectation.
 public struct Verdict: Sendable {

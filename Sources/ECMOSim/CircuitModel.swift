@@ -1,11 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#elseif canImport(Musl)
-import Musl
-#endif
+import RealModule
 import ECMOCore
+import ECMOProtocol
 
 /// A lumped, calibrated model of the bench circuit:
 /// venous pool → cannula-site compartment (P_res) → drainage line (P_drain) → centrifugal
@@ -228,7 +223,7 @@ public struct CircuitModel: Sendable {
             target = 0
             tau = parameters.coastTimeConstant.seconds
         }
-        speed = PumpSpeed(rpm: speed.rpm + (target - speed.rpm) * (1 - exp(-h / max(tau, 1e-6))))
+        speed = PumpSpeed(rpm: speed.rpm + (target - speed.rpm) * (1 - Double.exp(-h / max(tau, 1e-6))))
 
         // Clamp travel.
         let travel = h / max(parameters.clampTravelTime.seconds, 1e-9)
@@ -271,7 +266,7 @@ public struct CircuitModel: Sendable {
         // Temperature: first-order toward the heater set point or the room.
         let tTarget = heaterOn ? parameters.heaterSetpoint : parameters.ambientTemperature
         let tTau = (heaterOn ? parameters.heaterTimeConstant : parameters.coolingTimeConstant).seconds
-        temperature = temperature + (tTarget - temperature) * (1 - exp(-h / max(tTau, 1e-6)))
+        temperature = temperature + (tTarget - temperature) * (1 - Double.exp(-h / max(tTau, 1e-6)))
     }
 
     /// Pressures at the sensor sites for the present state (the clamp where it has travelled to).

@@ -1,16 +1,10 @@
 import ECMOCore
+import ECMOProtocol
 
-/// Named, calibrated circuits. Each gives the circuit parameters, the matching fouling
-/// parameters and the speed its calibration refers to (see `docs/simulator-model.md`).
-public enum CircuitPreset: String, Sendable, CaseIterable {
-    /// Adult VV ECMO: ≈ 4 L/min at 3000 rpm with P_drain ≈ −52, P_pre ≈ 175, P_post ≈ 155,
-    /// ΔP_oxy ≈ 20 mmHg; venous return plateaus at 6 L/min (suction above ≈ 4000 rpm).
-    case adultPatient = "adult_patient"
-    /// Millar et al. (Thorax 2019) ex vivo loop: reservoir → pump → PMP oxygenator →
-    /// reservoir with 1 L of blood, run at a constant speed (`referenceSpeed`, ≈ 1890 rpm)
-    /// that gives the control circuit's 4.12 L/min and ΔP_oxy ≈ 21 mmHg.
-    case millarExVivo = "millar_ex_vivo"
-
+/// The calibration of each named circuit (the names are the protocol's, `CircuitPreset`
+/// in ECMOProtocol): circuit parameters, the matching fouling parameters and the speed
+/// the calibration refers to (see `docs/simulator-model.md`).
+extension CircuitPreset {
     public var parameters: CircuitModel.Parameters {
         switch self {
         case .adultPatient: .adultPatient

@@ -1,34 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#elseif canImport(Musl)
-import Musl
-#endif
+import RealModule
 import ECMOCore
-
-/// What is infused into the circuit. Size decides whether a particle can stick in the
-/// oxygenator's fibre bundle at all.
-/// Raw values are the names scenario and protocol files use.
-public enum ParticleKind: String, Sendable, Equatable, CaseIterable {
-    /// Mesenchymal stromal cells, 10–30 µm: large and adhesive to PMP fibres (Millar 2019).
-    case msc = "msc"
-    /// MSC-derived extracellular vesicles, 30–100 nm: pass the fibre bundle (Zhang et al.
-    /// as cited by Cao 2024). Their own procoagulant activity is not modelled.
-    case extracellularVesicle = "ev"
-}
-
-/// Where on the circuit a syringe delivers.
-/// Raw values are the names scenario and protocol files use.
-public enum InfusionPort: String, Sendable, Equatable, CaseIterable {
-    /// Drainage line before the pump: reaches the oxygenator within a second or two.
-    case prePump = "pre_pump"
-    /// Between pump and oxygenator: reaches it at once.
-    case preOxygenator = "pre_oxygenator"
-    /// After the oxygenator: goes to the reservoir or the patient first and comes back
-    /// (if at all) only after a circuit transit.
-    case postOxygenator = "post_oxygenator"
-}
+import ECMOProtocol
 
 /// The hollow-fibre material of the membrane oxygenator.
 /// Raw values are the names scenario files use.
@@ -181,7 +153,7 @@ public struct FoulingModel: Sendable, Equatable {
     public var anticoagulationFactor: Double {
         let mid = parameters.anticoagulationMidpoint.seconds
         let width = max(parameters.anticoagulationWidth.seconds, 1e-3)
-        return 1 / (1 + exp((activatedClottingTime.seconds - mid) / width))
+        return 1 / (1 + Double.exp((activatedClottingTime.seconds - mid) / width))
     }
 
     var materialFactor: Double { membrane == .pmp ? 1 : parameters.polypropyleneAdhesion }
@@ -222,7 +194,7 @@ public struct FoulingModel: Sendable, Equatable {
         let phiC = cellCoveredFraction
         let qRef = max(parameters.referenceFlow.millilitersPerSecond, 1e-9)
         let rate = parameters.thrombusGrowthRate * anticoagulationFactor * materialFactor * phiC * q / qRef
-        let open = max(1 - phiC - thrombusFraction, 0) * exp(-rate * h)
+        let open = max(1 - phiC - thrombusFraction, 0) * Double.exp(-rate * h)
         thrombusFraction = max(0, 1 - phiC - open)
     }
 
@@ -230,8 +202,8 @@ public struct FoulingModel: Sendable, Equatable {
         guard inv.approaching > 0 || inv.circulating > 0 else { return }
         let vLine = max(parameters.preOxygenatorVolume.milliliters, 1e-6)
         let vPool = max(parameters.poolVolume.milliliters, 1e-6)
-        let fromLine = inv.approaching * (1 - exp(-q / vLine * h))
-        let fromPool = inv.circulating * (1 - exp(-q / vPool * h))
+        let fromLine = inv.approaching * (1 - Double.exp(-q / vLine * h))
+        let fromPool = inv.circulating * (1 - Double.exp(-q / vPool * h))
         let through = fromLine + fromPool
         let r = min(1, max(0, parameters.returnFraction))
         inv.approaching -= fromLine

@@ -1,3 +1,5 @@
+import RealModule
+
 /// A small, fast, seedable generator (SplitMix64) so that a scenario and a seed give the
 /// same run byte for byte on every machine. Never use the system generator in the sim.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
@@ -14,14 +16,6 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     public mutating func nextGaussian() -> Double {
         let u1 = max(Double(next() >> 11) * 0x1p-53, 1e-300)
         let u2 = Double(next() >> 11) * 0x1p-53
-        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+        return (-2 * Double.log(u1)).squareRoot() * Double.cos(2 * Double.pi * u2)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#elseif canImport(Musl)
-import Musl
-#endif

@@ -1,4 +1,5 @@
 import ECMOCore
+import ECMOProtocol
 import ECMOHAL
 import ECMOBoard
 import ECMOMockBoard

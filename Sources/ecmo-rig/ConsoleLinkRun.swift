@@ -4,6 +4,8 @@ import Logging
 import ECMOBoard
 import ECMOCore
 import ECMORuntime
+import ECMOConsoleLink
+import ECMORecord
 
 /// `run`'s console-link options (an option group, so EcmoRig.swift gains one line for them).
 struct ConsoleLinkOptions: ParsableArguments {

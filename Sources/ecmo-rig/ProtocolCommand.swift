@@ -8,7 +8,7 @@ import ECMOProtocol
 /// Exit 2 (with one line per error, naming file, line and key) when either file is invalid.
 struct ProtocolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "protocol", abstract: "Experiment protocol files (HIL/protocols/*.yaml).",
+        commandName: "protocol", abstract: "Experiment protocol files (Protocols/*.yaml).",
         subcommands: [Check.self, Plan.self])
 
     struct Options: ParsableArguments {

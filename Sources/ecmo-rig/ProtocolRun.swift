@@ -1,13 +1,12 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import ECMOCore
+import ECMOPosix
 import ECMORuntime
 import ECMOScenario
 import ECMOAssembly
 import ECMOProtocol
 import ECMOBoard
+import ECMORecord
 
 /// What `ecmo-rig run --protocol` adds around the loop.
 enum ProtocolRunSupport {
@@ -60,29 +59,18 @@ func hex16(_ v: UInt64) -> String {
 /// step (a kill -9 cannot tear them; the kernel keeps the page). Only for simulation
 /// harnesses such as the kill test: on a rig, the plunger itself is the state.
 final class PlantState {
+    private let file: SharedMappedFile
     let pointer: UnsafeMutablePointer<Int64>
-    private let fd: Int32
 
     init(path: String) throws {
-        let f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard f >= 0 else { throw PlantStateError(message: "cannot open: errno \(errno)") }
-        guard ftruncate(f, 16) == 0 else { close(f); throw PlantStateError(message: "cannot size: errno \(errno)") }
-        guard let m = mmap(nil, 16, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0), m != MAP_FAILED else {
-            close(f)
-            throw PlantStateError(message: "cannot map: errno \(errno)")
+        do throws(FileError) { file = try SharedMappedFile(path: path, byteCount: 16) } catch {
+            throw PlantStateError(message: error.message)
         }
-        fd = f
-        pointer = m.bindMemory(to: Int64.self, capacity: 2)
+        pointer = file.pointer.bindMemory(to: Int64.self, capacity: 2)
     }
 
     var cells: Int64 { pointer[0] }
     var heparin: Int64 { pointer[1] }
-
-    deinit {
-        msync(pointer, 16, MS_SYNC)
-        munmap(pointer, 16)
-        close(fd)
-    }
 }
 
 struct PlantStateError: Error, CustomStringConvertible {

@@ -2,6 +2,7 @@ import Testing
 import ECMOCore
 import ECMOHAL
 import ECMOBoard
+import ECMOPosix
 import ECMOLinux
 
 func boardFile(_ name: String) -> String {
@@ -99,7 +100,7 @@ func boardFile(_ name: String) -> String {
         var sys = k.syscalls
         var sleeps = 0
         sys.sleepUntil = { _ in sleeps += 1; return results.removeFirst() }
-        let clock = LinuxMonotonicClock(syscalls: sys)
+        let clock = PosixMonotonicClock(source: sys)
         #expect(clock.now() == Instant(nanosecondsSinceOrigin: k.now))
         clock.sleep(until: Instant(nanosecondsSinceOrigin: 5))
         #expect(sleeps == 3)
@@ -129,29 +130,3 @@ func boardFile(_ name: String) -> String {
     }
 }
 #endif
-
-@Suite struct LinuxRealtimeTests {
-    @Test func ordinaryThreadIsRefusedWithWhatToChange() {
-        var locks = 0
-        let rt = LinuxRealtime(schedulerPolicy: { 0 }, lockAllMemory: { locks += 1; return 0 })
-        #expect(throws: LinuxRealtime.Refusal.notRealtimeScheduled(policy: 0)) { try rt.requireRealtime() }
-        #expect(locks == 0, "memory is not locked for a process that will not run")
-        #expect("\(LinuxRealtime.Refusal.notRealtimeScheduled(policy: 0))".contains("CPUSchedulingPolicy=fifo"))
-    }
-
-    @Test func failedMemoryLockIsRefusedWithItsErrno() {
-        let rt = LinuxRealtime(schedulerPolicy: { LinuxRealtime.fifo }, lockAllMemory: { -Errno.ENOMEM })
-        #expect(throws: LinuxRealtime.Refusal.memoryNotLocked(errno: Errno.ENOMEM)) { try rt.requireRealtime() }
-        #expect("\(LinuxRealtime.Refusal.memoryNotLocked(errno: Errno.ENOMEM))".contains("LimitMEMLOCK"))
-    }
-
-    @Test(arguments: [LinuxRealtime.fifo, LinuxRealtime.roundRobin])
-    func realtimePolicyWithLockedMemoryIsAccepted(policy: Int32) throws {
-        try LinuxRealtime(schedulerPolicy: { policy }, lockAllMemory: { 0 }).requireRealtime()
-    }
-
-    @Test func schedulerQueryFailureIsRefused() {
-        let rt = LinuxRealtime(schedulerPolicy: { -Errno.EPERM }, lockAllMemory: { 0 })
-        #expect(throws: LinuxRealtime.Refusal.notRealtimeScheduled(policy: -Errno.EPERM)) { try rt.requireRealtime() }
-    }
-}

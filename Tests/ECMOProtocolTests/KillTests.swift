@@ -5,6 +5,7 @@ import Glibc
 #endif
 import ECMOCore
 import ECMORuntime
+import ECMORecord
 
 /// Never over-infuse, across kill -9: the real `ecmo-rig` runs the kill-test protocol on
 /// the simulated board, and is killed with SIGKILL at random points of delivery, then
@@ -36,7 +37,7 @@ import ECMORuntime
         let prescribedCells: Int64 = 2801 + 2 * 14006
         // Each restart after a kill is an unclean stop: the operator confirms it (without
         // the flag the rig would wait inactive; `anUnconfirmedRestartAfterAKillDeliversNothing`).
-        let arguments = ["run", "--protocol", "HIL/protocols/kill-test.yaml", "--journal", journal, "--plant-state", plantFile,
+        let arguments = ["run", "--protocol", "Protocols/kill-test.yaml", "--journal", journal, "--plant-state", plantFile,
                          "--out", dir.path, "--quiet", "--record-hz", "2", "--restart-confirmed"]
         var rng = SystemRandomNumberGenerator()
         let n = Self.kills
@@ -115,7 +116,7 @@ import ECMORuntime
         defer { try? FileManager.default.removeItem(at: dir) }
         let journal = dir.appendingPathComponent("boot.journal").path
         let plantFile = dir.appendingPathComponent("plant.bin").path
-        let common = ["run", "--protocol", "HIL/protocols/kill-test.yaml", "--journal", journal, "--plant-state", plantFile,
+        let common = ["run", "--protocol", "Protocols/kill-test.yaml", "--journal", journal, "--plant-state", plantFile,
                       "--out", dir.path, "--quiet", "--record-hz", "2"]
         let first = Process()
         first.executableURL = binary

@@ -43,37 +43,37 @@ func runRig(_ arguments: [String]) throws -> Outcome {
 
 @Suite(.serialized) struct ProtocolCommandTests {
     @Test func checkOfAValidProtocolPrintsOkAndExitsZero() throws {
-        let r = try runRig(["protocol", "check", "HIL/protocols/quick-dose.yaml"])
+        let r = try runRig(["protocol", "check", "Protocols/quick-dose.yaml"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.hasPrefix("HIL/protocols/quick-dose.yaml: ok: protocol quick-dose: 4 items, 1 dose of 2 mL"), "\(r.stdout)")
+        #expect(r.stdout.hasPrefix("Protocols/quick-dose.yaml: ok: protocol quick-dose: 4 items, 1 dose of 2 mL"), "\(r.stdout)")
     }
 
     @Test func checkOfAnInvalidProtocolPrintsEveryErrorAndExitsTwo() throws {
         for file in ["dose-out-of-range", "volume-over-syringe", "unknown-key", "rate-over-channel", "clamp-too-long", "several-errors"] {
-            let r = try runRig(["protocol", "check", "HIL/protocols/invalid/\(file).yaml"])
+            let r = try runRig(["protocol", "check", "Protocols/invalid/\(file).yaml"])
             #expect(r.status == 2, "\(file): exit \(r.status)")
-            #expect(r.stderr.hasPrefix("HIL/protocols/invalid/\(file).yaml:"), "\(file): \(r.stderr)")
+            #expect(r.stderr.hasPrefix("Protocols/invalid/\(file).yaml:"), "\(file): \(r.stderr)")
             #expect(r.stdout.isEmpty)
         }
-        let several = try runRig(["protocol", "check", "HIL/protocols/invalid/several-errors.yaml"])
+        let several = try runRig(["protocol", "check", "Protocols/invalid/several-errors.yaml"])
         #expect(several.stderr.split(separator: "\n").count == 5, "\(several.stderr)")
     }
 
     @Test func planOfAnInvalidProtocolExitsTwoToo() throws {
-        let r = try runRig(["protocol", "plan", "HIL/protocols/invalid/dose-out-of-range.yaml"])
+        let r = try runRig(["protocol", "plan", "Protocols/invalid/dose-out-of-range.yaml"])
         #expect(r.status == 2)
         #expect(r.stderr.contains("dose-out-of-range.yaml:19:26: phases.2.infusion.dose_cells_per_kg: dose 5e8 cells/kg is outside the accepted range"), "\(r.stderr)")
     }
 
     @Test func aMissingProtocolOrBoardFileExitsTwo() throws {
-        #expect(try runRig(["protocol", "check", "HIL/protocols/nope.yaml"]).status == 2)
-        let r = try runRig(["protocol", "check", "HIL/protocols/quick-dose.yaml", "--board", "Board/nope.yaml"])
+        #expect(try runRig(["protocol", "check", "Protocols/nope.yaml"]).status == 2)
+        let r = try runRig(["protocol", "check", "Protocols/quick-dose.yaml", "--board", "Board/nope.yaml"])
         #expect(r.status == 2)
         #expect(r.stderr.contains("Board/nope.yaml:1:1: cannot read board file"), "\(r.stderr)")
     }
 
     @Test func planPrintsTheDryRunTable() throws {
-        let r = try runRig(["protocol", "plan", "HIL/protocols/outflow-clamp.yaml", "--board", "Board/rpi4-bench.yaml"])
+        let r = try runRig(["protocol", "plan", "Protocols/outflow-clamp.yaml", "--board", "Board/rpi4-bench.yaml"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("0.179639 µL/step"))
         #expect(r.stdout.contains("38967"))

@@ -6,7 +6,7 @@ import ECMODataFile
 import ECMOProtocol
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-let protocolFolder = repositoryRoot.appendingPathComponent("HIL/protocols")
+let protocolFolder = repositoryRoot.appendingPathComponent("Protocols")
 let simBoardPath = repositoryRoot.appendingPathComponent("Board/sim.yaml").path
 
 func yamlFiles(in folder: URL) -> [String] {

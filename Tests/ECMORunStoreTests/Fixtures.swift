@@ -2,6 +2,7 @@ import Foundation
 import ECMORuntime
 import ECMOScenario
 import ECMORunStore
+import ECMORecord
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -95,7 +96,7 @@ let fixtureSummary = """
   "outcome": "completed",
   "protocol": {
     "cells": {"delivered_ml": 0.49, "prescribed_ml": 0.5, "delivered_steps": 2801, "prescribed_steps": 2858},
-    "file": "HIL/protocols/quick-dose.yaml",
+    "file": "Protocols/quick-dose.yaml",
     "hash": "03017967327dbcd8",
     "heparin": null,
     "name": "quick-dose"

@@ -6,6 +6,7 @@ import ECMOBoard
 import ECMOSim
 import ECMORuntime
 import ECMOAssembly
+import ECMORecord
 
 /// The program's own boot path — `RigAssembly` and `Rig.run` (`RigSession`), exactly what
 /// `ecmo-rig run` executes — after the ways a run can end uncleanly. Not the scenario harness.

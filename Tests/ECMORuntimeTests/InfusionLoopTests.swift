@@ -6,6 +6,7 @@ import ECMOBoard
 import ECMOSim
 import ECMORuntime
 import ECMOAssembly
+import ECMORecord
 
 /// A 50 mL BD syringe on the sim board's drive (2 mm lead, 200 × 16 microsteps, 5 kHz).
 func cellChannel(fill: Volume = .mL(10)) -> SyringeChannelSpecification {

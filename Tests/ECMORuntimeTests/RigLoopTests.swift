@@ -6,6 +6,7 @@ import ECMOBoard
 import ECMOSim
 import ECMOMockBoard
 import ECMORuntime
+import ECMORecord
 
 @Suite struct RigLoopTests {
     @Test func simulatedRunPrimesAndHoldsTheFlowSetpoint() throws {

@@ -3,6 +3,7 @@ import ECMOCore
 import ECMOHAL
 import ECMORuntime
 import ECMOSim
+import ECMORecord
 
 @Suite struct SafetyInterlockTests {
     /// Ticks until `condition` holds on the loop's last frame; returns how many ran.

@@ -3,6 +3,7 @@ import AllocationCounter
 import ECMOCore
 import ECMOHAL
 import ECMORuntime
+import ECMOPosix
 
 /// A clock whose wake-ups come late by a scripted amount (the kernel's jitter, in a test).
 final class LateClock: MonotonicClock, @unchecked Sendable {

@@ -1,6 +1,7 @@
 import Testing
 import ECMOCore
 @testable import ECMOSim
+import ECMOProtocol
 
 /// The plant alone at constant pump speed (no firmware), as in the calibration.
 struct Scenario {

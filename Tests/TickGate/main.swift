@@ -148,7 +148,7 @@ do {
     let results = [
         ("regulating", try regulating(board: board)),
         ("regulating + console link (a command every 100 ticks)", try regulating(board: board, withConsoleLink: true)),
-        ("dosing + agitation", try dosing(board: board, protocolPath: repo.appendingPathComponent("HIL/protocols/agitation-short.yaml").path)),
+        ("dosing + agitation", try dosing(board: board, protocolPath: repo.appendingPathComponent("Protocols/agitation-short.yaml").path)),
     ]
     var failed = false
     print("tick-gate (release build): per-tick heap allocations and ARC traffic")

@@ -1,6 +1,7 @@
 import Foundation
 import ECMOCore
 import ECMORuntime
+import ECMORecord
 
 /// The run record's writer under a 1 kHz all-channels load: a producer pushes telemetry
 /// frames into the loop's `SPSCRing` (capacity as `ecmo-rig run` uses), and the real

@@ -30,8 +30,6 @@ int ecmo_sys_sleep_until_ns(uint64_t deadline_ns);
 /// 0 if the path exists, else -errno.
 int ecmo_sys_exists(const char *path);
 
-/// sched_getscheduler(0), or -errno.
-int ecmo_sys_scheduler_policy(void);
 /// mlockall(MCL_CURRENT | MCL_FUTURE): 0 or -errno.
 int ecmo_sys_lock_all_memory(void);
 

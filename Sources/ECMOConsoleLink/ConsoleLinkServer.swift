@@ -1,9 +1,10 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import ECMOCore
 import ECMOLink
+import ECMOPosix
+import ECMOBoard
+import ECMORuntime
+import ECMORecord
 
 /// The protocol timeline as the console shows it, built once before the run from the plan.
 public struct ConsoleProtocolInfo: Sendable {
@@ -156,9 +157,9 @@ public final class ConsoleLinkServer: @unchecked Sendable {
         commandLog = try? FileHandle(forWritingTo: logURL)
         _ = try? commandLog?.seekToEnd()
         if commandLog == nil {
-            close(listenFD)
-            unlink(configuration.socketPath)
-            throw LinkSocketError("cannot open \(logURL.path) for the command log")
+            UnixSocket.close(listenFD)
+            UnixSocket.remove(path: configuration.socketPath)
+            throw SocketError("cannot open \(logURL.path) for the command log")
         }
     }
 
@@ -203,10 +204,10 @@ public final class ConsoleLinkServer: @unchecked Sendable {
     }
 
     private func cleanUp() {
-        for c in clients { close(c.fd) }
+        for c in clients { UnixSocket.close(c.fd) }
         clients.removeAll()
-        close(listenFD)
-        unlink(configuration.socketPath)
+        UnixSocket.close(listenFD)
+        UnixSocket.remove(path: configuration.socketPath)
         try? commandLog?.close()
     }
 
@@ -215,16 +216,12 @@ public final class ConsoleLinkServer: @unchecked Sendable {
     /// Polls the sockets, then moves commands, replies, telemetry, events, alarms and
     /// protocol state. Public so a test can drive the link without its thread.
     public func serviceOnce(pollMilliseconds: Int32) {
-        var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)]
-        for c in clients {
-            var ev = Int16(POLLIN)
-            if c.queued > 0 { ev |= Int16(POLLOUT) }
-            fds.append(pollfd(fd: c.fd, events: ev, revents: 0))
-        }
-        _ = poll(&fds, nfds_t(fds.count), pollMilliseconds)
-        if fds[0].revents & Int16(POLLIN) != 0 { acceptClients() }
-        for i in 0..<clients.count where i + 1 < fds.count && fds[i + 1].revents != 0 {
-            if fds[i + 1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readClient(clients[i]) }
+        var fds = [SocketPollEntry(fd: listenFD)]
+        for c in clients { fds.append(SocketPollEntry(fd: c.fd, wantsWrite: c.queued > 0)) }
+        UnixSocket.poll(&fds, timeoutMilliseconds: pollMilliseconds)
+        if fds[0].readable { acceptClients() }
+        for i in 0..<clients.count where i + 1 < fds.count && fds[i + 1].readable {
+            readClient(clients[i])
         }
         let now = Date()
         for c in clients where !c.greeted && !c.closing && now.timeIntervalSince(c.connectedAt) > configuration.helloTimeout {
@@ -238,7 +235,7 @@ public final class ConsoleLinkServer: @unchecked Sendable {
         for c in clients { flush(c) }
         clients.removeAll { c in
             if c.dead || (c.closing && (c.queued == 0 || now.timeIntervalSince(c.closingSince) > 1)) {
-                close(c.fd)
+                UnixSocket.close(c.fd)
                 return true
             }
             return false
@@ -247,9 +244,7 @@ public final class ConsoleLinkServer: @unchecked Sendable {
 
     private func acceptClients() {
         while true {
-            let fd = accept(listenFD, nil, nil)
-            if fd < 0 { return }
-            UnixSocket.setNonBlocking(fd)
+            guard let fd = UnixSocket.accept(listenFD) else { return }
             let c = Client(id: nextClientID, fd: fd)
             nextClientID += 1
             if clients.filter({ !$0.closing }).count >= configuration.maxClients {
@@ -266,13 +261,11 @@ public final class ConsoleLinkServer: @unchecked Sendable {
     private func readClient(_ c: Client) {
         var chunk = [UInt8](repeating: 0, count: 16384)
         for _ in 0..<8 {
-            let n = chunk.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if n == 0 {
-                c.dead = true
-                return
-            }
-            if n < 0 {
-                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
+            let n: Int
+            switch chunk.withUnsafeMutableBytes({ UnixSocket.receive(c.fd, into: $0) }) {
+            case .bytes(let count): n = count
+            case .wouldBlock: return
+            case .closed, .failed:
                 c.dead = true
                 return
             }
@@ -530,10 +523,9 @@ public final class ConsoleLinkServer: @unchecked Sendable {
 
     private func flush(_ c: Client) {
         while c.queued > 0 && !c.dead {
-            let n = c.out[c.sent...].withUnsafeBytes { send(c.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno != EAGAIN && errno != EWOULDBLOCK { c.dead = true }
+            let result = c.out[c.sent...].withUnsafeBytes { UnixSocket.send(c.fd, $0) }
+            guard case .bytes(let n) = result else {
+                if result != .wouldBlock { c.dead = true }
                 break
             }
             c.sent += n
@@ -547,7 +539,7 @@ public final class ConsoleLinkServer: @unchecked Sendable {
     private func flushAll(deadline: Date) {
         while clients.contains(where: { $0.queued > 0 && !$0.dead }) && Date() < deadline {
             for c in clients { flush(c) }
-            usleep(5000)
+            Thread.sleep(forTimeInterval: 0.005)
         }
     }
 
@@ -691,3 +683,7 @@ public final class ConsoleLinkServer: @unchecked Sendable {
         var sentAt: Date
     }
 }
+
+/// The console link's blocking test client and its socket errors are ECMOPosix's.
+public typealias ConsoleLinkClient = UnixLineClient
+public typealias LinkSocketError = SocketError

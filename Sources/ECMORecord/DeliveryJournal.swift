@@ -1,11 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-import Atomics
 import ECMOCore
-import Foundation
+import ECMOPosix
+import ECMORuntime
 
 /// The crash-safe delivery journal: an append-only file of fixed 64-byte records, each
 /// with a CRC, each made durable (`fdatasync`) before the loop may step past it.
@@ -21,7 +16,7 @@ import Foundation
 /// Layout (little-endian): a 64-byte header (magic `ECMOJRN1`, version, record size, plan
 /// hash, prescribed steps per channel, CRC), then records (magic, flags, sequence,
 /// reserved steps ×2, item index, item start, protocol time, heparin rate, CRC).
-public final class DeliveryJournal {
+public final class DeliveryJournal: DurableJournal {
     public static let recordSize = 64
     static let headerMagic: [UInt8] = Array("ECMOJRN1".utf8)
     static let recordMagic: UInt32 = 0x4A52_4543
@@ -29,7 +24,7 @@ public final class DeliveryJournal {
 
     public let path: String
     public let planHash: UInt64
-    private let fd: Int32
+    private let file: AppendOnlyFile
     private var buffer = [UInt8](repeating: 0, count: DeliveryJournal.recordSize)
     public private(set) var recordsWritten = 0
     public private(set) var lastSequence: UInt64 = 0
@@ -49,12 +44,7 @@ public final class DeliveryJournal {
         public var lastSequence: UInt64 = 0
     }
 
-    public struct Flags: OptionSet, Sendable {
-        public let rawValue: UInt32
-        public init(rawValue: UInt32) { self.rawValue = rawValue }
-        public static let completed = Flags(rawValue: 1)
-        public static let closedCleanly = Flags(rawValue: 2)
-    }
+    public typealias Flags = JournalRecordFlags
 
     /// Opens `path`, creating it if absent. An existing journal must belong to the same
     /// plan (hash) or it is refused: resuming someone else's experiment is never right.
@@ -62,13 +52,15 @@ public final class DeliveryJournal {
     public static func open(path: String, planHash: UInt64, prescribed: (Int64, Int64)) throws(JournalError) -> (DeliveryJournal, Recovered?) {
         var recovered: Recovered?
         var validLength = 0
-        var exists = access(path, F_OK) == 0
+        var exists = DurableFiles.exists(path)
         if exists {
             let partial = try readAll(path)
             if partial.count < recordSize && (partial.isEmpty || Array(headerMagic.prefix(partial.count)) == Array(partial.prefix(headerMagic.count))) {
                 // A crash while the header was being written: no record, so nothing was
                 // ever authorized. Start the journal again.
-                guard unlink(path) == 0 else { throw JournalError(path: path, message: "cannot replace a partial header: \(errnoText())") }
+                do throws(FileError) { try DurableFiles.remove(path) } catch {
+                    throw JournalError(path: path, message: "cannot replace a partial header: \(error.message)")
+                }
                 exists = false
             }
         }
@@ -84,8 +76,8 @@ public final class DeliveryJournal {
             j.lastSequence = lastSeq
             if r.discardedBytes > 0 {
                 // Drop the torn tail so the next record follows the last valid one.
-                guard ftruncate(j.fd, off_t(validLength)) == 0, fsync(j.fd) == 0 else {
-                    throw JournalError(path: path, message: "cannot truncate a torn tail: \(errnoText())")
+                do throws(FileError) { try j.file.truncateDurably(to: validLength) } catch {
+                    throw JournalError(path: path, message: "cannot truncate a torn tail: \(error.message)")
                 }
             }
             return (j, recovered)
@@ -101,7 +93,7 @@ public final class DeliveryJournal {
         putU32(&header, 60, crc32(header[0..<60]))
         try j.writeDurably(header)
         // The directory entry must be durable too, or a power cut can lose the new file.
-        syncDirectory(of: path)
+        DurableFiles.syncDirectory(of: path)
         return (j, nil)
     }
 
@@ -161,13 +153,10 @@ public final class DeliveryJournal {
     private init(path: String, planHash: UInt64, create: Bool) throws(JournalError) {
         self.path = path
         self.planHash = planHash
-        let flags = O_WRONLY | O_APPEND | O_CLOEXEC | (create ? (O_CREAT | O_EXCL) : 0)
-        let f = sysOpen(path, flags, 0o644)
-        guard f >= 0 else { throw JournalError(path: path, message: "cannot open for writing: \(errnoText())") }
-        fd = f
+        do throws(FileError) { file = try AppendOnlyFile(path: path, creating: create) } catch {
+            throw JournalError(path: path, message: error.message)
+        }
     }
-
-    deinit { _ = close(fd) }
 
     /// Appends a snapshot and makes it durable before returning. The loop is told about
     /// the new reservation only after this returns.
@@ -189,22 +178,9 @@ public final class DeliveryJournal {
     }
 
     private func writeDurably(_ bytes: [UInt8]) throws(JournalError) {
-        var done = 0
-        var attempts = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in write(fd, raw.baseAddress.map { $0 + done }, bytes.count - done) }
-            if n < 0 {
-                if errno == EINTR && attempts < 100 { attempts += 1; continue }
-                throw JournalError(path: path, message: "write failed: \(errnoText())")
-            }
-            done += n
+        do throws(FileError) { try file.appendDurably(bytes) } catch {
+            throw JournalError(path: path, message: error.message)
         }
-        #if canImport(Glibc)
-        let rc = fdatasync(fd)
-        #else
-        let rc = fsync(fd)
-        #endif
-        guard rc == 0 else { throw JournalError(path: path, message: "fdatasync failed: \(errnoText())") }
     }
 
     /// FNV-1a 64-bit: the plan hash (of the protocol file's bytes and the board's name).
@@ -220,29 +196,9 @@ public final class DeliveryJournal {
     // MARK: bytes
 
     private static func readAll(_ path: String) throws(JournalError) -> [UInt8] {
-        let f = sysOpen(path, O_RDONLY | O_CLOEXEC, 0)
-        guard f >= 0 else { throw JournalError(path: path, message: "cannot open for reading: \(errnoText())") }
-        defer { _ = close(f) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(f, $0.baseAddress, 65536) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw JournalError(path: path, message: "read failed: \(errnoText())")
-            }
-            if n == 0 { break }
-            out.append(contentsOf: chunk[0..<n])
+        do throws(FileError) { return try DurableFiles.readAll(path) } catch {
+            throw JournalError(path: path, message: error.message)
         }
-        return out
-    }
-
-    private static func syncDirectory(of path: String) {
-        var dir = path
-        if let slash = dir.lastIndex(of: "/") { dir = String(dir[..<slash]) } else { dir = "." }
-        if dir.isEmpty { dir = "/" }
-        let d = sysOpen(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
-        if d >= 0 { _ = fsync(d); _ = close(d) }
     }
 }
 
@@ -255,68 +211,6 @@ public struct JournalError: Error, CustomStringConvertible {
         self.message = message
     }
     public var description: String { "delivery journal \(path): \(message)" }
-}
-
-/// Between the loop and the journal writer: the loop pushes snapshots (plain values,
-/// no lock, no syscall); the writer makes them durable and publishes the reservations it
-/// made durable through atomics, which the loop reads at the start of each tick. A slow
-/// disk slows infusion (the loop waits for authority), never the loop.
-public final class JournalLink: @unchecked Sendable {
-    let requests: SPSCRing<JournalSnapshot>
-    /// Durable reservations per channel (written by the writer, read by the loop).
-    /// Unsafe (manually allocated) atomics, not `ManagedAtomic`: a load from a class-based
-    /// atomic retains it, and the loop reads these every tick.
-    public let grantedCells = UnsafeAtomic<Int64>.create(0)
-    public let grantedHeparin = UnsafeAtomic<Int64>.create(0)
-    public let writeFailures = ManagedAtomic<Int>(0)
-    private var lastPushedSequence: UInt64 = .max
-    private var lastPushedReserved: (Int64, Int64) = (-1, -1)
-
-    public init(capacity: Int = 256, granted: (Int64, Int64) = (0, 0)) {
-        requests = SPSCRing(capacity: capacity)
-        grantedCells.store(granted.0, ordering: .relaxed)
-        grantedHeparin.store(granted.1, ordering: .relaxed)
-    }
-
-    deinit {
-        grantedCells.destroy()
-        grantedHeparin.destroy()
-    }
-
-    /// Loop side: hands a snapshot to the writer when it says something new.
-    @inline(__always)
-    public func offer(_ s: JournalSnapshot) {
-        guard s.sequence != lastPushedSequence || s.reserved.0 != lastPushedReserved.0 || s.reserved.1 != lastPushedReserved.1 else { return }
-        if requests.push(s) {
-            lastPushedSequence = s.sequence
-            lastPushedReserved = s.reserved
-        }
-    }
-
-    /// Loop side: what the writer has made durable.
-    @inline(__always)
-    public var granted: (Int64, Int64) {
-        (grantedCells.load(ordering: .acquiring), grantedHeparin.load(ordering: .acquiring))
-    }
-
-    /// Writer side: writes the newest pending snapshot (older ones are subsumed: every
-    /// field only moves forward) and publishes its reservations. Returns records written.
-    @discardableResult
-    public func drain(into journal: DeliveryJournal, flags: DeliveryJournal.Flags = []) -> Int {
-        var newest: JournalSnapshot?
-        _ = requests.drain { newest = $0 }
-        guard let s = newest else { return 0 }
-        do {
-            try journal.append(s, flags: flags)
-        } catch {
-            // Not durable: no new authority. Infusion stalls (and alarms as a deviation).
-            writeFailures.wrappingIncrement(ordering: .relaxed)
-            return 0
-        }
-        grantedCells.store(s.reserved.0, ordering: .releasing)
-        grantedHeparin.store(s.reserved.1, ordering: .releasing)
-        return 1
-    }
 }
 
 // MARK: - little-endian helpers and CRC-32 (IEEE 802.3, as zlib)
@@ -352,67 +246,3 @@ public func crc32<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 
 }
 
 private func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
-private func errnoText() -> String {
-    let e = errno
-    return String(cString: strerror(e)) + " (errno \(e))"
-}
-
-private func sysOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
-    #if canImport(Glibc)
-    return Glibc.open(path, flags, mode)
-    #else
-    return Darwin.open(path, flags, mode)
-    #endif
-}
-
-/// Makes the loop's journal requests durable: synchronously between ticks (lockstep
-/// simulation) or on its own ordinary thread (real time), never on the loop's thread.
-public final class JournalWriter: @unchecked Sendable {
-    public let link: JournalLink
-    public let journal: DeliveryJournal
-    private let stopFlag = ManagedAtomic<Bool>(false)
-    private let running = ManagedAtomic<Bool>(false)
-    private var thread: Thread?
-
-    public init(link: JournalLink, journal: DeliveryJournal) {
-        self.link = link
-        self.journal = journal
-    }
-
-    /// One pass: writes the newest pending snapshot, if any.
-    @inline(__always)
-    public func serviceOnce() {
-        if link.requests.count > 0 { link.drain(into: journal) }
-    }
-
-    public var isThreaded: Bool { running.load(ordering: .relaxed) }
-
-    /// Starts the writer thread (real-time pacing). It polls every 0.5 ms: the loop asks
-    /// for reservations a lookahead (100 ms by default) before it needs them.
-    public func start() {
-        running.store(true, ordering: .relaxed)
-        let t = Thread { [self] in
-            while !stopFlag.load(ordering: .relaxed) {
-                serviceOnce()
-                usleep(500)
-            }
-            serviceOnce()
-            running.store(false, ordering: .relaxed)
-        }
-        t.name = "delivery-journal"
-        thread = t
-        t.start()
-    }
-
-    /// Stops the thread after a last pass, and writes a final record marking a clean close.
-    public func stop(final snapshot: JournalSnapshot?) {
-        if thread != nil {
-            stopFlag.store(true, ordering: .relaxed)
-            while running.load(ordering: .relaxed) { usleep(200) }
-            thread = nil
-        } else {
-            serviceOnce()
-        }
-        if let s = snapshot { try? journal.append(s, flags: .closedCleanly) }
-    }
-}

@@ -7,6 +7,7 @@ import ECMODrivers
 import ECMOSim
 #if os(Linux)
 import ECMOLinux
+import ECMOPosix
 
 /// The moving plant of the virtual board: the simulator's circuit model, driven by what
 /// the firmware commands *as the kernel devices hold it* (the PWM stub's duty and enable,
@@ -17,8 +18,7 @@ import ECMOLinux
 final class CircuitBridge: @unchecked Sendable {
     let board: BoardConfiguration
     let gpioSim: String
-    let sys = LinuxSyscalls.system
-    let clock = LinuxMonotonicClock()
+    let clock = SystemMonotonicClock()
     private var circuit = CircuitModel()
     private let lock = NSLock()
     private var rotorRPM = 0.0
@@ -31,21 +31,15 @@ final class CircuitBridge: @unchecked Sendable {
 
     /// sysfs files stay open and are re-read at offset 0: the guest is slow enough under
     /// TCG that an open/close per read starves the firmware and the tachometer thread.
-    private var readFDs: [String: Int32] = [:]
+    private var readFiles: [String: AttributeFile] = [:]
     func read(_ path: String) -> String? {
-        var fd = readFDs[path] ?? -1
-        if fd < 0 {
-            fd = path.withCString { sys.open($0, LinuxConstants.readOnly) }
-            guard fd >= 0 else { return nil }
-            readFDs[path] = fd
-        }
-        var b = [UInt8](repeating: 0, count: 32)
-        let n = b.withUnsafeMutableBytes { sys.pread(fd, $0.baseAddress!, 32, 0) }
-        return n > 0 ? String(decoding: b[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : nil
+        if let f = readFiles[path] { return f.read() }
+        guard let f = AttributeFile(path: path, access: .read) else { return nil }
+        readFiles[path] = f
+        return f.read()
     }
 
-    func openPull(_ line: Int) -> Int32 { "\(gpioSim)/sim_gpio\(line)/pull".withCString { sys.open($0, LinuxConstants.writeOnly) } }
-    func write(_ fd: Int32, _ text: [UInt8]) { _ = text.withUnsafeBytes { sys.pwrite(fd, $0.baseAddress!, $0.count, 0) } }
+    func openPull(_ line: Int) -> AttributeFile? { AttributeFile(path: "\(gpioSim)/sim_gpio\(line)/pull", access: .write) }
 
     /// Logical level of an output line as driven on gpio-sim (physical XOR active-low).
     func output(_ role: ActuatorRole) -> Bool? {
@@ -63,16 +57,15 @@ final class CircuitBridge: @unchecked Sendable {
                 if let cal = s.analog { adcs.append((try hw.i2cDevice(bus: dev.bus, address: dev.address), fs, cal, role)) }
             }
         }
-        let countsFD = "/sys/module/ecmo_abp2_stub/parameters/counts".withCString { sys.open($0, LinuxConstants.writeOnly) }
+        let countsFile = AttributeFile(path: "/sys/module/ecmo_abp2_stub/parameters/counts", access: .write)
         let quiet = [InputRole.airDetector, .emergencyStop, .syringeEndEmpty, .syringeEndFull, .heparinEndEmpty]
-            .compactMap { board.inputs[$0] }.map { openPull($0.line) }.filter { $0 >= 0 }
+            .compactMap { board.inputs[$0] }.compactMap { openPull($0.line) }
         let down = Array("pull-down".utf8), up = Array("pull-up".utf8)
         var rng = SystemRandomNumberGenerator()
         func noise(_ sd: Double) -> Double { (Double.random(in: -1...1, using: &rng) + Double.random(in: -1...1, using: &rng)) * sd }
 
         // The tachometer on its own thread, paced by absolute deadlines at the rotor's speed.
-        if let tach = board.inputs[.pumpTachometer] {
-            let fd = openPull(tach.line)
+        if let tach = board.inputs[.pumpTachometer], let pull = openPull(tach.line) {
             let ppr = Double(tach.pulsesPerRevolution ?? 1)
             let t = Thread { [self] in
                 var level = false
@@ -89,7 +82,7 @@ final class CircuitBridge: @unchecked Sendable {
                         continue
                     }
                     level.toggle()
-                    write(fd, level ? up : down)
+                    pull.write(level ? up : down)
                     let half = Duration.seconds(30 / (rpm * ppr))
                     next = next + half
                     // Late by a little (TCG): keep the schedule, so the mean rate stays right.
@@ -131,19 +124,19 @@ final class CircuitBridge: @unchecked Sendable {
             let p = circuit.pressures()
             let truth: [SensorRole: Double] = [.drainPressure: p.drain.mmHg, .preOxygenatorPressure: p.preOxygenator.mmHg,
                                                .postOxygenatorPressure: p.postOxygenator.mmHg, .flow: circuit.flow.litersPerMinute]
-            if countsFD >= 0 {
+            if let countsFile {
                 let list = abp.map { id, dev -> String in
                     guard case let .abp2(lo, hi, tf) = dev.driver,
                           let role = board.sensors.first(where: { $0.value.device == id })?.key else { return "0" }
                     return String(tf.counts(pressure: .mmHg((truth[role] ?? 0) + noise(0.3)), pressureMin: lo, pressureMax: hi))
                 }.joined(separator: ",")
-                write(countsFD, Array(list.utf8))
+                countsFile.write(Array(list.utf8))
             }
             for (dev, fs, cal, role) in adcs {
                 let code = ADS1115.outputCode(for: cal.volts(for: (truth[role] ?? 0) + noise(0.01)), pga: fs)
                 try? dev.writeWordData(register: ADS1115.Register.conversion.rawValue, value: UInt16(bitPattern: code).byteSwapped)
             }
-            if steps % 10 == 0 { for fd in quiet { write(fd, down) } }
+            if steps % 10 == 0 { for f in quiet { f.write(down) } }
             steps += 1
             if steps % 100 == 0 {
                 print("BRIDGE: t=\(String(format: "%.1f", (now - start).seconds)) s duty \(String(format: "%.3f", duty)) enable \(drive.pumpEnabled) clamp \(drive.clampClosed ? "closed" : "open") → \(Int(circuit.speed.rpm)) rpm, \(String(format: "%.2f", circuit.flow.litersPerMinute)) L/min, P_pre \(String(format: "%.1f", p.preOxygenator.mmHg))")

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import ECMOCore
 import ECMORuntime
+import ECMORecord
 
 @Suite struct RecorderTests {
     func tempDir() -> URL {

@@ -5,8 +5,10 @@ import ECMOCore
 import ECMOHAL
 import ECMOBoard
 import ECMORuntime
+import ECMOPosix
 #if os(Linux)
 import ECMOLinux
+import ECMORecord
 #endif
 
 /// `ecmo-rig rt-check`: the doctor a person runs on a new rig before an experiment. It
@@ -76,12 +78,8 @@ struct RTCheck: ParsableCommand {
         let periodNs = UInt64(max(1, period.nanoseconds))
         let load = Load(self.load) ?? Load()
         let ticks = max(1, Int((duration?.duration ?? .seconds(30)).nanoseconds / Int64(periodNs)))
-        // The clock the loop would use: the Linux backend's for a rig, the system one for a simulation in real time.
-        #if os(Linux)
-        let clock: any MonotonicClock = config.kind == .rig ? LinuxMonotonicClock() : SystemMonotonicClock()
-        #else
+        // The clock the loop uses, on a rig and in a real-time simulation alike (CLOCK_MONOTONIC).
         let clock: any MonotonicClock = SystemMonotonicClock()
-        #endif
 
         let hog = load.hog ? Hog(cpu: cpu) : nil
         hog?.start()

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import ECMOCore
 import ECMORuntime
+import ECMORecord
 
 func snapshot(_ seq: UInt64, cells: Int64, heparin: Int64 = 0, item: Int32 = 1, completed: Bool = false) -> JournalSnapshot {
     JournalSnapshot(sequence: seq, reserved: (cells, heparin), delivered: (cells, heparin), itemIndex: item,

@@ -1,5 +1,6 @@
 import Foundation
 import ECMOCore
+import ECMORuntime
 
 /// Writes the run record on an ordinary thread: `telemetry.csv` (one row per recorded
 /// frame), `events.jsonl` (one JSON object per event) and `summary.json` at the end.

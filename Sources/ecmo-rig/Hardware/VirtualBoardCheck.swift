@@ -7,6 +7,7 @@ import ECMODevices
 import ECMODrivers
 #if os(Linux)
 import ECMOLinux
+import ECMOPosix
 #endif
 
 /// `ecmo-rig hil …`: the guest side of the virtual-board lane (HIL/virtual/run boots a
@@ -129,7 +130,7 @@ struct Bridge: AsyncParsableCommand {
         guard tachFD >= 0 else { throw ExitCode.failure }
         let up = Array("pull-up".utf8), down = Array("pull-down".utf8)
         func write(_ fd: Int32, _ text: [UInt8]) { _ = text.withUnsafeBytes { sys.pwrite(fd, $0.baseAddress!, $0.count, 0) } }
-        let clock = LinuxMonotonicClock()
+        let clock = SystemMonotonicClock()
         let half = 60.0 / (rpm * Double(tach.pulsesPerRevolution ?? 1)) / 2
         let start = clock.now()
         var k = 0
