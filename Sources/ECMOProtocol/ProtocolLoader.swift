@@ -117,9 +117,9 @@ struct ProtocolDecoder {
             reader.checkKeys(c, allowed: ["flow_lpm", "speed_rpm"], required: [])
             switch exactlyOne(c, ["flow_lpm", "speed_rpm"]) {
             case "flow_lpm":
-                if let q = reader.number(c, "flow_lpm", in: 0.5...8, unit: " L/min") { pump = Sourced(.constantFlow(.lpm(q.value)), at: loc(q)) }
+                if let q = reader.number(c, "flow_lpm", in: SetpointLimits.flowLitersPerMinute, unit: " L/min") { pump = Sourced(.constantFlow(.lpm(q.value)), at: loc(q)) }
             case "speed_rpm":
-                if let s = reader.number(c, "speed_rpm", in: 500...6000, unit: " rpm") { pump = Sourced(.constantSpeed(.rpm(s.value)), at: loc(s)) }
+                if let s = reader.number(c, "speed_rpm", in: SetpointLimits.speedRPM, unit: " rpm") { pump = Sourced(.constantSpeed(.rpm(s.value)), at: loc(s)) }
             default: break
             }
         }

@@ -83,18 +83,23 @@ struct ScenarioDecoder {
                         events: events.sorted { $0.at < $1.at }, protocolFile: protocolFile?.value, expectations: expectations)
     }
 
+    /// A speed is spelled `speed_rpm`, as in protocol files; `rpm`, the older spelling, is
+    /// still read so existing scenario files load unchanged.
+    func speedKey(_ m: MappingView) -> String { m.has("rpm") && !m.has("speed_rpm") ? "rpm" : "speed_rpm" }
+
     mutating func decodeControl(_ c: MappingView) -> PumpMode? {
         guard let mode = reader.string(c, "mode") else {
-            reader.checkKeys(c, allowed: ["mode", "flow_lpm", "rpm"], required: ["mode"])
+            reader.checkKeys(c, allowed: ["mode", "flow_lpm", "speed_rpm", "rpm"], required: ["mode"])
             return nil
         }
         switch mode.value {
         case "constant_flow":
             reader.checkKeys(c, allowed: ["mode", "flow_lpm"], required: ["flow_lpm"])
-            return reader.number(c, "flow_lpm", in: 0.5...8, unit: " L/min").map { .constantFlow(.lpm($0.value)) }
+            return reader.number(c, "flow_lpm", in: SetpointLimits.flowLitersPerMinute, unit: " L/min").map { .constantFlow(.lpm($0.value)) }
         case "constant_speed":
-            reader.checkKeys(c, allowed: ["mode", "rpm"], required: ["rpm"])
-            return reader.number(c, "rpm", in: 500...6000, unit: " rpm").map { .constantSpeed(.rpm($0.value)) }
+            let key = speedKey(c)
+            reader.checkKeys(c, allowed: ["mode", key], required: [key])
+            return reader.number(c, key, in: SetpointLimits.speedRPM, unit: " rpm").map { .constantSpeed(.rpm($0.value)) }
         default:
             reader.error(mode.position, mode.path, "unknown value '\(mode.value)' (allowed: constant_flow, constant_speed)")
             return nil
@@ -214,10 +219,11 @@ struct ScenarioDecoder {
             return .infuseParticles(count: n.value, kind: k.value, port: p.value)
         case "set_flow":
             keys(["flow_lpm"], required: ["flow_lpm"])
-            return reader.number(m, "flow_lpm", in: 0.5...8, unit: " L/min").map { .setFlow(.lpm($0.value)) }
+            return reader.number(m, "flow_lpm", in: SetpointLimits.flowLitersPerMinute, unit: " L/min").map { .setFlow(.lpm($0.value)) }
         case "set_speed":
-            keys(["rpm"], required: ["rpm"])
-            return reader.number(m, "rpm", in: 500...6000, unit: " rpm").map { .setSpeed(.rpm($0.value)) }
+            let key = speedKey(m)
+            keys([key], required: [key])
+            return reader.number(m, key, in: SetpointLimits.speedRPM, unit: " rpm").map { .setSpeed(.rpm($0.value)) }
         case "set_act":
             keys(["act_s"], required: ["act_s"])
             return reader.number(m, "act_s", in: 60...1500, unit: " s").map { .setACT(seconds: $0.value) }

@@ -130,7 +130,10 @@ struct Run: AsyncParsableCommand {
         if let flow, !(flow.isFinite && flowRange.contains(flow)) {
             throw ValidationError("--flow \(flow): must be a flow in L/min in \(flowRange.lowerBound)...\(flowRange.upperBound)")
         }
-        if let rpm, !(rpm.isFinite && rpm > 0 && rpm <= 10_000) { throw ValidationError("--rpm \(rpm): must be a speed in rpm in (0, 10000]") }
+        let speedRange = SetpointLimits.speedRPM
+        if let rpm, !(rpm.isFinite && speedRange.contains(rpm)) {
+            throw ValidationError("--rpm \(rpm): must be a speed in rpm in \(speedRange.lowerBound)...\(speedRange.upperBound)")
+        }
         if !(recordHz.isFinite && recordHz > 0 && recordHz <= 1000) { throw ValidationError("--record-hz \(recordHz): must be in (0, 1000]") }
     }
 

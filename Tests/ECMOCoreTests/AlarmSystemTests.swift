@@ -434,31 +434,15 @@ extension AlarmSystemTests {
         @Test func hardBoundsAreExposedPerKey() {
             let keys: Set<String> = ["p_drain_low_mmhg", "p_pre_high_mmhg", "p_post_high_mmhg", "p_post_low_mmhg",
                                      "dp_oxy_high_mmhg", "flow_low_lpm", "flow_high_lpm", "speed_flow_mismatch_fraction"]
-            #expect(Set(AlarmLimits.hardBounds.keys) == keys)
-            #expect(AlarmLimits.hardBounds["p_drain_low_mmhg"] == -300 ... -10)
-            #expect(AlarmLimits.hardBounds["p_pre_high_mmhg"] == 100 ... 600)
-            #expect(AlarmLimits.hardBounds["p_post_high_mmhg"] == 50 ... 600)
-            #expect(AlarmLimits.hardBounds["p_post_low_mmhg"] == -50 ... 200)
-            #expect(AlarmLimits.hardBounds["dp_oxy_high_mmhg"] == 10 ... 300)
-            #expect(AlarmLimits.hardBounds["flow_low_lpm"] == 0.2 ... 5)
-            #expect(AlarmLimits.hardBounds["flow_high_lpm"] == 1 ... 10)
-            #expect(AlarmLimits.hardBounds["speed_flow_mismatch_fraction"] == 0.1 ... 1)
-        }
-
-        @Test func limitConditionsFollowTheLimits() {
-            let l = AlarmLimits()
-            var c = AlarmConditions()
-            l.applyLimitConditions(to: &c, drain: .mmHg(-50), pre: .mmHg(200), post: .mmHg(170),
-                                   flow: .lpm(4), predictedFlow: .lpm(4.2))
-            #expect(c.isEmpty)
-            l.applyLimitConditions(to: &c, drain: .mmHg(-120), pre: .mmHg(450), post: .mmHg(5),
-                                   flow: .lpm(0.8), predictedFlow: .lpm(4))
-            #expect(c == AlarmConditions(.drainPressureLow, .prePressureHigh, .postPressureLow,
-                                         .oxygenatorDropHigh, .flowLow, .speedFlowMismatch))
-            c.insert(.airInLine)
-            l.applyLimitConditions(to: &c, drain: nil, pre: .mmHg(100), post: .mmHg(450),
-                                   flow: .lpm(8), predictedFlow: .lpm(0.1))
-            #expect(c == AlarmConditions(.postPressureHigh, .flowHigh, .airInLine), "other conditions are left alone")
+            #expect(Set(AlarmLimitKey.allCases.map(\.rawValue)) == keys)
+            #expect(AlarmLimitKey.drainPressureLow.hardBounds == -300 ... -10)
+            #expect(AlarmLimitKey.prePressureHigh.hardBounds == 100 ... 600)
+            #expect(AlarmLimitKey.postPressureHigh.hardBounds == 50 ... 600)
+            #expect(AlarmLimitKey.postPressureLow.hardBounds == -50 ... 200)
+            #expect(AlarmLimitKey.oxygenatorDropHigh.hardBounds == 10 ... 300)
+            #expect(AlarmLimitKey.flowLow.hardBounds == 0.2 ... 5)
+            #expect(AlarmLimitKey.flowHigh.hardBounds == 1 ... 10)
+            #expect(AlarmLimitKey.speedFlowMismatchFraction.hardBounds == 0.1 ... 1)
         }
     }
 }

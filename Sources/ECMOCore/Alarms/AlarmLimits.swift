@@ -82,13 +82,6 @@ public struct AlarmLimits: Sendable, Equatable {
 
     public init() {}
 
-    /// Hard bounds per configuration key (the key names of `AlarmLimitKey`).
-    public static let hardBounds: [String: ClosedRange<Double>] = {
-        var d: [String: ClosedRange<Double>] = [:]
-        for key in AlarmLimitKey.allCases { d[key.rawValue] = key.hardBounds }
-        return d
-    }()
-
     /// The value of `key` in the key's unit (mmHg, L/min, fraction).
     public subscript(key: AlarmLimitKey) -> Double {
         get {
@@ -139,39 +132,6 @@ public struct AlarmLimits: Sendable, Equatable {
         guard lo < hi else {
             throw AlarmLimitError(key: low.rawValue, value: lo, bounds: low.hardBounds,
                                   mustBeBelowKey: high.rawValue, mustBeBelowValue: hi)
-        }
-    }
-
-    /// Sets the limit conditions of `conditions` from one tick's measurements (does not
-    /// allocate). A `nil` measurement (sensor not fitted or invalid) leaves the conditions
-    /// that depend on it false: an invalid sensor is `SENSOR_INVALID`'s business.
-    ///
-    /// - `P_DRAIN_LOW`: drain < `drainPressureLow`
-    /// - `P_PRE_HIGH`: pre > `prePressureHigh`
-    /// - `P_POST_HIGH`, `P_POST_LOW`: post > `postPressureHigh`, post < `postPressureLow`
-    /// - `DP_OXY_HIGH`: pre − post > `oxygenatorDropHigh`
-    /// - `FLOW_LOW`, `FLOW_HIGH`: flow < `flowLow`, flow > `flowHigh`
-    /// - `SPEED_FLOW_MISMATCH`: |flow − predictedFlow| / predictedFlow > fraction, only when
-    ///   the predicted flow is at least `minimumPredictedFlow` (the ratio is meaningless near 0).
-    public func applyLimitConditions(to conditions: inout AlarmConditions,
-                                     drain: Pressure?, pre: Pressure?, post: Pressure?,
-                                     flow: Flow?, predictedFlow: Flow?,
-                                     minimumPredictedFlow: Flow = .lpm(0.5)) {
-        conditions[.drainPressureLow] = drain.map { $0 < drainPressureLow } ?? false
-        conditions[.prePressureHigh] = pre.map { $0 > prePressureHigh } ?? false
-        conditions[.postPressureHigh] = post.map { $0 > postPressureHigh } ?? false
-        conditions[.postPressureLow] = post.map { $0 < postPressureLow } ?? false
-        if let pre, let post {
-            conditions[.oxygenatorDropHigh] = (pre - post) > oxygenatorDropHigh
-        } else {
-            conditions[.oxygenatorDropHigh] = false
-        }
-        conditions[.flowLow] = flow.map { $0 < flowLow } ?? false
-        conditions[.flowHigh] = flow.map { $0 > flowHigh } ?? false
-        if let flow, let predictedFlow, predictedFlow >= minimumPredictedFlow {
-            conditions[.speedFlowMismatch] = ((flow - predictedFlow).magnitude / predictedFlow) > speedFlowMismatchFraction
-        } else {
-            conditions[.speedFlowMismatch] = false
         }
     }
 }

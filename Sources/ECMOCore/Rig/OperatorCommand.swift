@@ -105,6 +105,10 @@ public enum SetpointLimits {
     /// 1 L/min; consoles cap the flow at 8 L/min). A live set-point must also lie within the
     /// run's flow alarm limits, or it would alarm at once.
     public static let flowLitersPerMinute: ClosedRange<Double> = 0.5...8.0
+    /// Speed set-point, rpm, as a file or the command line may state it before a board is
+    /// known (centrifugal bench pumps); a live set-point must also lie within the board's
+    /// pump limits, which the core checks.
+    public static let speedRPM: ClosedRange<Double> = 500...6000
     /// Heparin infusion rate, U/kg/h: far above any ELSO band, below a typing error.
     public static let heparinRate: ClosedRange<Double> = 0...100
     /// ACT entries, seconds.
