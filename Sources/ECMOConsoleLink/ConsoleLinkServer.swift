@@ -344,6 +344,8 @@ public final class ConsoleLinkServer: @unchecked Sendable {
         case .enterACT(let s): code = .enterACT; a = s
         case .setHeparinRate(let r): code = .setHeparinRate; a = r
         case .stop: code = .stop
+        case .activate: code = .activate
+        case .clearFault: code = .clearFault
         }
         let seq = nextSequence
         nextSequence += 1

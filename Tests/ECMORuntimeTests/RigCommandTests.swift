@@ -94,6 +94,26 @@ func send(_ code: RigCommand.Code, _ a: Double = 0, link: RigLink, tick: () -> V
         #expect(send(.startProtocol, link: link, tick: tick)?.reason == .protocolFinished)
     }
 
+    @Test func clearFaultAndActivateFromTheConsoleFollowTheLifecycleAndSayWhyNot() throws {
+        let (rig, link) = try rig()
+        let tick = { rig.advance(.milliseconds(1)) }
+        #expect(send(.activate, link: link, tick: tick)?.reason == .alreadyRunning)
+        #expect(send(.clearFault, link: link, tick: tick)?.reason == .notAllowed, "no fault to clear")
+        rig.sim.setAirDetected(true)
+        rig.advance(.milliseconds(5))
+        #expect(rig.loop.state == .fault)
+        #expect(send(.activate, link: link, tick: tick)?.reason == .notAllowed, "a fault must be cleared first")
+        #expect(send(.clearFault, link: link, tick: tick)?.reason == .causePresent, "the air is still there")
+        rig.sim.setAirDetected(false)
+        rig.advance(.milliseconds(5))
+        #expect(send(.clearFault, link: link, tick: tick)?.ok == true)
+        #expect(rig.loop.state == .inactive)
+        #expect(!rig.sim.pumpEnableLevel && rig.sim.clampLevel, "cleared is not running: outputs stay safe")
+        #expect(send(.activate, link: link, tick: tick)?.ok == true)
+        rig.advance(.seconds(3))
+        #expect(rig.loop.state == .active && rig.loop.controller.phase == .regulating)
+    }
+
     @Test func stopEndsTheRunThroughTheRunnerAndIsRefusedTwice() throws {
         let link = simLink()
         let rig = try SimRig(link: link)

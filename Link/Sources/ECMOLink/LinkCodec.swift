@@ -197,6 +197,8 @@ struct CommandWire: Codable {
             }
             command = .annotate(text: text)
         case "stop": command = .stop
+        case "activate": command = .activate
+        case "clear_fault": command = .clearFault
         default:
             throw LinkDecodeError(code: "unknown_command", message: "unknown command \"\(name)\" (known: \(LinkCommand.allNames.joined(separator: ", ")))")
         }
@@ -218,7 +220,7 @@ struct CommandWire: Codable {
         case .enterACT(let v): try a.encode(v, forKey: .seconds)
         case .setHeparinRate(let v): try a.encode(v, forKey: .rate)
         case .annotate(let v): try a.encode(v, forKey: .text)
-        case .pauseAudio, .protocolAbort, .protocolStart, .stop: break
+        case .pauseAudio, .protocolAbort, .protocolStart, .stop, .activate, .clearFault: break
         }
     }
 }

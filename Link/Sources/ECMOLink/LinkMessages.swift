@@ -449,11 +449,16 @@ public enum LinkCommand: Sendable, Equatable {
     case annotate(text: String)
     /// Software stop: the run shuts down safely.
     case stop
+    /// Start the circuit from `inactive` (refused with `sensors_not_ready` while a sensor is
+    /// not valid): how an operator restarts a rig that came up waiting after an unclean stop.
+    case activate
+    /// Leave `fault` for `inactive` once its cause is gone (refused with `cause_present`).
+    case clearFault
 
     /// Every command name, as on the wire.
     public static let allNames = ["set_flow", "set_speed", "acknowledge", "pause_audio", "protocol_pause",
                                   "protocol_resume", "protocol_abort", "protocol_start", "enter_act",
-                                  "set_heparin_rate", "annotate", "stop"]
+                                  "set_heparin_rate", "annotate", "stop", "activate", "clear_fault"]
 
     public var name: String {
         switch self {
@@ -469,6 +474,8 @@ public enum LinkCommand: Sendable, Equatable {
         case .setHeparinRate: "set_heparin_rate"
         case .annotate: "annotate"
         case .stop: "stop"
+        case .activate: "activate"
+        case .clearFault: "clear_fault"
         }
     }
 }

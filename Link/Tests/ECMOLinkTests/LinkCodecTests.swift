@@ -64,7 +64,7 @@ import ECMOLink
         let commands: [LinkCommand] = [
             .setFlow(lpm: 3.5), .setSpeed(rpm: 3000), .acknowledge(alarm: "all"), .pauseAudio,
             .protocolPause(channel: .cells), .protocolResume(channel: .heparin), .protocolAbort, .protocolStart,
-            .enterACT(seconds: 180), .setHeparinRate(unitsPerKilogramPerHour: 20), .annotate(text: "clot at the inlet"), .stop,
+            .enterACT(seconds: 180), .setHeparinRate(unitsPerKilogramPerHour: 20), .annotate(text: "clot at the inlet"), .stop, .activate, .clearFault,
         ]
         #expect(commands.map(\.name) == LinkCommand.allNames)
         for (i, c) in commands.enumerated() {
