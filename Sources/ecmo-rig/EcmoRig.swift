@@ -571,6 +571,8 @@ struct Simulate: AsyncParsableCommand {
                 for v in r.verdicts {
                     print("  \(v.passed ? "✔" : "✘") \(v.name): \(v.detail)")
                 }
+                // The rig validates a scenario's operator actions as it does a console's.
+                for refusal in r.refusals { print("  ! \(refusal)") }
                 print("  \(r.passed ? "PASS" : "FAIL") in \(RunRecorder.fixed(r.wallSeconds, 2)) s, \(r.ticks) ticks (×\(Int(s.duration.seconds / max(r.wallSeconds, 1e-9))) real time) → \(r.runDirectory ?? "-")")
             }
             results.append(r)
