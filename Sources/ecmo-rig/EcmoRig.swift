@@ -304,8 +304,11 @@ struct Run: AsyncParsableCommand {
         let outcome = service.outcome.value ?? .stopped
         let wall = Date().timeIntervalSince(started)
         // A clean stop: the last reservation plus a clean-close mark (a restart then knows
-        // the run ended on purpose, not by a crash).
-        rig.journalWriter?.stop(final: loop.infusion.journalSnapshot)
+        // the run ended on purpose, not by a crash). A run that waited after an unclean stop
+        // and was never activated leaves the evidence as it found it: nobody has checked
+        // the circuit yet, so the next start must wait too.
+        let nobodyActivated = outcome == .awaitingOperator
+        rig.journalWriter?.stop(final: nobodyActivated ? nil : loop.infusion.journalSnapshot)
         withExtendedLifetime(keepAlive) {}
 
         var summary = Self.summary(config: config, mode: mode, outcome: outcome, loop: loop, runner: runner,
@@ -329,8 +332,11 @@ struct Run: AsyncParsableCommand {
             logger.error("\(error)")
             throw ExitCode(ExitCodes.recordFailed)
         }
-        // The run ended on purpose and its record is closed: the next start is a clean one.
-        do { try marker.closeCleanly() } catch { logger.warning("cannot remove the session marker \(marker.path): \(error)") }
+        // The run ended on purpose and its record is closed: the next start is a clean one
+        // (unless nobody activated a rig that was waiting after an unclean stop).
+        if !nobodyActivated {
+            do { try marker.closeCleanly() } catch { logger.warning("cannot remove the session marker \(marker.path): \(error)") }
+        }
         if !quiet { print("") }
         Self.printSummary(summary, directory: runDirectory)
         RunStoreCLI.indexFinishedRun(runDirectory, runsDirectory: URL(fileURLWithPath: out))

@@ -151,5 +151,19 @@ import ECMORecord
         #expect(summary.contains("\"unclean_previous_stop\": true"))
         #expect(summary.contains("\"state_before_shutdown\": \"inactive\""))
         #expect(log.contains("stays inactive"), "says why: \(log)")
+
+        // Nobody activated it: the next start must still wait (the evidence is not used up).
+        let third = Process()
+        third.executableURL = binary
+        third.arguments = common + ["--duration", "5s"]
+        third.currentDirectoryURL = repositoryRoot
+        let out3 = Pipe()
+        third.standardOutput = out3
+        third.standardError = FileHandle.nullDevice
+        try third.run()
+        let summary3 = String(decoding: out3.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        third.waitUntilExit()
+        #expect(summary3.contains("\"outcome\": \"awaitingOperator\""), "still waiting: \(summary3)")
+        #expect(Self.plant(plantFile) == atKill)
     }
 }
