@@ -403,7 +403,11 @@ public final class ConsoleLinkServer: @unchecked Sendable {
     }
 
     static func text(_ r: RigCommandReply, _ c: LinkCommand) -> String {
-        func fmt(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(format: "%.2f", x) }
+        // Whole numbers as integers only where an Int holds them: a refused 1e19 rpm or an
+        // infinite flow must become text, never a trap on the link thread.
+        func fmt(_ x: Double) -> String {
+            x.isFinite && abs(x) < 1e15 && x == x.rounded() ? String(Int(x)) : String(format: x.isFinite ? "%.4g" : "%f", x)
+        }
         switch r.reason {
         case .belowMinimum, .aboveMaximum:
             let (what, value, unit): (String, Double, String) = switch c {

@@ -180,5 +180,15 @@ extension Duration {
         if o2 { return c.seconds < 0 ? Int64.min : Int64.max }
         return t
     }
-    public static func seconds(_ s: Double) -> Duration { .nanoseconds(Int64((s * 1e9).rounded())) }
+    /// `s` seconds, saturating: beyond about ±292 years it is the longest `Duration` an
+    /// `Int64` of nanoseconds holds, and NaN is zero. A number derived from an input (a
+    /// protocol's tiny rate, a console's huge value) must never trap the program; whoever
+    /// parses the input refuses it with a reason.
+    public static func seconds(_ s: Double) -> Duration {
+        let ns = (s * 1e9).rounded()
+        if ns.isNaN { return .zero }
+        if ns >= 9.2e18 { return .nanoseconds(Int64.max) }
+        if ns <= -9.2e18 { return .nanoseconds(Int64.min) }
+        return .nanoseconds(Int64(ns))
+    }
 }

@@ -42,8 +42,8 @@ struct ProtocolDecoder {
     static let topKeys = ["protocol", "patient", "circuit", "alarm_limits", "dose_limits", "syringes", "product",
                           "phases", "heparin", "monitoring"]
     static let phaseKinds = ["prime", "baseline", "infusion", "observation"]
-    /// Longest wait or dose a protocol may state (a week: longer runs are not bench experiments).
-    static let longest = Duration.seconds(7 * 24 * 3600)
+    /// Longest wait or dose a protocol may state (`RunLimits.longestRun`).
+    static let longest = RunLimits.longestRun
 
     func loc<V>(_ l: Located<V>) -> SourceLocation { SourceLocation(file: file, l) }
     func loc(_ e: Entry) -> SourceLocation { SourceLocation(file: file, position: e.keyPosition, path: e.path) }

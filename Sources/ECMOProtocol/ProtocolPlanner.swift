@@ -266,6 +266,12 @@ public enum ProtocolPlanner {
                 warn(s.location, "a heparin syringe is loaded but there is no heparin programme")
             }
 
+            // A phase computed from a rate or a concentration (not stated as a duration) can
+            // come out absurdly long; the whole plan must fit in one run.
+            if t > RunLimits.longestRun {
+                errors.append(DataFileError(file: p.file, line: 1, column: 1, keyPath: "phases",
+                                            message: "the plan would last \(Int(t.seconds / 86400)) days, longer than a run may (\(Int(RunLimits.longestRun.seconds / 86400)) days): check the rates and the concentration"))
+            }
             let (programme, summary) = heparinProgramme(channel: heparinChannel, weight: weight, total: t)
             let plan = InfusionPlan(channels: [cellChannel, heparinChannel], items: items, heparin: programme,
                                     onRestart: p.onRestart, monitoring: p.monitoring)

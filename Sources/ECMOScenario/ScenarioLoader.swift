@@ -45,7 +45,7 @@ struct ScenarioDecoder {
         let description = reader.string(h, "description")
         let seed = reader.int(h, "seed", in: 0...Int.max)
         let board = reader.string(h, "board")
-        let dur = reader.duration(h, "duration", in: .milliseconds(10)...Duration.seconds(7 * 24 * 3600))
+        let dur = reader.duration(h, "duration", in: .milliseconds(10)...RunLimits.longestRun)
         duration = dur?.value ?? .zero
         let recordHz = h.has("record_hz") ? reader.number(h, "record_hz", in: 0.01...1000, unit: " Hz") : nil
         let protocolFile = h.has("protocol") ? reader.string(h, "protocol") : nil

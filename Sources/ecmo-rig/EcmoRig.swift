@@ -52,7 +52,7 @@ struct DurationArgument: ExpressibleByArgument, Sendable {
             number = s.dropLast(suffix.count)
             break
         }
-        guard let v = Double(number), v.isFinite, v > 0, v * factor <= 7 * 24 * 3600 else { return nil }
+        guard let v = Double(number), v.isFinite, v > 0, v * factor <= RunLimits.longestRun.seconds else { return nil }
         duration = .seconds(v * factor)
         text = argument
     }

@@ -50,4 +50,14 @@ import ECMOCore
         #expect(!m.update(lateness: .milliseconds(60), previousExecution: .zero, period: period).safeState)
         #expect(m.update(lateness: .milliseconds(60), previousExecution: .zero, period: period).safeState)
     }
+
+    @Test func oneLongStallAloneRaisesTheAlarm() {
+        var m = OverrunMonitor(policy: OverrunPolicy(period: period))
+        #expect(!m.update(lateness: .milliseconds(19), previousExecution: .zero, period: period).alarm, "19 periods: an overrun")
+        _ = m.update(lateness: .zero, previousExecution: .zero, period: period)
+        let s = m.update(lateness: .milliseconds(50), previousExecution: .zero, period: period)
+        #expect(s.alarm, "one tick 50 periods late is an event")
+        #expect(!s.safeState, "one stall is not a lost loop")
+        #expect(!m.update(lateness: .zero, previousExecution: .zero, period: period).alarm, "the condition is the stall itself")
+    }
 }

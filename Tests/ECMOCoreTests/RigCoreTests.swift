@@ -184,6 +184,18 @@ import ECMOCore
         #expect(b.events.filter { if case .overrun = $0.kind { true } else { false } }.count == 3)
     }
 
+    @Test func oneLongStallRaisesALatchedAlarmThatOutlivesTheStall() throws {
+        var b = try Bench.regulating()
+        b.step(lateness: Self.period * 30)
+        #expect(b.core.safety.alarms.isActive(.loopOverrun), "LOOP_OVERRUN in the step after a 30 ms stall")
+        #expect(b.core.state == .active, "one stall does not stop the circuit")
+        b.run(1000)
+        #expect(b.core.safety.alarms.isActive(.loopOverrun), "latched until an operator acknowledges it")
+        #expect(b.command(.acknowledge(.loopOverrun)).accepted)
+        b.run(10)
+        #expect(!b.core.safety.alarms.isActive(.loopOverrun))
+    }
+
     @Test func everyCommandSourceMeetsTheSameSetpointLimits() throws {
         var b = try Bench.regulating()
         // Flow: the hard range and the run's flow alarm limits (default 1…7 L/min).

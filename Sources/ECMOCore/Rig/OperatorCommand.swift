@@ -122,3 +122,10 @@ public enum SetpointLimits {
         return nil
     }
 }
+
+/// How long one run may last, defined once: the command line's `--duration`, a protocol's
+/// phases and its whole plan, and a scenario's length. A week: longer is not a bench
+/// experiment, and a plan that long comes from a rate or a concentration typed wrong.
+public enum RunLimits {
+    public static let longestRun: Duration = .seconds(7 * 24 * 3600)
+}

@@ -4,7 +4,8 @@
 /// 1. **count** every overrun (a tick that started more than `latenessThreshold` after its
 ///    deadline, or followed a tick that ran longer than the period);
 /// 2. **alarm** (LOOP_OVERRUN) after `alarmAfterConsecutive` overruns in a row, or
-///    `alarmAfterInWindow` within the last `window` ticks, and **shed** non-critical work
+///    `alarmAfterInWindow` within the last `window` ticks, or a single tick starting more
+///    than `stallAlarm` late (20 periods by default), and **shed** non-critical work
 ///    (the run record's telemetry) while overruns continue;
 /// 3. **safe state** when the safety tasks themselves miss their deadline: ticks starting
 ///    more than `safetyDeadline` late, `safetyDeadlineTicks` in a row. The interlocks
@@ -18,12 +19,17 @@ public struct OverrunPolicy: Sendable, Equatable {
     public var shedAfterConsecutive: Int
     public var safetyDeadline: Duration
     public var safetyDeadlineTicks: Int
+    /// A single tick starting this late is a stall worth an alarm on its own (a loop frozen
+    /// for tens of milliseconds once is an event, not noise, even if the next ticks are on time).
+    public var stallAlarm: Duration
 
     /// Defaults for a loop of `period`: threshold one period; alarm after 3 in a row or 10
-    /// in 1000 ticks; shed from the second in a row; safe state after 3 ticks in a row
+    /// in 1000 ticks, or one tick 20 periods late; shed from the second in a row; safe state after 3 ticks in a row
     /// each starting more than 50 periods (50 ms at 1 kHz, a fifth of the watchdog) late.
     public init(period: Duration, alarmAfterConsecutive: Int = 3, window: Int = 1000, alarmAfterInWindow: Int = 10,
-                shedAfterConsecutive: Int = 2, safetyDeadline: Duration? = nil, safetyDeadlineTicks: Int = 3) {
+                shedAfterConsecutive: Int = 2, safetyDeadline: Duration? = nil, safetyDeadlineTicks: Int = 3,
+                stallAlarm: Duration? = nil) {
+        self.stallAlarm = stallAlarm ?? period * 20
         latenessThreshold = period
         self.alarmAfterConsecutive = max(1, alarmAfterConsecutive)
         self.window = max(1, window)
@@ -82,6 +88,7 @@ public struct OverrunMonitor: Sendable {
         var s = Status()
         s.overran = overran
         s.alarm = consecutive >= policy.alarmAfterConsecutive || inWindow >= policy.alarmAfterInWindow
+            || lateness >= policy.stallAlarm
         s.shed = consecutive >= policy.shedAfterConsecutive
         if s.shed { shedTicks &+= 1 }
         s.safeState = lateStreak >= policy.safetyDeadlineTicks
