@@ -31,6 +31,10 @@ public enum FaultReason: UInt8, Sendable, BitwiseCopyable, Codable, CustomString
     case loopOverrun = 5
     case watchdog = 6
     case operatorRequest = 7
+    /// The pump did not reach its minimum speed within the spin-up time-out (a dead
+    /// tachometer, a stalled or disconnected motor): it must not turn against the closed
+    /// clamp indefinitely.
+    case spinUpTimeout = 8
 
     public var description: String {
         switch self {
@@ -42,6 +46,7 @@ public enum FaultReason: UInt8, Sendable, BitwiseCopyable, Codable, CustomString
         case .loopOverrun: "loop overrun"
         case .watchdog: "watchdog"
         case .operatorRequest: "operator request"
+        case .spinUpTimeout: "spin-up timeout"
         }
     }
 }

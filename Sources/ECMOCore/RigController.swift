@@ -49,9 +49,14 @@ public struct RigControllerConfiguration: Sendable, Equatable {
     public var maximumSampleAge: Duration
     /// Spin-up is complete when the measured speed is within this fraction of the minimum speed.
     public var spinUpTolerance: Double
+    /// How long spin-up may take beyond the ramp to the minimum speed before the rig gives up
+    /// (fault `spinUpTimeout`: every output safe, TACH_LOST raised).
+    public var spinUpGrace: Duration
 
     public init(pump: PumpLimits, mode: PumpMode, gains: PIController.Gains = PumpSpeedController.defaultGains,
-                maximumSampleAge: Duration = .milliseconds(50), spinUpTolerance: Double = 0.1) {
+                maximumSampleAge: Duration = .milliseconds(50), spinUpTolerance: Double = 0.1,
+                spinUpGrace: Duration = .seconds(5)) {
+        self.spinUpGrace = spinUpGrace
         self.pump = pump
         self.mode = mode
         self.gains = gains
@@ -70,6 +75,7 @@ public struct RigController: Sendable {
     public private(set) var configuration: RigControllerConfiguration
     private var pump: PumpSpeedController
     private var spinUpCommand: PumpSpeed = .zero
+    private var spinUpElapsed: Duration = .zero
     private var lastUpdate: Instant?
 
     public init(configuration: RigControllerConfiguration) {
@@ -89,6 +95,7 @@ public struct RigController: Sendable {
             if case .activate = event {
                 phase = .spinUp
                 spinUpCommand = .zero
+                spinUpElapsed = .zero
             }
         default:
             phase = .idle
@@ -131,6 +138,15 @@ public struct RigController: Sendable {
             if reached {
                 phase = .regulating
                 pump.reset(to: limits.minimumSpeed)
+            } else {
+                // The ramp to the minimum speed, plus a grace for the motor and the
+                // tachometer; beyond it the pump is not turning as commanded.
+                spinUpElapsed += dt
+                let ramp = limits.maximumRampPerSecond.rpm > 0 ? limits.minimumSpeed.rpm / limits.maximumRampPerSecond.rpm : 0
+                if spinUpElapsed > .seconds(ramp) + configuration.spinUpGrace {
+                    do { try handle(.fault(.spinUpTimeout)) } catch { return .safe }
+                    return .safe
+                }
             }
             return .command(ActuatorCommands(pumpSpeed: spinUpCommand, pumpEnabled: true, clampClosed: !reached))
         case .regulating:

@@ -15,6 +15,8 @@ import ECMOCore
         var drain = Pressure.mmHg(-40)
         var emergencyStop = false
         var air = false
+        /// The tachometer reads a valid 0 rpm whatever the pump does.
+        var tachometerDead = false
 
         func frame(at now: Instant) -> SensorFrame {
             var f = SensorFrame(at: now)
@@ -25,7 +27,7 @@ import ECMOCore
             f.preOxygenatorPressure = .init(value: .mmHg(170 + dither), timestamp: now, source: .preOxygenatorPressure)
             f.postOxygenatorPressure = .init(value: .mmHg(150 - dither), timestamp: now, source: .postOxygenatorPressure)
             f.flow = .init(value: .lpm(running / 750 + dither / 10), timestamp: now, source: .flow)
-            f.pumpSpeed = .init(value: .rpm(running), timestamp: now, source: .pumpTachometer)
+            f.pumpSpeed = .init(value: .rpm(tachometerDead ? 0 : running), timestamp: now, source: .pumpTachometer)
             f.emergencyStop = emergencyStop
             f.airDetected = air
             return f
@@ -194,6 +196,35 @@ import ECMOCore
         #expect(b.command(.acknowledge(.loopOverrun)).accepted)
         b.run(10)
         #expect(!b.core.safety.alarms.isActive(.loopOverrun))
+    }
+
+    @Test func aSpinUpThatNeverSeesTheMinimumSpeedTimesOutToTheSafeState() throws {
+        var b = try Bench()
+        b.plant.tachometerDead = true
+        var sink: [RigEvent] = []
+        b.core.configure(now: b.now) { sink.append($0) }
+        b.run(200)
+        #expect(b.command(.activate).accepted)
+        // Ramp to 1500 rpm at 1000 rpm/s (1.5 s) plus the 5 s grace: 6.5 s of commands, then safe.
+        var safeAt: Int?
+        for k in 1...8000 {
+            let out = b.step()
+            if Self.isSafe(out) { safeAt = k; break }
+            if case .command(let c) = out.process { #expect(c.clampClosed, "never unclamped without a measured speed") }
+        }
+        let k = try #require(safeAt, "spin-up must give up")
+        #expect((6490...6510).contains(k), "gave up after ramp + grace: step \(k)")
+        #expect(b.core.faultReason == .spinUpTimeout)
+        #expect(b.events.contains { if case .fault(.spinUpTimeout) = $0.kind { true } else { false } })
+        b.run(600)
+        #expect(b.core.safety.alarms.isActive(.tachometerLost), "TACH_LOST says why")
+        #expect(Self.isSafe(b.core.lastOutput), "and it stays safe")
+    }
+
+    @Test func aSpinUpThatSeesItsSpeedIsNotTimedOut() throws {
+        var b = try Bench.regulating()
+        b.run(10_000)
+        #expect(b.core.state == .active && b.core.phase == .regulating)
     }
 
     @Test func everyCommandSourceMeetsTheSameSetpointLimits() throws {

@@ -148,7 +148,9 @@ public struct SafetySupervisor: Sendable {
         let tachSilent = c.pumpEnabled && c.commandedSpeed >= safeFloor && (speed.map { $0.rpm < 100 } ?? true)
             && (q.map { $0 >= .lpm(0.5) } ?? false)
         if tachSilent { tachSince = tachSince ?? now } else { tachSince = nil }
-        k[.tachometerLost] = tachSince.map { now - $0 >= .milliseconds(300) } ?? false
+        // ...or the pump never reached its minimum speed at start-up (no flow yet, so the
+        // test above cannot see it): the controller's spin-up time-out faulted the rig.
+        k[.tachometerLost] = (tachSince.map { now - $0 >= .milliseconds(300) } ?? false) || c.faultReason == .spinUpTimeout
 
         // Any analog channel invalid (missing, stale, read error or failed validation),
         // once the rig is reading; or P_pre below P_post, which this circuit cannot do.
