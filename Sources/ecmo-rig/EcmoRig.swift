@@ -68,8 +68,8 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the rig: configure, check sensors, spin up, unclamp, hold the set-point, record.")
 
-    @Option(help: "Board file.")
-    var board: String = "Board/sim.yaml"
+    @Option(help: "Board file (Board/sim.yaml: looked for here, then beside the program).")
+    var board: String = DefaultFiles.boardOption
 
     @Option(help: "How long to run, e.g. 600, 90s, 10m, 1.5h (loop time). Default 10m, or the protocol's length plus a minute.")
     var duration: DurationArgument?
@@ -143,10 +143,11 @@ struct Run: AsyncParsableCommand {
         logger.logLevel = .info
 
         let config: BoardConfiguration
+        let boardPath = DefaultFiles.resolve(board)
         do {
-            config = try BoardLoader.load(path: board)
+            config = try BoardLoader.load(path: boardPath)
         } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            FileHandle.standardError.write(Data("\(DefaultFiles.hint(for: boardPath) ?? error.description)\n".utf8))
             throw ExitCode(ExitCodes.boardInvalid)
         }
         // A protocol, when given, is planned against this board before anything moves.

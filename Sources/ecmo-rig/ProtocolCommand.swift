@@ -14,8 +14,8 @@ struct ProtocolCommand: AsyncParsableCommand {
     struct Options: ParsableArguments {
         @Argument(help: "Protocol file (YAML).")
         var file: String
-        @Option(help: "Board file whose syringe drive and pump limits the protocol is planned on.")
-        var board: String = "Board/sim.yaml"
+        @Option(help: "Board file whose syringe drive and pump limits the protocol is planned on (Board/sim.yaml: looked for here, then beside the program).")
+        var board: String = DefaultFiles.boardOption
     }
 
     /// Loads and plans, or prints every error to stderr and exits 2.
@@ -23,7 +23,10 @@ struct ProtocolCommand: AsyncParsableCommand {
         var errors: [String] = []
         var board: BoardConfiguration?
         var experiment: ExperimentProtocol?
-        do { board = try BoardLoader.load(path: o.board) } catch { errors.append(error.description) }
+        let boardPath = DefaultFiles.resolve(o.board)
+        do { board = try BoardLoader.load(path: boardPath) } catch {
+            errors.append(DefaultFiles.hint(for: boardPath) ?? error.description)
+        }
         do { experiment = try ProtocolLoader.load(path: o.file) } catch { errors.append(error.description) }
         if let board, let experiment {
             do { return try ProtocolPlanner.plan(experiment, board: board) } catch { errors.append(error.description) }

@@ -22,15 +22,16 @@ struct Outcome {
     var stderr: String
 }
 
-/// Runs `ecmo-rig` in the repository root (so the default `--board Board/sim.yaml` is found).
-func runRig(_ arguments: [String]) throws -> Outcome {
+/// Runs `ecmo-rig` in the repository root (so the default `--board Board/sim.yaml` is found),
+/// or in `directory`.
+func runRig(_ arguments: [String], in directory: URL = repositoryRoot) throws -> Outcome {
     guard let binary = ecmoRigBinary() else {
         throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "ecmo-rig is not built next to the tests"])
     }
     let p = Process()
     p.executableURL = binary
     p.arguments = arguments
-    p.currentDirectoryURL = repositoryRoot
+    p.currentDirectoryURL = directory
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
@@ -78,5 +79,19 @@ func runRig(_ arguments: [String]) throws -> Outcome {
         #expect(r.stdout.contains("0.179639 µL/step"))
         #expect(r.stdout.contains("38967"))
         #expect(r.stdout.contains("0:15:30–0:15:52.8 (dose 0:15:35–0:15:42.8) @1500 rpm"), "\(r.stdout)")
+    }
+
+    @Test func protocolCheckOutsideTheRepositoryFindsTheDefaultBoardBesideTheProgram() throws {
+        let elsewhere = FileManager.default.temporaryDirectory.appendingPathComponent("ecmo-elsewhere-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: elsewhere) }
+        let file = repositoryRoot.appendingPathComponent("Protocols/quick-dose.yaml").path
+        let o = try runRig(["protocol", "check", file], in: elsewhere)
+        #expect(o.status == 0, "\(o.stderr)")
+        #expect(o.stdout.contains("ok: protocol quick-dose"), "\(o.stdout)")
+        // Any other board path is used as typed, and its error names it.
+        let typed = try runRig(["protocol", "check", file, "--board", "nowhere/none.yaml"], in: elsewhere)
+        #expect(typed.status == 2)
+        #expect(typed.stderr.contains("nowhere/none.yaml"), "\(typed.stderr)")
     }
 }
