@@ -108,6 +108,9 @@ public final class ConsoleLinkServer: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private var started = false
     private let commandLog: FileHandle?
+    /// Why the last append to commands.jsonl failed (nil: it did not). While set, commands
+    /// are refused: an operator's command is recorded, or it is not carried out.
+    private var commandLogFailure: String?
 
     private let eventLock = NSLock()
     private var eventQueue: [RigEvent] = []
@@ -320,6 +323,12 @@ public final class ConsoleLinkServer: @unchecked Sendable {
             finish(cmd, client: c, t: t, reason: "forbidden", message: "role \(cmd.role) may not command the rig")
             return
         }
+        if let why = commandLogFailure {
+            // Recording the refusal may succeed (the disk recovered): then the next command goes through.
+            finish(cmd, client: c, t: t, reason: "record_failed",
+                   message: "commands.jsonl cannot be written (\(why)): commands are refused until the record can be kept")
+            return
+        }
         let code: RigCommand.Code
         var a = 0.0
         switch cmd.command {
@@ -397,8 +406,12 @@ public final class ConsoleLinkServer: @unchecked Sendable {
         if let obj = try? JSONSerialization.jsonObject(with: LinkCodec.encode(ConsoleMessage.command(cmd))) as? [String: Any] {
             record["args"] = obj["args"] ?? [String: Any]()
         }
-        if let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]) {
-            try? commandLog?.write(contentsOf: data + Data([0x0A]))
+        do {
+            let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
+            try commandLog?.write(contentsOf: data + Data([0x0A]))
+            commandLogFailure = nil
+        } catch {
+            commandLogFailure = "\(error.localizedDescription)"
         }
     }
 

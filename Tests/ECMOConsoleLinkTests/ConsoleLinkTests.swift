@@ -271,3 +271,45 @@ let consoleHello = #"{"type":"hello","protocol":1,"client":"test"}"#
         #expect(with.dropped > 0, "the slow console's frames were dropped, not queued without bound")
     }
 }
+
+/// Every operator command is recorded or refused: when commands.jsonl cannot be written,
+/// the commands after it are refused with a reason and never reach the loop.
+@Suite(.serialized) struct CommandRecordTests {
+    @Test func commandsAreRefusedWhileTheirRecordCannotBeWritten() throws {
+        let dir = temporaryDirectory()
+        // Every write to /dev/full fails with ENOSPC: a full disk under the run directory.
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("commands.jsonl").path,
+                                                   withDestinationPath: "/dev/full")
+        let board = try BoardLoader.load(path: boardFile("sim.yaml"))
+        let link = simLink()
+        let path = socketPath()
+        let server = try ConsoleLinkServer(configuration: linkConfiguration(path: path, board: board, directory: dir), link: link)
+        server.start()
+        defer { server.stop() }
+        let c = try ConsoleLinkClient(path: path)
+        #expect(next("hello", from: c) != nil)
+        try c.send(consoleHello)
+
+        // The first command reaches the loop (played here by hand); writing its record fails.
+        try c.send(#"{"type":"command","id":1,"actor":"alice","role":"operator","name":"set_flow","args":{"lpm":3.0}}"#)
+        var forwarded: RigCommand?
+        let until = Date().addingTimeInterval(5)
+        while forwarded == nil && Date() < until {
+            forwarded = link.commands.pop()
+            if forwarded == nil { Thread.sleep(forTimeInterval: 0.005) }
+        }
+        let first = try #require(forwarded, "the first command is forwarded to the loop")
+        link.replies.push(RigCommandReply(sequence: first.sequence, code: first.code, reason: .none))
+        guard case .reply(let r1)? = next("reply", from: c) else { Issue.record("no reply to the first command"); return }
+        #expect(r1.id == 1 && r1.ok)
+
+        // From now on: refused with the reason, and nothing reaches the loop.
+        try c.send(#"{"type":"command","id":2,"actor":"alice","role":"operator","name":"set_flow","args":{"lpm":3.5}}"#)
+        guard case .reply(let r2)? = next("reply", from: c) else { Issue.record("no reply to the second command"); return }
+        #expect(r2.id == 2 && !r2.ok)
+        #expect(r2.reason == "record_failed")
+        #expect(r2.message?.contains("commands.jsonl") == true, "\(r2.message ?? "")")
+        Thread.sleep(forTimeInterval: 0.05)
+        #expect(link.commands.pop() == nil, "a command that cannot be recorded is not carried out")
+    }
+}
