@@ -125,6 +125,9 @@ var targets: [Target] = [
         .product(name: "Histogram", package: "hdrhistogram-swift"),
     ]),
     .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+    // The simulated rig the test targets share (built through RigAssembly, like the program).
+    .target(name: "RigTestSupport", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOSim", "ECMORuntime", "ECMOAssembly"],
+            path: "Tests/RigTestSupport"),
     // Counts retains/releases by defining the runtime's entry points in the executable that
     // links it (tests, benchmarks): never linked into ecmo-rig.
     .target(name: "ARCCounter", path: "Tests/ARCCounter", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
@@ -142,10 +145,10 @@ var targets: [Target] = [
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard", "ECMOProtocol"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile"]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime", "ECMORecord"]),
-    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOPosix", "ECMORecord", "ECMOSim", "ECMOMockBoard", "ECMOAssembly", "AllocationCounter", "ARCCounter"]),
+    .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOPosix", "ECMORecord", "ECMOSim", "ECMOMockBoard", "ECMOAssembly", "AllocationCounter", "ARCCounter", "RigTestSupport"]),
     .testTarget(name: "ECMORecordTests", dependencies: ["ECMORecord", "ECMORuntime", "ECMOCore", "ECMOSim", "ECMOBoard"]),
     .testTarget(name: "ECMOConsoleLinkTests", dependencies: [
-        "ECMOConsoleLink", "ECMORecord", "ECMORuntime", "ECMOSim", "ECMOAssembly", .product(name: "ECMOLink", package: "Link"),
+        "ECMOConsoleLink", "ECMORecord", "ECMORuntime", "ECMOSim", "ECMOAssembly", "RigTestSupport", .product(name: "ECMOLink", package: "Link"),
     ]),
 ]
 

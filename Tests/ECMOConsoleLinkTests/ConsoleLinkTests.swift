@@ -9,6 +9,7 @@ import ECMOBoard
 import ECMOSim
 import ECMOLink
 import ECMORuntime
+import RigTestSupport
 import ECMOAssembly
 import ECMOConsoleLink
 import ECMORecord

@@ -3,6 +3,7 @@ import AllocationCounter
 import ARCCounter
 import ECMOCore
 import ECMORuntime
+import RigTestSupport
 
 @Suite struct AllocationTests {
     /// Counts heap allocations across `n` regulating ticks of the full loop on the

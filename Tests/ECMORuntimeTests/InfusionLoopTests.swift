@@ -5,6 +5,7 @@ import ECMOHAL
 import ECMOBoard
 import ECMOSim
 import ECMORuntime
+import RigTestSupport
 import ECMOAssembly
 import ECMORecord
 

@@ -5,6 +5,7 @@ import ECMOHAL
 import ECMOBoard
 import ECMOSim
 import ECMORuntime
+import RigTestSupport
 
 /// Sends one command through the link's ring, runs a tick, returns the loop's reply.
 @discardableResult

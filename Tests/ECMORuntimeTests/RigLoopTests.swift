@@ -6,6 +6,7 @@ import ECMOBoard
 import ECMOSim
 import ECMOMockBoard
 import ECMORuntime
+import RigTestSupport
 import ECMORecord
 
 @Suite struct RigLoopTests {

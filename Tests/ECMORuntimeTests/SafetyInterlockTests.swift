@@ -2,6 +2,7 @@ import Testing
 import ECMOCore
 import ECMOHAL
 import ECMORuntime
+import RigTestSupport
 import ECMOSim
 import ECMORecord
 
