@@ -147,9 +147,13 @@ public struct AnalogCalibration: Sendable, Equatable {
     public var offset: Voltage
     /// Canonical units of the role per volt.
     public var unitsPerVolt: Double
-    public init(offset: Voltage, unitsPerVolt: Double) {
+    /// The voltages the sensor itself can output (`signal_v`); a reading outside is a wire
+    /// open or shorted to a rail, not a measurement. nil: not stated, not checked.
+    public var signalRange: ClosedRange<Double>?
+    public init(offset: Voltage, unitsPerVolt: Double, signalRange: ClosedRange<Double>? = nil) {
         self.offset = offset
         self.unitsPerVolt = unitsPerVolt
+        self.signalRange = signalRange
     }
     public func convert(_ v: Voltage) -> Double { (v - offset).volts * unitsPerVolt }
     public func volts(for value: Double) -> Voltage { Voltage(volts: value / unitsPerVolt) + offset }

@@ -295,7 +295,8 @@ struct BoardDecoder {
             if let device { checkReference(device, known: Set(deviceDrivers.keys), what: "device", section: "devices") }
             let driver: DriverKind? = device.flatMap { deviceDrivers[$0.value] ?? nil }
 
-            let allKeys = ["device", "channel", "volts_offset", "units_per_volt", "max_age_ms"]
+            let allKeys = ["device", "channel", "volts_offset", "units_per_volt", "max_age_ms", "signal_v"]
+            let requiredAnalog = ["device", "channel", "volts_offset", "units_per_volt", "max_age_ms"]
             switch driver {
             case .abp2:
                 let digital = "device '\(device?.value ?? "")' is an abp2, a digital sensor"
@@ -303,9 +304,10 @@ struct BoardDecoder {
                     "channel": "\(digital) with a single channel",
                     "volts_offset": "\(digital): analog calibration does not apply",
                     "units_per_volt": "\(digital): analog calibration does not apply",
+                    "signal_v": "\(digital): it reports a lost signal itself",
                 ])
             case .ads1115:
-                reader.checkKeys(m, allowed: allKeys, required: allKeys)
+                reader.checkKeys(m, allowed: allKeys, required: requiredAnalog)
             case nil:
                 reader.checkKeys(m, allowed: allKeys, required: ["device", "max_age_ms"])
             }
@@ -325,6 +327,15 @@ struct BoardDecoder {
                     reader.error(s.position, s.path, "units_per_volt must not be zero")
                 } else if let offset, let scale {
                     analog = AnalogCalibration(offset: Voltage(volts: offset.value), unitsPerVolt: scale.value)
+                }
+                // The sensor's own output range: outside it the wire is open or at a rail.
+                if m.has("signal_v"), let r = reader.numbers(m, "signal_v", count: 2) {
+                    let lo = r.value[0], hi = r.value[1]
+                    if !(lo.isFinite && hi.isFinite && lo < hi && lo >= -widest && hi <= widest) {
+                        reader.error(r.position, r.path, "signal_v must be [low, high] volts with low < high, within ±\(widest) V; got [\(lo), \(hi)]")
+                    } else {
+                        analog?.signalRange = lo...hi
+                    }
                 }
             }
             let maxAge = reader.int(m, "max_age_ms", in: 1...1000, unit: " ms")

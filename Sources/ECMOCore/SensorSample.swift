@@ -10,6 +10,15 @@ public enum SampleStatus: UInt8, Sendable, BitwiseCopyable, Codable {
     case deviceFault = 3
     /// Too old: the last good value is older than the role's maximum age.
     case stale = 4
+    /// Pinned at the low end of the sensor's range (the part saturated): the true value is
+    /// at or below `value`, which holds the range end. Evidence of an extreme, not missing
+    /// data — suction on a drainage sensor — so the safety core acts on it.
+    case belowRange = 5
+    /// Pinned at the high end of the sensor's range: the true value is at or above `value`.
+    case aboveRange = 6
+    /// The signal is outside what the sensor can output (an analog input at a supply rail:
+    /// wire open or shorted). Unlike a pinned reading it says nothing about the process.
+    case signalLost = 7
 }
 
 /// One reading of one sensor, with when it was taken, where it came from and how many
@@ -32,6 +41,9 @@ public struct SensorSample<Value: Sendable & BitwiseCopyable>: Sendable, Bitwise
     }
 
     public var isValid: Bool { status == .valid }
+
+    /// The reading is pinned at one end of the sensor's range (see `SampleStatus.belowRange`).
+    public var isPinned: Bool { status == .belowRange || status == .aboveRange }
 
     /// The value, only if the sample is valid and not older than `maxAge` at `now`.
     public func value(at now: Instant, maxAge: Duration) -> Value? {

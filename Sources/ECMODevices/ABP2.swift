@@ -76,6 +76,12 @@ public enum ABP2 {
             self.mathSaturation = mathSaturation
         }
 
+        /// Bits 7, 4, 3 and 1 are reserved and read 0 from a working part.
+        public static let reservedMask: UInt8 = 0b1001_1010
+        /// A reserved bit is set: the answer did not come from a working ABP2 (an open bus
+        /// reads 0xFF).
+        public var hasReservedBits: Bool { rawValue & Self.reservedMask != 0 }
+
         private mutating func set(_ mask: UInt8, _ on: Bool) {
             rawValue = on ? rawValue | mask : rawValue & ~mask
         }
@@ -112,6 +118,9 @@ public enum ABP2 {
         public var outputMin: UInt32 { UInt32((outputMinFraction * Double(ABP2.outputSpan)).rounded()) }
         /// Outmax in counts, rounded (A: 0.9 · 2²⁴ = 15 099 494.4 → 15 099 494).
         public var outputMax: UInt32 { UInt32((outputMaxFraction * Double(ABP2.outputSpan)).rounded()) }
+
+        /// Half-way between Outmin and Outmax: a saturated output below it is pinned low.
+        public var midpoint: UInt32 { (outputMin + outputMax) / 2 }
 
         /// Pressure = (Output − Outmin) · (Pmax − Pmin) / (Outmax − Outmin) + Pmin.
         /// Outputs outside Outmin…Outmax extrapolate linearly (the part has some headroom).

@@ -112,6 +112,12 @@ public final class ABP2Driver<Device: I2CDevice> {
             return
         }
         let status = ABP2.Status(rawValue: buffer[0])
+        // Reserved bits set (an open bus reads 0xFF): this is not an ABP2 answering.
+        guard !status.hasReservedBits else {
+            state = .idle
+            fail(.deviceFault(what: "ABP2 status: reserved bits set (bus open?)"), status: .readError)
+            return
+        }
         guard status.powerIndication else {
             state = .idle
             fail(.deviceFault(what: "ABP2 status: not powered"), status: .readError)
@@ -134,15 +140,23 @@ public final class ABP2Driver<Device: I2CDevice> {
         let pressureCounts = UInt32(buffer[1]) << 16 | UInt32(buffer[2]) << 8 | UInt32(buffer[3])
         let temperatureCounts = UInt32(buffer[4]) << 16 | UInt32(buffer[5]) << 8 | UInt32(buffer[6])
         temperature = ABP2.temperature(output: temperatureCounts)
-        if status.mathSaturation {
-            fail(.deviceFault(what: "ABP2 status: math saturation"), status: .deviceFault)
-            startMeasurement(now: now, keepStatus: true)
-            return
-        }
         // Completed no earlier than the nominal end, nor before the last busy answer.
         var completed = since + conversionTime
         if let busy = lastSeenBusy, busy > completed { completed = busy }
         if completed > now { completed = now }
+        if status.mathSaturation {
+            // The pressure is past the compensated range: pinned at the end the counts point
+            // to. That is a measurement of an extreme (suction, over-pressure), not a lost
+            // sample: the value becomes the range end and the status says which way.
+            let low = pressureCounts < transferFunction.midpoint
+            lastError = .deviceFault(what: "ABP2 status: math saturation")
+            sample.errorCount &+= 1
+            sample.value = low ? pressureMin : pressureMax
+            sample.timestamp = completed
+            sample.status = low ? .belowRange : .aboveRange
+            startMeasurement(now: now, keepStatus: true)
+            return
+        }
         sample.value = transferFunction.pressure(output: pressureCounts, pressureMin: pressureMin, pressureMax: pressureMax)
         sample.timestamp = completed
         sample.status = .valid

@@ -67,6 +67,20 @@ public struct ExperimentProtocol: Sendable, Equatable {
     public var phases: [Phase]
     public var heparin: HeparinSettings?
     public var monitoring: InfusionMonitoring
+    /// Limits the file did not give but that follow from one it did (a warning tier placed
+    /// inside an alarm tier set below the default warning); the planner warns about each.
+    public var derivedLimits: [DerivedLimit] = []
+
+    public struct DerivedLimit: Sendable, Equatable {
+        public var key: AlarmLimitKey
+        public var value: Double
+        public var location: SourceLocation
+        public init(key: AlarmLimitKey, value: Double, location: SourceLocation) {
+            self.key = key
+            self.value = value
+            self.location = location
+        }
+    }
 
     public init(file: String, name: String, description: String, onRestart: RestartPolicy, patient: Patient,
                 pumpMode: Sourced<PumpMode>, alarmLimits: AlarmLimits, doseLimits: DoseLimits,

@@ -36,6 +36,8 @@ struct ProtocolDecoder {
     let file: String
     /// Errors found after decoding, at a location kept from it.
     var located: [DataFileError] = []
+    /// Warning tiers `alarm_limits` did not give and `AlarmLimits.deriveWarningTiers` set.
+    var derivedWarningTiers: [(key: AlarmLimitKey, value: Double, at: SourceLocation)] = []
 
     mutating func fail(_ at: SourceLocation, _ message: String) { located.append(at.error(message)) }
 
@@ -174,10 +176,12 @@ struct ProtocolDecoder {
         let monitoring = top.entry("monitoring").flatMap { reader.mapping($0) }.map { decodeMonitoring($0) } ?? InfusionMonitoring()
 
         guard let name, let description, let patient, let pump, phasesComplete else { return nil }
-        return ExperimentProtocol(file: file, name: name.value, description: description.value, onRestart: onRestart,
-                                  patient: patient, pumpMode: pump, alarmLimits: alarmLimits, doseLimits: doseLimits,
-                                  cellSyringe: cellSyringe, heparinSyringe: heparinSyringe, product: product,
-                                  phases: phases, heparin: heparin, monitoring: monitoring)
+        var result = ExperimentProtocol(file: file, name: name.value, description: description.value, onRestart: onRestart,
+                                        patient: patient, pumpMode: pump, alarmLimits: alarmLimits, doseLimits: doseLimits,
+                                        cellSyringe: cellSyringe, heparinSyringe: heparinSyringe, product: product,
+                                        phases: phases, heparin: heparin, monitoring: monitoring)
+        result.derivedLimits = derivedWarningTiers.map { ExperimentProtocol.DerivedLimit(key: $0.key, value: $0.value, location: $0.at) }
+        return result
     }
 
     // MARK: Limits
@@ -187,9 +191,14 @@ struct ProtocolDecoder {
     mutating func decodeAlarmLimits(_ m: MappingView) -> AlarmLimits {
         reader.checkKeys(m, allowed: AlarmLimitKey.allCases.map(\.rawValue), required: [])
         var limits = AlarmLimits()
+        var given = Set<AlarmLimitKey>()
         for key in AlarmLimitKey.allCases where m.has(key.rawValue) {
             if let v = reader.number(m, key.rawValue, in: key.hardBounds) { limits[key] = v.value }
+            given.insert(key)
         }
+        // A file that sets only an alarm tier inside the default warning tier gets a warning
+        // tier the same distance inside it (the planner says so).
+        derivedWarningTiers = limits.deriveWarningTiers(given: given).map { (key: $0, value: limits[$0], at: loc(m)) }
         do {
             return try limits.validated()
         } catch {
@@ -349,8 +358,8 @@ struct ProtocolDecoder {
         let before = m.has("before") ? reader.duration(m, "before", in: .zero...Duration.seconds(120)) : Located(value: defaults.before, position: m.position, path: m.path)
         let after = m.has("after") ? reader.duration(m, "after", in: .zero...Duration.seconds(120)) : Located(value: defaults.after, position: m.position, path: m.path)
         let pre = m.has("max_pre_pressure_mmhg") ? reader.number(m, "max_pre_pressure_mmhg", in: 50...600, unit: " mmHg")?.value : defaults.maximumPrePressure.mmHg
-        // A centrifugal pump must not run against a closed line for long: 120 s is the hard ceiling.
-        let maxClamped = m.has("max_clamped") ? reader.duration(m, "max_clamped", in: .seconds(1)...Duration.seconds(120))?.value : defaults.maximumClamped
+        // A centrifugal pump must not run against a closed line for long: `clampCeiling`.
+        let maxClamped = m.has("max_clamped") ? reader.duration(m, "max_clamped", in: .seconds(1)...ProtocolPlanner.clampCeiling)?.value : defaults.maximumClamped
         let tolerance = m.has("speed_tolerance_rpm") ? reader.number(m, "speed_tolerance_rpm", in: 10...1000, unit: " rpm")?.value : defaults.speedTolerance.rpm
         let settle = m.has("settle_timeout") ? reader.duration(m, "settle_timeout", in: .seconds(1)...Duration.seconds(600))?.value : defaults.settleTimeout
         guard let rpm, let before, let after, let pre, let maxClamped, let tolerance, let settle else { return nil }
@@ -434,7 +443,8 @@ struct ProtocolDecoder {
 
     mutating func decodeMonitoring(_ m: MappingView) -> InfusionMonitoring {
         reader.checkKeys(m, allowed: ["occlusion_pressure_mmhg", "friction_n", "near_empty_ml", "near_empty_time",
-                                      "deviation_fraction", "deviation_delay", "journal_lookahead_ms"], required: [])
+                                      "deviation_fraction", "deviation_delay", "journal_lookahead_ms",
+                                      "circulation_resume"], required: [])
         var mon = InfusionMonitoring()
         if m.has("occlusion_pressure_mmhg"), let v = reader.number(m, "occlusion_pressure_mmhg", in: 100...1000, unit: " mmHg") { mon.occlusionPressure = .mmHg(v.value) }
         if m.has("friction_n"), let v = reader.number(m, "friction_n", in: 0...100, unit: " N") { mon.frictionNewtons = v.value }
@@ -442,6 +452,14 @@ struct ProtocolDecoder {
         if m.has("near_empty_time"), let v = reader.duration(m, "near_empty_time", in: .zero...Duration.seconds(3600)) { mon.nearEmptyTime = v.value }
         if m.has("deviation_fraction"), let v = reader.number(m, "deviation_fraction", in: 0.001...0.5) { mon.deviationFraction = v.value }
         if m.has("deviation_delay"), let v = reader.duration(m, "deviation_delay", in: .milliseconds(100)...Duration.seconds(600)) { mon.deviationDelay = v.value }
+        // `operator` (default) or a duration: how a circulation pause of the cell syringe ends.
+        if let e = m.entry("circulation_resume") {
+            if case let .scalar(text) = e.value, text.string == "operator" {
+                mon.circulationResumeAfter = nil
+            } else if let v = reader.duration(m, "circulation_resume", in: .seconds(1)...Duration.seconds(600)) {
+                mon.circulationResumeAfter = v.value
+            }
+        }
         if m.has("journal_lookahead_ms"), let v = reader.number(m, "journal_lookahead_ms", in: 1...1000, unit: " ms") {
             mon.journalLookahead = .seconds(v.value / 1000)
         }

@@ -115,8 +115,9 @@ public struct ResolvedProtocol: Sendable, Equatable {
 /// and why; all of them are collected.
 public enum ProtocolPlanner {
     /// Clamp windows are never planned longer than this, whatever a file says: a centrifugal
-    /// pump must not run against a shut line for long.
-    public static let clampCeiling: Duration = .seconds(120)
+    /// pump must not run against a shut line for long, and the circuit must not stand
+    /// without flow longer than the zero-flow limit (whose longest setting this is).
+    public static let clampCeiling: Duration = .seconds(30)
     /// A dose longer than this without agitation draws a warning: cells settle in minutes.
     public static let settlingWarning: Duration = .seconds(600)
 
@@ -146,6 +147,9 @@ public enum ProtocolPlanner {
         var speedRange: ClosedRange<Double> { board.pump.limits.minimumSpeed.rpm...board.pump.limits.maximumSpeed.rpm }
 
         mutating func build() -> ResolvedProtocol? {
+            for d in p.derivedLimits {
+                warn(d.location, "\(d.key.rawValue) not given; set to \(fmt(d.value)) so that the warning tier lies inside the alarm tier given")
+            }
             let weight = p.patient.weight.value
             if case .constantSpeed(let s) = p.pumpMode.value, !speedRange.contains(s.rpm) {
                 fail(p.pumpMode.location, "\(fmt(s.rpm)) rpm is outside the pump limits of board \(board.name) (\(fmt(speedRange.lowerBound))...\(fmt(speedRange.upperBound)) rpm, \(board.sourceFile))")
@@ -316,9 +320,14 @@ public enum ProtocolPlanner {
                 fail(c.pumpSpeed.location, "clamp speed \(fmt(rpm)) rpm is outside the pump limits of board \(board.name) (\(fmt(speedRange.lowerBound))...\(fmt(speedRange.upperBound)) rpm)")
             }
             let window = c.before + dose.duration + c.after
-            if window > c.maximumClamped || window > ProtocolPlanner.clampCeiling {
+            let zeroFlow = p.alarmLimits.zeroFlowLimit
+            if window > c.maximumClamped || window > ProtocolPlanner.clampCeiling || window >= zeroFlow {
                 let limit = min(c.maximumClamped, ProtocolPlanner.clampCeiling)
-                fail(c.location, "the clamp would stay shut \(secs(window)) s (before \(secs(c.before)) s + dose \(secs(dose.duration)) s + after \(secs(c.after)) s), more than max_clamped \(secs(limit)) s: shorten the dose (a higher rate or a bolus) or the margins")
+                if window >= zeroFlow && window <= limit {
+                    fail(c.location, "the clamp would stay shut \(secs(window)) s (before \(secs(c.before)) s + dose \(secs(dose.duration)) s + after \(secs(c.after)) s), not less than alarm_limits.zero_flow_limit_s \(secs(zeroFlow)) s: NO_FLOW would stop the dose")
+                } else {
+                    fail(c.location, "the clamp would stay shut \(secs(window)) s (before \(secs(c.before)) s + dose \(secs(dose.duration)) s + after \(secs(c.after)) s), more than max_clamped \(secs(limit)) s: shorten the dose (a higher rate or a bolus) or the margins")
+                }
             }
             if c.maximumPrePressure > p.alarmLimits.prePressureHigh {
                 warn(c.location.appending("max_pre_pressure_mmhg"), "the clamp's P_pre limit \(fmt(c.maximumPrePressure.mmHg)) mmHg is above the P_pre alarm limit \(fmt(p.alarmLimits.prePressureHigh.mmHg)) mmHg: the alarm fires first")

@@ -274,6 +274,10 @@ public final class RunRecorder: @unchecked Sendable {
         case .sensorRecovered(let mask):
             o["event"] = .string("sensor_recovered")
             o["sensors"] = .array(sensorNames(mask: mask).map { .string($0) })
+        case .sensorPinned(let mask, let high):
+            o["event"] = .string("sensor_pinned")
+            o["sensors"] = .array(sensorNames(mask: mask).map { .string($0) })
+            o["at_top"] = .array(sensorNames(mask: high).map { .string($0) })
         case .setpoint(let mode):
             o["event"] = .string("setpoint")
             switch mode {

@@ -176,6 +176,8 @@ public final class SensorSuite<Hardware: HardwareProvider> {
                 let v = d.sample(input: input)
                 s = SensorSample(value: cal.convert(v.value), timestamp: v.timestamp, source: v.source,
                                  errorCount: v.errorCount, status: v.status)
+                // A voltage the sensor cannot output: the wire is open or at a rail.
+                if s.status == .valid, let r = cal.signalRange, !r.contains(v.value.volts) { s.status = .signalLost }
             }
             return s
         }

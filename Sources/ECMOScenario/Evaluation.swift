@@ -90,6 +90,9 @@ struct ObservedEvent {
         case .sensorRecovered(let mask):
             kind = .sensorRecovered
             details = RunRecorder.sensorNames(mask: mask)
+        case .sensorPinned(let mask, _):
+            kind = .sensorPinned
+            details = RunRecorder.sensorNames(mask: mask)
         case .overrun: kind = .overrun; details = []
         case .outputsSafe: kind = .outputsSafe; details = []
         case .watchdogReset: kind = .watchdogReset; details = []

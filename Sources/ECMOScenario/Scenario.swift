@@ -155,7 +155,7 @@ public struct Expectation: Sendable {
         case syringeEnable = "syringe_enable", outflowClamp = "outflow_clamp"
     }
     public enum EventKind: String, Sendable, CaseIterable {
-        case lifecycle, phase, fault, sensorInvalid = "sensor_invalid", sensorRecovered = "sensor_recovered"
+        case lifecycle, phase, fault, sensorInvalid = "sensor_invalid", sensorRecovered = "sensor_recovered", sensorPinned = "sensor_pinned"
         case overrun, outputsSafe = "outputs_safe", watchdogReset = "watchdog_reset"
         /// Infusion engine events; detail: the action (clamp_closed, halted, agitation,
         /// protocol_completed, …) or a halt reason (occlusion, empty, …).

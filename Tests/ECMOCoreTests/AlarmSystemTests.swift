@@ -71,13 +71,38 @@ extension AlarmSystemTests {
         @Test func nonLatchingAlarmClearsByItselfWhenConditionEnds() {
             var sys = AlarmSystem()
             let log = EventLog()
-            run(&sys, AlarmConditions(.prePressureHigh), from: at(0), to: at(1), log: log)
+            run(&sys, AlarmConditions(.prePressureHigh), from: at(0), to: at(5), log: log)
             #expect(sys.isActive(.prePressureHigh))
-            sys.evaluate(AlarmConditions(), now: at(1)) { log.record($0) }
+            // Raised at 0.5 s, condition gone at 5 s: it clears after the 1 s clear delay.
+            run(&sys, AlarmConditions(), from: at(5), to: at(6), log: log)
+            #expect(sys.isActive(.prePressureHigh), "not before its clear delay")
+            sys.evaluate(AlarmConditions(), now: at(6)) { log.record($0) }
             #expect(!sys.isActive(.prePressureHigh))
-            #expect(log.of(.cleared) == [AlarmEvent(id: .prePressureHigh, kind: .cleared, priority: .high, time: at(1), actor: .system)])
+            #expect(log.of(.cleared) == [AlarmEvent(id: .prePressureHigh, kind: .cleared, priority: .high, time: at(6), actor: .system)])
             #expect(sys.highestActivePriority == nil)
-            #expect(sys.signals(at: at(1)) == .allClear)
+            #expect(sys.signals(at: at(6)) == .allClear)
+        }
+
+        @Test func aBriefConditionStaysRaisedForTheMinimumOnTimeAndItsRaisesAreCounted() {
+            var sys = AlarmSystem()
+            let log = EventLog()
+            // SENSOR_INVALID (50 ms delay) for 60 ms, then gone: raised at 50 ms, kept 3 s.
+            run(&sys, AlarmConditions(.sensorInvalid), from: at(0), to: at(0.06), log: log)
+            #expect(sys.isActive(.sensorInvalid))
+            run(&sys, AlarmConditions(), from: at(0.06), to: at(3.0), log: log)
+            #expect(sys.isActive(.sensorInvalid), "an operator must be able to see it")
+            run(&sys, AlarmConditions(), from: at(3.0), to: at(3.1), log: log)
+            #expect(!sys.isActive(.sensorInvalid))
+            #expect(sys.raiseCount(.sensorInvalid) == 1)
+            // Flickering (on 60 ms, off 40 ms) for 10 s is one alarm, not a hundred.
+            var t = 4.0
+            while t < 14 {
+                run(&sys, AlarmConditions(.sensorInvalid), from: at(t), to: at(t + 0.06), log: log)
+                run(&sys, AlarmConditions(), from: at(t + 0.06), to: at(t + 0.1), log: log)
+                t += 0.1
+            }
+            #expect(sys.raiseCount(.sensorInvalid) == 2, "raised \(sys.raiseCount(.sensorInvalid)) times")
+            #expect(log.of(.raised).filter { $0.id == .sensorInvalid }.count == 2)
         }
 
         @Test func latchingAlarmStaysAfterConditionEndsUntilAcknowledged() {
@@ -243,10 +268,11 @@ extension AlarmSystemTests {
             // Not above high.
             run(&sys, AlarmConditions(.flowHigh), from: at(62.01), to: at(300), step: .milliseconds(100), log: log)
             #expect(log.of(.escalated).count == 1)
-            // Cleared with the escalated priority; raised again at its own priority.
-            sys.evaluate(AlarmConditions(), now: at(300)) { log.record($0) }
+            // Cleared (after its 1 s clear delay) with the escalated priority; raised again at its own priority.
+            run(&sys, AlarmConditions(), from: at(300), to: at(301), log: log)
+            sys.evaluate(AlarmConditions(), now: at(301)) { log.record($0) }
             #expect(log.of(.cleared, .flowHigh).first?.priority == .high)
-            run(&sys, AlarmConditions(.flowHigh), from: at(301), to: at(304), log: log)
+            run(&sys, AlarmConditions(.flowHigh), from: at(301.01), to: at(304), log: log)
             #expect(sys.priority(of: .flowHigh) == .medium)
         }
 
@@ -286,7 +312,8 @@ extension AlarmSystemTests {
     @Suite struct Definition {
         @Test func standardDefinitionsMatchTheTable() {
             let high: Set<AlarmID> = [.drainPressureLow, .prePressureHigh, .postPressureHigh, .flowLow, .sensorInvalid,
-                                      .airInLine, .emergencyStop, .foulingPause, .syringeOcclusion, .watchdogReset]
+                                      .airInLine, .emergencyStop, .foulingPause, .syringeOcclusion, .watchdogReset,
+                                      .flowSensorHold, .zeroFlow]
             let latching: Set<AlarmID> = [.airInLine, .emergencyStop, .loopOverrun, .deviceConfigMismatch, .foulingWarning,
                                           .foulingPause, .syringeOcclusion, .syringeEmpty, .watchdogReset]
             for id in AlarmID.allCases {
@@ -331,7 +358,7 @@ extension AlarmSystemTests {
                 #expect(AlarmID(identifier: id.identifier) == id)
                 #expect(seen.insert(id.identifier).inserted, "duplicate identifier \(id.identifier)")
             }
-            #expect(seen.count == 21)
+            #expect(seen.count == AlarmID.count)
             #expect(AlarmID(identifier: "E_STOP") == .emergencyStop)
             #expect(AlarmID(identifier: "OXY_FOULING_PAUSE") == .foulingPause)
             #expect(AlarmID(identifier: "e_stop") == nil)
@@ -364,13 +391,17 @@ extension AlarmSystemTests {
         @Test func defaultsAreValid() throws {
             let l = try AlarmLimits().validated()
             #expect(l == AlarmLimits())
-            #expect(l.drainPressureLow == .mmHg(-100) && l.flowHigh == .lpm(7))
+            // The domain note's console defaults: two tiers.
+            #expect(l.drainPressureWarning == .mmHg(-100) && l.drainPressureLow == .mmHg(-150) && l.flowHigh == .lpm(7))
+            #expect(l.prePressureWarning == .mmHg(400) && l.prePressureHigh == .mmHg(500))
+            #expect(l.postPressureWarning == .mmHg(400) && l.postPressureHigh == .mmHg(500))
+            #expect(l.zeroFlowLimit == .seconds(30))
         }
 
         @Test func valueBeyondAHardBoundThrowsNamingTheKey() {
             var l = AlarmLimits()
             l.drainPressureLow = .mmHg(-400)
-            #expect(throws: AlarmLimitError(key: "p_drain_low_mmhg", value: -400, bounds: -300 ... -10)) { try l.validated() }
+            #expect(throws: AlarmLimitError(key: "p_drain_low_mmhg", value: -400, bounds: -300 ... -20)) { try l.validated() }
             do {
                 _ = try l.validated()
             } catch {
@@ -385,7 +416,7 @@ extension AlarmSystemTests {
 
             var h = AlarmLimits()
             h.prePressureHigh = .mmHg(601)
-            #expect(throws: AlarmLimitError(key: "p_pre_high_mmhg", value: 601, bounds: 100 ... 600)) { try h.validated() }
+            #expect(throws: AlarmLimitError(key: "p_pre_high_mmhg", value: 601, bounds: 110 ... 600)) { try h.validated() }
         }
 
         @Test func everyKeyIsCheckedAgainstItsBounds() {
@@ -396,6 +427,12 @@ extension AlarmSystemTests {
                 // Keep the partner consistent so only the bound is tested.
                 if key == .flowHigh { ok.flowLow = .lpm(0.5) }
                 if key == .postPressureHigh { ok.postPressureLow = .mmHg(0) }
+                // The other tier of the same pressure, out of the way.
+                if key == .drainPressureLow || key == .prePressureHigh || key == .postPressureHigh { _ = ok.deriveWarningTiers(given: [key]) }
+                if key == .postPressureWarning || key == .postPressureHigh { ok.postPressureLow = .mmHg(0) }
+                if key == .drainPressureWarning { ok.drainPressureLow = .mmHg(-300) }
+                if key == .prePressureWarning { ok.prePressureHigh = .mmHg(600) }
+                if key == .postPressureWarning { ok.postPressureHigh = .mmHg(600) }
                 #expect(throws: Never.self, "\(key) at its lower bound") { try ok.validated() }
                 for bad in [b.lowerBound - 0.001, b.upperBound + 0.001, Double.nan, .infinity] {
                     var l = AlarmLimits()
@@ -433,11 +470,15 @@ extension AlarmSystemTests {
 
         @Test func hardBoundsAreExposedPerKey() {
             let keys: Set<String> = ["p_drain_low_mmhg", "p_pre_high_mmhg", "p_post_high_mmhg", "p_post_low_mmhg",
-                                     "dp_oxy_high_mmhg", "flow_low_lpm", "flow_high_lpm", "speed_flow_mismatch_fraction"]
+                                     "dp_oxy_high_mmhg", "flow_low_lpm", "flow_high_lpm", "speed_flow_mismatch_fraction",
+                                     "p_drain_warning_mmhg", "p_pre_warning_mmhg", "p_post_warning_mmhg", "zero_flow_limit_s"]
             #expect(Set(AlarmLimitKey.allCases.map(\.rawValue)) == keys)
-            #expect(AlarmLimitKey.drainPressureLow.hardBounds == -300 ... -10)
-            #expect(AlarmLimitKey.prePressureHigh.hardBounds == 100 ... 600)
-            #expect(AlarmLimitKey.postPressureHigh.hardBounds == 50 ... 600)
+            #expect(AlarmLimitKey.drainPressureLow.hardBounds == -300 ... -20)
+            #expect(AlarmLimitKey.drainPressureWarning.hardBounds == -290 ... -10)
+            #expect(AlarmLimitKey.prePressureHigh.hardBounds == 110 ... 600)
+            #expect(AlarmLimitKey.prePressureWarning.hardBounds == 100 ... 590)
+            #expect(AlarmLimitKey.postPressureHigh.hardBounds == 60 ... 600)
+            #expect(AlarmLimitKey.zeroFlowLimit.hardBounds == 1 ... 30)
             #expect(AlarmLimitKey.postPressureLow.hardBounds == -50 ... 200)
             #expect(AlarmLimitKey.oxygenatorDropHigh.hardBounds == 10 ... 300)
             #expect(AlarmLimitKey.flowLow.hardBounds == 0.2 ... 5)

@@ -161,3 +161,54 @@ private struct Driver {
         #expect(d.engine.cells.halt == .circuitStopped && d.engine.heparin.halt == .circuitStopped)
     }
 }
+
+/// Issue 15, item 4: no cells into a circuit that is not flowing.
+@Suite struct CirculationPauseTests {
+    @Test func theCellSyringePausesInTheTickTheCirculationFailsAndHeparinGoesOn() throws {
+        var d = Driver(try plan(heparin: true))
+        d.run(.seconds(2))
+        let cells = d.issued.0, heparin = d.issued.1
+        d.input.circulationPaused = true
+        d.run(.milliseconds(1))
+        #expect(d.engine.cells.halt == .circulationPause, "halted in the very tick")
+        #expect(d.events.contains { $0.kind == .halted && $0.channel == .cells })
+        d.run(.seconds(3))
+        #expect(d.issued.0 == cells, "not one more cell step")
+        #expect(d.issued.1 > heparin, "anticoagulation goes on")
+    }
+
+    @Test func byDefaultOnlyTheOperatorResumesAfterTheCirculationRecovers() throws {
+        var d = Driver(try plan())
+        d.run(.seconds(1))
+        d.input.circulationPaused = true
+        d.run(.milliseconds(10))
+        #expect(!d.engine.resume(.cells, input: d.input, now: d.now) { _ in }, "refused while the circulation fails")
+        d.input.circulationPaused = false
+        d.run(.seconds(30))
+        #expect(d.engine.cells.halt == .circulationPause, "no resume by itself")
+        #expect(d.engine.resume(.cells, input: d.input, now: d.now) { _ in })
+        let before = d.issued.0
+        d.run(.seconds(1))
+        #expect(d.issued.0 > before)
+    }
+
+    @Test func aProtocolMayLetTheSyringeResumeOnceTheCirculationHasBeenSoundLongEnough() throws {
+        var p = try plan()
+        p.monitoring.circulationResumeAfter = .seconds(2)
+        var d = Driver(p)
+        d.run(.seconds(1))
+        d.input.circulationPaused = true
+        d.run(.seconds(1))
+        // Sound for less than the delay, then failing again: the delay starts over.
+        d.input.circulationPaused = false
+        d.run(.milliseconds(1500))
+        d.input.circulationPaused = true
+        d.run(.milliseconds(10))
+        d.input.circulationPaused = false
+        d.run(.milliseconds(1900))
+        #expect(d.engine.cells.halt == .circulationPause)
+        d.run(.milliseconds(200))
+        #expect(d.engine.cells.halt == .none, "resumed 2 s after the circulation became sound")
+        #expect(d.events.contains { $0.kind == .resumed && $0.channel == .cells })
+    }
+}

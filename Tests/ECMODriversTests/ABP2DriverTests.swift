@@ -136,23 +136,35 @@ struct ABP2DriverTests {
         #expect(driver.lastError == .timeout(operation: "ABP2 measurement (busy)"))
     }
 
-    @Test func saturationIsADeviceFaultThatKeepsTheLastValueAndClearsWhenBackInRange() {
+    @Test func saturationPinsTheReadingAtTheRangeEndItPointsToAndClearsWhenBackInRange() {
         model.setPressure(.mmHg(100))
         tick(until: 6)
         #expect(driver.sample.status == .valid)
-        let good = driver.sample
-        model.setPressure(.mmHg(900)) // above Pmax
+        model.setPressure(.mmHg(900)) // above Pmax: an extreme measured, not a sample lost
         tick(until: 12)
-        #expect(driver.sample.status == .deviceFault)
-        #expect(driver.sample.value == good.value)
-        #expect(driver.sample.timestamp == good.timestamp)
+        #expect(driver.sample.status == .aboveRange)
+        #expect(driver.sample.value == driver.pressureMax)
+        #expect(driver.sample.timestamp > .origin + .milliseconds(6), "a new measurement, with its time")
         #expect(driver.sample.errorCount == 1)
         #expect(driver.lastError == .deviceFault(what: "ABP2 status: math saturation"))
-        model.setPressure(.mmHg(200))
+        model.setPressure(.mmHg(-900)) // below Pmin
         tick(until: 24)
+        #expect(driver.sample.status == .belowRange)
+        #expect(driver.sample.value == driver.pressureMin)
+        model.setPressure(.mmHg(200))
+        tick(until: 36)
         #expect(driver.sample.status == .valid)
         #expect(abs(driver.sample.value.mmHg - 200) < 1e-3)
-        #expect(driver.sample.errorCount == 1)
+    }
+
+    @Test func anAnswerWithReservedStatusBitsIsAReadErrorNotAReading() {
+        model.setPressure(.mmHg(100))
+        tick(until: 6)
+        #expect(driver.sample.status == .valid)
+        var st = ABP2.Status(rawValue: 0xFF)
+        #expect(st.hasReservedBits)
+        st = ABP2.Status(powerIndication: true, busy: false, memoryIntegrityError: false, mathSaturation: true)
+        #expect(!st.hasReservedBits, "a working part's status has none")
     }
 
     @Test func memoryIntegrityErrorIsADeviceFault() {

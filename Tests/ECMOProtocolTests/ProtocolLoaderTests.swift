@@ -259,11 +259,28 @@ phases:
         #expect(e.contains("clamp.pump_rpm: clamp speed 1000 rpm is outside the pump limits"), "\(e)")
     }
 
-    @Test func aClampMayNeverStayShutLongerThan120Seconds() {
+    @Test func aClampMayNeverStayShutLongerThanTheLongestZeroFlowLimit() {
         let y = minimal.replacingOccurrences(of: "      agitation: {every: 5m, volume_ul: 100, strokes: 2, rate_ml_per_h: 120}",
-                                             with: "      clamp: {pump_rpm: 1500, max_clamped: 5m}")
+                                             with: "      clamp: {pump_rpm: 1500, max_clamped: 45s}")
         let e = problems(y)
-        #expect(e.contains("t.yaml:20:44: phases.2.infusion.clamp.max_clamped: 5m is out of range (allowed 1s...2m)"), "\(e)")
+        #expect(e.contains("t.yaml:20:44: phases.2.infusion.clamp.max_clamped: 45s is out of range (allowed 1s...30s)"), "\(e)")
+    }
+
+    @Test func aClampWindowNotShorterThanTheZeroFlowLimitIsRefused() {
+        let y = minimal.replacingOccurrences(of: "      agitation: {every: 5m, volume_ul: 100, strokes: 2, rate_ml_per_h: 120}",
+                                             with: "      clamp: {pump_rpm: 1500, before: 1s, after: 1s}")
+            .replacingOccurrences(of: "rate_ml_per_h: 60\n      clamp", with: "bolus: true\n      clamp")
+            + "\nalarm_limits: {zero_flow_limit_s: 2}\n"
+        let e = problems(y)
+        #expect(e.contains("not less than alarm_limits.zero_flow_limit_s 2 s"), "\(e)")
+    }
+
+    @Test func anAlarmTierSetAloneGetsAWarningTierInsideItAndThePlanSaysSo() throws {
+        let r = try plan(minimal + "\nalarm_limits: {p_pre_high_mmhg: 350}\n")
+        #expect(r.alarmLimits.prePressureWarning == .mmHg(250))
+        #expect(r.warnings.contains { $0.message.contains("p_pre_warning_mmhg not given; set to 250") })
+        let e = problems(minimal + "\nalarm_limits: {p_pre_high_mmhg: 350, p_pre_warning_mmhg: 380}\n")
+        #expect(e.contains("p_pre_warning_mmhg = 380.0 must be below p_pre_high_mmhg"), "\(e)")
     }
 
     @Test func aBoardWithoutASyringeSectionIsRefusedNamingTheBoardFile() throws {
@@ -309,7 +326,7 @@ phases:
     @Test func alarmLimitOverridesUseTheAlarmKeysAndTheirHardBounds() throws {
         #expect(try plan(minimal + "\nalarm_limits: {p_pre_high_mmhg: 350, flow_low_lpm: 1.5}\n").alarmLimits.flowLow == .lpm(1.5))
         let e = problems(minimal + "\nalarm_limits: {p_pre_high_mmhg: 700}\n")
-        #expect(e.contains("alarm_limits.p_pre_high_mmhg: 700 is out of range (allowed 100...600)"), "\(e)")
+        #expect(e.contains("alarm_limits.p_pre_high_mmhg: 700 is out of range (allowed 110...600)"), "\(e)")
         let pair = problems(minimal + "\nalarm_limits: {flow_low_lpm: 4, flow_high_lpm: 3}\n")
         #expect(pair.contains("alarm_limits.flow_low_lpm: alarm limit flow_low_lpm = 4.0 must be below flow_high_lpm = 3.0"), "\(pair)")
     }

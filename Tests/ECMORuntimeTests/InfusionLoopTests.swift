@@ -214,7 +214,7 @@ func infusionEvents(_ events: [RigEvent], _ kind: InfusionEvent.Kind) -> [RigEve
         }
         #expect(sawHigh, "a high-priority alarm (SENSOR_INVALID) was raised")
         #expect(openedWithHigh, "the clamp opened in the tick the alarm was active")
-        #expect(rig.loop.infusion.cells.halt == .safetyPause, "the dose stops, the circuit goes on")
+        #expect(rig.loop.infusion.cells.halt == .circulationPause, "the dose stops (a high-priority circulation alarm), the circuit goes on")
     }
 
     @Test func agitationWithdrawsFirstAndLeavesZeroNetVolume() throws {

@@ -11,18 +11,29 @@ public enum AlarmLimitKey: String, Sendable, BitwiseCopyable, CaseIterable, Cust
     case flowLow = "flow_low_lpm"
     case flowHigh = "flow_high_lpm"
     case speedFlowMismatchFraction = "speed_flow_mismatch_fraction"
+    /// The warning tier of the pressure limits (the keys above are the alarm tier).
+    case drainPressureWarning = "p_drain_warning_mmhg"
+    case prePressureWarning = "p_pre_warning_mmhg"
+    case postPressureWarning = "p_post_warning_mmhg"
+    /// Longest time the circuit may stand with (near) zero flow before NO_FLOW.
+    case zeroFlowLimit = "zero_flow_limit_s"
 
     /// The range a configuration may never leave (in the key's unit).
     public var hardBounds: ClosedRange<Double> {
         switch self {
-        case .drainPressureLow: -300 ... -10
-        case .prePressureHigh: 100 ... 600
-        case .postPressureHigh: 50 ... 600
+        // An alarm tier leaves room for its warning tier inside it, and the reverse.
+        case .drainPressureLow: -300 ... -20
+        case .prePressureHigh: 110 ... 600
+        case .postPressureHigh: 60 ... 600
         case .postPressureLow: -50 ... 200
         case .oxygenatorDropHigh: 10 ... 300
         case .flowLow: 0.2 ... 5
         case .flowHigh: 1 ... 10
         case .speedFlowMismatchFraction: 0.1 ... 1
+        case .drainPressureWarning: -290 ... -10
+        case .prePressureWarning: 100 ... 590
+        case .postPressureWarning: 50 ... 590
+        case .zeroFlowLimit: 1 ... 30
         }
     }
 
@@ -62,13 +73,29 @@ public struct AlarmLimitError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Configurable limits with hard bounds a configuration can never exceed.
+///
+/// Pressures have two tiers, as on the consoles: a warning (medium priority; the pump may
+/// not speed up) and an alarm (high priority; speed is taken away toward the safe floor and
+/// the cell syringe pauses). Defaults from the domain note: drainage −100 / −150 mmHg,
+/// P_pre and P_post 400 / 500 mmHg.
 public struct AlarmLimits: Sendable, Equatable {
-    /// Drainage (suction) pressure below this → `P_DRAIN_LOW`.
-    public var drainPressureLow: Pressure = .mmHg(-100)
-    /// Pre-oxygenator pressure above this → `P_PRE_HIGH`.
-    public var prePressureHigh: Pressure = .mmHg(400)
-    /// Post-oxygenator (return) pressure above this → `P_POST_HIGH`.
-    public var postPressureHigh: Pressure = .mmHg(400)
+    /// Drainage (suction) pressure below this → `P_DRAIN_LOW_WARN` (medium).
+    public var drainPressureWarning: Pressure = .mmHg(-100)
+    /// Drainage (suction) pressure below this → `P_DRAIN_LOW` (high).
+    public var drainPressureLow: Pressure = .mmHg(-150)
+    /// Pre-oxygenator pressure above this → `P_PRE_HIGH_WARN` (medium).
+    public var prePressureWarning: Pressure = .mmHg(400)
+    /// Pre-oxygenator pressure above this → `P_PRE_HIGH` (high).
+    public var prePressureHigh: Pressure = .mmHg(500)
+    /// Post-oxygenator (return) pressure above this → `P_POST_HIGH_WARN` (medium).
+    public var postPressureWarning: Pressure = .mmHg(400)
+    /// Post-oxygenator (return) pressure above this → `P_POST_HIGH` (high).
+    public var postPressureHigh: Pressure = .mmHg(500)
+    /// Flow below `zeroFlow` for this long while the circuit is active → `NO_FLOW` (high).
+    /// Also bounds the outflow-clamp window.
+    public var zeroFlowLimit: Duration = .seconds(30)
+    /// What counts as no flow (a sensor's zero drift is well below it).
+    public static let zeroFlow: Flow = .lpm(0.3)
     /// Post-oxygenator pressure below this → `P_POST_LOW`.
     public var postPressureLow: Pressure = .mmHg(10)
     /// Oxygenator drop (pre − post) above this → `DP_OXY_HIGH`.
@@ -94,6 +121,10 @@ public struct AlarmLimits: Sendable, Equatable {
             case .flowLow: flowLow.litersPerMinute
             case .flowHigh: flowHigh.litersPerMinute
             case .speedFlowMismatchFraction: speedFlowMismatchFraction
+            case .drainPressureWarning: drainPressureWarning.mmHg
+            case .prePressureWarning: prePressureWarning.mmHg
+            case .postPressureWarning: postPressureWarning.mmHg
+            case .zeroFlowLimit: zeroFlowLimit.seconds
             }
         }
         set {
@@ -106,6 +137,11 @@ public struct AlarmLimits: Sendable, Equatable {
             case .flowLow: flowLow = .lpm(newValue)
             case .flowHigh: flowHigh = .lpm(newValue)
             case .speedFlowMismatchFraction: speedFlowMismatchFraction = newValue
+            case .drainPressureWarning: drainPressureWarning = .mmHg(newValue)
+            case .prePressureWarning: prePressureWarning = .mmHg(newValue)
+            case .postPressureWarning: postPressureWarning = .mmHg(newValue)
+            // Saturates: a non-finite value is caught by `validated()` through the getter.
+            case .zeroFlowLimit: zeroFlowLimit = newValue.isFinite ? .seconds(newValue) : .seconds(-1)
             }
         }
     }
@@ -123,7 +159,35 @@ public struct AlarmLimits: Sendable, Equatable {
         }
         try Self.requireBelow(.flowLow, .flowHigh, in: self)
         try Self.requireBelow(.postPressureLow, .postPressureHigh, in: self)
+        // The alarm tier lies beyond the warning tier.
+        try Self.requireBelow(.drainPressureLow, .drainPressureWarning, in: self)
+        try Self.requireBelow(.prePressureWarning, .prePressureHigh, in: self)
+        try Self.requireBelow(.postPressureWarning, .postPressureHigh, in: self)
+        try Self.requireBelow(.postPressureLow, .postPressureWarning, in: self)
         return self
+    }
+
+    /// The warning tier that goes with an alarm tier a configuration set alone, when the
+    /// default warning would not lie inside it: the same distance from the alarm tier as
+    /// the defaults (50 mmHg for drainage, 100 mmHg for P_pre and P_post), kept within its
+    /// hard bounds. Loaders call it for keys the file did not give, and say so.
+    public mutating func deriveWarningTiers(given: Set<AlarmLimitKey>) -> [AlarmLimitKey] {
+        var derived: [AlarmLimitKey] = []
+        func fit(_ key: AlarmLimitKey, _ value: Double) {
+            let b = key.hardBounds
+            self[key] = min(max(value, b.lowerBound), b.upperBound)
+            derived.append(key)
+        }
+        if !given.contains(.drainPressureWarning), given.contains(.drainPressureLow), !(drainPressureLow < drainPressureWarning) {
+            fit(.drainPressureWarning, drainPressureLow.mmHg + 50)
+        }
+        if !given.contains(.prePressureWarning), given.contains(.prePressureHigh), !(prePressureWarning < prePressureHigh) {
+            fit(.prePressureWarning, prePressureHigh.mmHg - 100)
+        }
+        if !given.contains(.postPressureWarning), given.contains(.postPressureHigh), !(postPressureWarning < postPressureHigh) {
+            fit(.postPressureWarning, max(postPressureHigh.mmHg - 100, (postPressureLow.mmHg + postPressureHigh.mmHg) / 2))
+        }
+        return derived
     }
 
     private static func requireBelow(_ low: AlarmLimitKey, _ high: AlarmLimitKey, in limits: AlarmLimits) throws(AlarmLimitError) {

@@ -13,6 +13,10 @@ public struct AlarmSystem: Sendable {
         var conditionPresent = false
         /// When the current run of the condition began (valid while `conditionPresent`).
         var conditionSince = Instant.origin
+        /// When the condition last went away (valid while not `conditionPresent`).
+        var conditionAbsentSince = Instant.origin
+        /// Raises since start, for the run summary.
+        var raises: UInt32 = 0
         var active = false
         var acknowledged = false
         /// Raised or escalated above the pause ceiling during an audio pause: sounds anyway.
@@ -79,6 +83,9 @@ public struct AlarmSystem: Sendable {
         let s = slots[id.index]
         return s.active ? s.priority : nil
     }
+
+    /// How many times the alarm has been raised since start.
+    public func raiseCount(_ id: AlarmID) -> UInt32 { slots[id.index].raises }
 
     /// When the alarm was raised, if active.
     public func raisedAt(_ id: AlarmID) -> Instant? {
@@ -155,8 +162,15 @@ public struct AlarmSystem: Sendable {
                     raise(id, priority: def.priority, now: now, emit: emit)
                 }
             } else {
-                slots[i].conditionPresent = false
-                if slots[i].active && (!def.latching || slots[i].acknowledged) {
+                if slots[i].conditionPresent {
+                    slots[i].conditionPresent = false
+                    slots[i].conditionAbsentSince = now
+                }
+                // A latched alarm waits for its acknowledgement; any other for its clear
+                // delay and minimum on-time (hysteresis in time: no chatter at a limit).
+                if slots[i].active && (!def.latching || slots[i].acknowledged)
+                    && (def.latching || (now - slots[i].conditionAbsentSince >= def.clearDelay
+                                         && now - slots[i].raisedAt >= def.minimumOnTime)) {
                     clear(id, now: now, actor: .system, emit: emit)
                 }
             }
@@ -183,6 +197,7 @@ public struct AlarmSystem: Sendable {
         slots[i].acknowledged = false
         slots[i].priority = priority
         slots[i].raisedAt = now
+        slots[i].raises &+= 1
         slots[i].priorityChangedAt = now
         slots[i].breaksPause = breaksCurrentPause(priority)
         emit(AlarmEvent(id: id, kind: .raised, priority: priority, time: now, actor: .system))

@@ -52,9 +52,30 @@ public enum AlarmID: UInt8, Sendable, BitwiseCopyable, CaseIterable, CustomStrin
     case syringeEmpty = 18
     case infusionDeviation = 19
     case watchdogReset = 20
+    /// The warning tier of the pressure limits (the cases above are the alarm tier).
+    case drainPressureWarning = 21
+    case prePressureWarning = 22
+    case postPressureWarning = 23
+    /// Constant-flow mode has lost its flow reading and holds the last speed it set from a
+    /// trusted one: the circuit is no longer regulated on flow.
+    case flowSensorHold = 24
+    /// Flow has been (near) zero for longer than the zero-flow limit while the circuit is active.
+    case zeroFlow = 25
 
     /// Number of identifiers; `index` is always in `0..<count`.
-    public static let count: Int = Int(AlarmID.watchdogReset.rawValue) + 1
+    public static let count: Int = Int(AlarmID.zeroFlow.rawValue) + 1
+
+    /// Alarms about the circulation (pressures, flow, pump, sensors, the loop), as opposed to
+    /// the syringes' own: a high-priority one pauses the cell syringe.
+    public var isCirculation: Bool {
+        switch self {
+        case .syringeOcclusion, .syringeNearEmpty, .syringeEmpty, .infusionDeviation, .watchdogReset,
+             .deviceConfigMismatch, .foulingWarning, .foulingPause:
+            false
+        default:
+            true
+        }
+    }
 
     /// Dense index `0..<count`.
     @inline(__always) public var index: Int { Int(rawValue) }
@@ -89,6 +110,11 @@ public enum AlarmID: UInt8, Sendable, BitwiseCopyable, CaseIterable, CustomStrin
         case .syringeEmpty: "SYRINGE_EMPTY"
         case .infusionDeviation: "INFUSION_DEVIATION"
         case .watchdogReset: "WATCHDOG_RESET"
+        case .drainPressureWarning: "P_DRAIN_LOW_WARN"
+        case .prePressureWarning: "P_PRE_HIGH_WARN"
+        case .postPressureWarning: "P_POST_HIGH_WARN"
+        case .flowSensorHold: "FLOW_SENSOR_HOLD"
+        case .zeroFlow: "NO_FLOW"
         }
     }
 
@@ -117,14 +143,27 @@ public struct AlarmDefinition: Sendable, Equatable {
     /// Unacknowledged this long → priority one level up (not above high); repeated for
     /// each further `escalateAfter` while still unacknowledged. `nil`: never escalates.
     public var escalateAfter: Duration?
+    /// A non-latching alarm clears only once its condition has been absent this long: a
+    /// signal hovering at its limit is one alarm, not one per crossing.
+    public var clearDelay: Duration
+    /// Once raised, an alarm stays active at least this long, however briefly its condition
+    /// held: an operator must be able to see it.
+    public var minimumOnTime: Duration
 
-    public init(id: AlarmID, priority: AlarmPriority, latching: Bool, conditionDelay: Duration, escalateAfter: Duration?) {
+    public init(id: AlarmID, priority: AlarmPriority, latching: Bool, conditionDelay: Duration, escalateAfter: Duration?,
+                clearDelay: Duration = .zero, minimumOnTime: Duration = .zero) {
         self.id = id
         self.priority = priority
         self.latching = latching
         self.conditionDelay = conditionDelay
         self.escalateAfter = escalateAfter
+        self.clearDelay = clearDelay
+        self.minimumOnTime = minimumOnTime
     }
+
+    /// Default clear delay and minimum on-time of every non-latching alarm.
+    public static let standardClearDelay: Duration = .seconds(1)
+    public static let standardMinimumOnTime: Duration = .seconds(3)
 
     /// Default escalation: 60 s for medium, 120 s for low, none for high.
     public static func standardEscalation(for priority: AlarmPriority) -> Duration? {
@@ -162,9 +201,16 @@ public struct AlarmDefinition: Sendable, Equatable {
         case .syringeEmpty: (p, latching, delay) = (.medium, true, .zero)
         case .infusionDeviation: (p, latching, delay) = (.medium, false, .zero)
         case .watchdogReset: (p, latching, delay) = (.high, true, .zero)
+        case .drainPressureWarning: (p, latching, delay) = (.medium, false, .seconds(1))
+        case .prePressureWarning: (p, latching, delay) = (.medium, false, .seconds(1))
+        case .postPressureWarning: (p, latching, delay) = (.medium, false, .seconds(1))
+        case .flowSensorHold: (p, latching, delay) = (.high, false, .zero)
+        case .zeroFlow: (p, latching, delay) = (.high, false, .zero)
         }
         return AlarmDefinition(id: id, priority: p, latching: latching, conditionDelay: delay,
-                               escalateAfter: standardEscalation(for: p))
+                               escalateAfter: standardEscalation(for: p),
+                               clearDelay: latching ? .zero : standardClearDelay,
+                               minimumOnTime: latching ? .zero : standardMinimumOnTime)
     }
 }
 

@@ -161,7 +161,16 @@ public struct InfusionEngine: Sendable {
         var out = InfusionOutput()
 
         if !started {
-            guard input.circuitRunning else { return finish(&out, input: input) }
+            // The protocol clock starts once the circuit regulates and has flowed soundly for
+            // `circulationSettle` (after the unclamp, flow takes a moment to rise and crosses
+            // its limit with noise: no prime into a line not yet flowing, no halt at once).
+            guard input.circuitRunning && !input.circulationPaused else {
+                startSoundSince = nil
+                return finish(&out, input: input)
+            }
+            let since = startSoundSince ?? now
+            startSoundSince = since
+            guard now - since >= Self.circulationSettle else { return finish(&out, input: input) }
             started = true
             emit(InfusionEvent(resumed ? .restarted : .protocolStarted, at: now, value: Double(elapsed) / 1e9))
             if plan.heparin != nil && heparin.present { startHeparin(now: now, emit: emit) }
@@ -178,6 +187,26 @@ public struct InfusionEngine: Sendable {
         }
         if input.infusionPaused && cells.halt == .none && stage != .done && !completed {
             halt(.cells, .safetyPause, now: now, emit: emit)
+        }
+        // No cells into a circuit that is not flowing; back only as the protocol says. A
+        // dose that is going in halts; one not yet begun waits (see `.pending`), so a
+        // transient at start-up does not stop a protocol whose first dose is an hour away.
+        if input.circulationPaused && cells.halt == .none && !completed && cellsMoving {
+            halt(.cells, .circulationPause, now: now, emit: emit)
+        }
+        if cells.halt == .circulationPause {
+            if input.circulationPaused || !input.circuitRunning {
+                circulationSoundSince = nil
+            } else if let after = plan.monitoring.circulationResumeAfter {
+                let since = circulationSoundSince ?? elapsed
+                circulationSoundSince = since
+                if elapsed - since >= after.nanoseconds {
+                    circulationSoundSince = nil
+                    _ = resume(.cells, input: input, now: now, emit: emit)
+                }
+            }
+        } else {
+            circulationSoundSince = nil
         }
 
         // Outflow clamp: open at once on any high-priority alarm, over-pressure or overtime.
@@ -221,6 +250,21 @@ public struct InfusionEngine: Sendable {
     }
 
     private var backoffPending = false
+    private var circulationSoundSince: Int64?
+    private var startSoundSince: Instant?
+    /// How long the circulation must be sound before the protocol clock starts.
+    public static let circulationSettle: Duration = .milliseconds(500)
+
+    /// The cell syringe is (or is about to be) pushing or pulling: a dose or prime under way,
+    /// its clamp procedure, or agitation.
+    private var cellsMoving: Bool {
+        guard let item = currentItem else { return false }
+        switch stage {
+        case .preparingClamp, .clampedBefore: return true
+        case .delivering: return item.steps > 0 || agitation.active
+        default: return false
+        }
+    }
     private var occlusionSince: Int64?
     private var clampOverPressureSince: Int64?
     private var backoffLeft: Int64 = 0
@@ -250,6 +294,8 @@ public struct InfusionEngine: Sendable {
         switch stage {
         case .pending:
             guard elapsed >= item.earliestStart.nanoseconds, cells.halt == .none || item.steps == 0 else { return }
+            // A dose does not begin into a circuit that is not flowing: it waits.
+            if input.circulationPaused && item.steps > 0 { return }
             itemStartedAt = elapsed
             stageStartedAt = elapsed
             let done = max(cells.delivered - stepsBefore(itemIndex), 0)
@@ -594,7 +640,7 @@ public struct InfusionEngine: Sendable {
         guard ch.present, ch.halt != .none else { return false }
         guard input.circuitRunning else { return false }
         if channel == .cells {
-            if input.cellsEmptySwitch || input.infusionPaused { return false }
+            if input.cellsEmptySwitch || input.infusionPaused || input.circulationPaused { return false }
             if let f = input.cellsForce, let spec = plan.channel(.cells) {
                 let p = Pressure(pascals: max(f - plan.monitoring.frictionNewtons, 0) / (spec.syringe.areaSquareMillimeters * 1e-6))
                 if p > plan.monitoring.occlusionPressure { return false }
@@ -676,6 +722,9 @@ public enum InfusionHalt: UInt8, Sendable, BitwiseCopyable, CaseIterable, Custom
     /// The firmware restarted with an unfinished plan whose policy is `stop`.
     case restartStopped = 9
     case aborted = 10
+    /// The circulation could not take cells (flow low or unknown, pump stopped, a
+    /// high-priority circulation alarm): resumes as the protocol's monitoring says.
+    case circulationPause = 11
 
     public var description: String {
         switch self {
@@ -690,6 +739,7 @@ public enum InfusionHalt: UInt8, Sendable, BitwiseCopyable, CaseIterable, Custom
         case .clampPressure: "clamp_pressure"
         case .restartStopped: "restart_stopped"
         case .aborted: "aborted"
+        case .circulationPause: "circulation_pause"
         }
     }
 }
@@ -702,6 +752,9 @@ public struct InfusionInputs: Sendable, BitwiseCopyable {
     public var infusionPaused: Bool
     /// Any high-priority alarm is active: the outflow clamp opens at once.
     public var highPriorityAlarm: Bool
+    /// The circulation cannot take cells now (`SafetyDecision.circulationPause` or a
+    /// high-priority circulation alarm): the cell syringe pauses in this tick.
+    public var circulationPaused = false
     public var measuredSpeed: PumpSpeed?
     public var commandedSpeed: PumpSpeed
     public var preOxygenatorPressure: Pressure?

@@ -199,6 +199,10 @@ public struct InfusionMonitoring: Sendable, Equatable {
     public var occlusionBackoff: Volume
     /// The over-pressure must last this long to be an occlusion (port transients are not).
     public var occlusionDelay: Duration
+    /// After a circulation pause (no cells into a circuit that is not flowing), the cell
+    /// syringe resumes by itself once the circulation has been sound this long; nil: only
+    /// an operator's `resume_infusion` resumes it (the default: a person looks first).
+    public var circulationResumeAfter: Duration?
     public init(occlusionPressure: Pressure = .mmHg(300), frictionNewtons: Double = 3, nearEmptyVolume: Volume = .mL(1),
                 nearEmptyTime: Duration = .seconds(300), deviationFraction: Double = 0.05, deviationDelay: Duration = .seconds(5),
                 journalLookahead: Duration = .milliseconds(100), occlusionBackoff: Volume = .mL(0.2),

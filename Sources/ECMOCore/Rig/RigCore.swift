@@ -121,6 +121,7 @@ public struct RigCore: Sendable {
     private var previousState: LifecycleState = .unconfigured
     private var previousPhase: RunPhase = .idle
     private var previousInvalidMask: UInt8 = 0
+    private var previousPinnedMask: UInt8 = 0
     private var lastInfusionInputs = InfusionInputs(circuitRunning: false)
 
     /// `infusion`: the protocol's engine (nil: a run without a protocol).
@@ -344,6 +345,7 @@ public struct RigCore: Sendable {
             syringeEmpty: frame.syringeEmpty, bootedAfterWatchdogReset: pendingWatchdogReport)
         pendingWatchdogReport = false
         context.outflowClampProcedure = lastOutput.syringes.clampProcedure
+        if case .constantFlow = controller.mode { context.flowControlled = true }
         var decision = safety.assess(&frame, context: context, now: now)
 
         // 4. Alarms, once, before the infusion engine: a high-priority alarm raised in this
@@ -359,6 +361,7 @@ public struct RigCore: Sendable {
             var i = InfusionInputs(circuitRunning: state == .active && phase == .regulating)
             i.infusionPaused = decision.infusionPaused
             i.highPriorityAlarm = safety.alarms.highestActivePriority == .high
+            i.circulationPaused = decision.circulationPause || safety.circulationAlarmHigh
             i.measuredSpeed = frame.pumpSpeed.isValid ? frame.pumpSpeed.value : nil
             i.commandedSpeed = input.heldPumpSpeed
             i.preOxygenatorPressure = frame.preOxygenatorPressure.isValid ? frame.preOxygenatorPressure.value : nil
@@ -384,13 +387,20 @@ public struct RigCore: Sendable {
         out.speedCeiling = decision.speedCeiling
         noteTransitions(now: now, emit: emit)
 
-        let mask = Self.invalidMask(frame)
+        // Pinned readings are told apart from lost ones in the record.
+        let pinned = Self.pinnedMask(frame)
+        let mask = Self.invalidMask(frame) & ~pinned
         if mask != previousInvalidMask {
             let appeared = mask & ~previousInvalidMask
             let cleared = previousInvalidMask & ~mask
             if appeared != 0 { emit(RigEvent(.sensorInvalid(mask: appeared), at: now)) }
             if cleared != 0 { emit(RigEvent(.sensorRecovered(mask: cleared), at: now)) }
             previousInvalidMask = mask
+        }
+        if pinned != previousPinnedMask {
+            let appeared = pinned & ~previousPinnedMask
+            if appeared != 0 { emit(RigEvent(.sensorPinned(mask: appeared, high: Self.pinnedHighMask(frame) & appeared), at: now)) }
+            previousPinnedMask = pinned
         }
         lastOutput = out
         return out
@@ -409,6 +419,26 @@ public struct RigCore: Sendable {
     }
 
     public var invalidMask: UInt8 { Self.invalidMask(frame) }
+
+    /// Bit i set: pressure sample i (P_drain, P_pre, P_post) is pinned at a range end.
+    @inlinable
+    public static func pinnedMask(_ frame: SensorFrame) -> UInt8 {
+        var m: UInt8 = 0
+        if frame.drainPressure.isPinned { m |= 1 }
+        if frame.preOxygenatorPressure.isPinned { m |= 2 }
+        if frame.postOxygenatorPressure.isPinned { m |= 4 }
+        return m
+    }
+
+    /// Bit i set: pressure sample i is pinned at the high end of its range.
+    @inlinable
+    public static func pinnedHighMask(_ frame: SensorFrame) -> UInt8 {
+        var m: UInt8 = 0
+        if frame.drainPressure.status == .aboveRange { m |= 1 }
+        if frame.preOxygenatorPressure.status == .aboveRange { m |= 2 }
+        if frame.postOxygenatorPressure.status == .aboveRange { m |= 4 }
+        return m
+    }
 
     private mutating func transition(_ event: LifecycleEvent, now: Instant, emit: (RigEvent) -> Void) {
         do { try controller.handle(event) } catch { return }

@@ -14,6 +14,9 @@ public struct RigEvent: Sendable, BitwiseCopyable {
         /// Sensor roles that became invalid, or valid again (bit i: P_drain, P_pre, P_post, flow, speed).
         case sensorInvalid(mask: UInt8)
         case sensorRecovered(mask: UInt8)
+        /// Pressure sensors whose reading became pinned at a range end (bits as above; `high`:
+        /// those pinned at the top): an extreme measured, not a sensor lost.
+        case sensorPinned(mask: UInt8, high: UInt8)
         /// Every output was put to its safe value (shutdown).
         case outputsSafe
         /// An output fell back to its safe value because its command aged out.

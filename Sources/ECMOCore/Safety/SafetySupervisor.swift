@@ -4,6 +4,10 @@ public struct SafetyDecision: Sendable, BitwiseCopyable, Equatable {
     public var speedCeiling: PumpSpeed?
     /// Cell infusion must be paused (fouling, any infusion fault).
     public var infusionPaused: Bool
+    /// The circulation cannot take cells now (flow low or unknown, pump stopped or not
+    /// turning): the cell syringe pauses in this tick. High-priority circulation alarms add
+    /// to it once evaluated (`RigCore`).
+    public var circulationPause = false
     /// Buzzer and lamps.
     public var signals: AlarmSignals
     public init(speedCeiling: PumpSpeed?, infusionPaused: Bool, signals: AlarmSignals) {
@@ -38,9 +42,29 @@ public struct SafetySupervisor: Sendable {
     private var crossCheckSince: Instant?
     /// Pressure alarm conditions clear only this far back inside their limits.
     public var pressureHysteresis = Pressure(mmHg: 20)
+    /// Flow alarm conditions clear only this far back inside their limits.
+    public var flowHysteresis = Flow.lpm(0.2)
+    /// ΔP and low P_post conditions clear only this far back inside their limits.
+    public var dropHysteresis = Pressure(mmHg: 5)
+    /// Tolerance of the flow plausibility band (between the last trusted reading and the
+    /// pump curve's prediction): this fraction of the larger, never less than the floor.
+    /// A disconnected analog input reading a rail value falls outside in its first tick.
+    public var flowPlausibilityFraction = 0.2
+    public var flowPlausibilityFloor = Flow.lpm(0.75)
+    private var lastTrustedFlow: Flow?
     private var suctionHeld = false
     private var overPreHeld = false
     private var overPostHeld = false
+    private var suctionWarnHeld = false
+    private var overPreWarnHeld = false
+    private var overPostWarnHeld = false
+    private var flowLowHeld = false
+    private var flowHighHeld = false
+    private var dropHeld = false
+    private var postLowHeld = false
+    private var zeroFlowSince: Instant?
+    /// The flow reading contradicted the pump curve this tick (for the record and tests).
+    public private(set) var flowImplausible = false
     private var tachSince: Instant?
     private var lastUpdate: Instant?
 
@@ -73,6 +97,9 @@ public struct SafetySupervisor: Sendable {
         /// The outflow-clamp procedure runs: low flow and low P_post are its intended effect,
         /// so those alarms (and the fouling monitor) stand down; pressure-high alarms do not.
         public var outflowClampProcedure = false
+        /// The pump regulates on flow (constant-flow mode): losing the flow reading means the
+        /// controller holds a speed instead of a flow, which FLOW_SENSOR_HOLD says.
+        public var flowControlled = false
         public init(state: LifecycleState, phase: RunPhase, faultReason: FaultReason, commandedSpeed: PumpSpeed,
                     pumpEnabled: Bool, overrun: Bool, deviceConfigMismatch: Bool, syringeEmpty: Bool,
                     bootedAfterWatchdogReset: Bool = false) {
@@ -112,38 +139,97 @@ public struct SafetySupervisor: Sendable {
         let running = regulating && !c.outflowClampProcedure
         let reading = c.state != .unconfigured
 
+        // A reading pinned at the end of its range in the direction of danger is a
+        // measurement of an extreme (a hard kink sucks P_drain past the sensor's range): the
+        // pressure conditions act on the range end. Pinned the other way, it is not
+        // believable and counts as invalid.
+        let drainPinned = frame.drainPressure.status == .belowRange
+        let prePinned = frame.preOxygenatorPressure.status == .aboveRange
+        let postPinned = frame.postOxygenatorPressure.status == .aboveRange
         let pDrain = frame.drainPressure.isValid ? frame.drainPressure.value : nil
         let pPre = frame.preOxygenatorPressure.isValid ? frame.preOxygenatorPressure.value : nil
         let pPost = frame.postOxygenatorPressure.isValid ? frame.postOxygenatorPressure.value : nil
-        let q = frame.flow.isValid ? frame.flow.value : nil
+        let pDrainX = pDrain ?? (drainPinned ? frame.drainPressure.value : nil)
+        let pPreX = pPre ?? (prePinned ? frame.preOxygenatorPressure.value : nil)
+        let pPostX = pPost ?? (postPinned ? frame.postOxygenatorPressure.value : nil)
         let speed = frame.pumpSpeed.isValid ? frame.pumpSpeed.value : nil
 
+        // Flow against what the pump curve predicts for this speed and head.
+        var predictedFlow: Flow?
+        if running, let curve = pumpCurve, let sp = speed, let a = pPre, let d = pDrain, sp >= safeFloor {
+            predictedFlow = curve.predictedFlow(speed: sp, head: a - d)
+        }
+        // A flow reading must lie between the last trusted one and what the pump curve
+        // predicts for this speed and head (widened by a tolerance): after a kink or an
+        // unclamp the real flow moves from the one toward the other (the curve is a steady
+        // state, the fluid has inertia), while a wire falling to a rail jumps away from
+        // both. Not acted on from the tick it appears, and not until it comes back.
+        flowImplausible = false
+        if frame.flow.isValid, let predicted = predictedFlow, let previous = lastTrustedFlow {
+            let a = previous.litersPerMinute, b = predicted.litersPerMinute
+            let tolerance = max(flowPlausibilityFraction * max(abs(a), abs(b)), flowPlausibilityFloor.litersPerMinute)
+            let v = frame.flow.value.litersPerMinute
+            if v < min(a, b) - tolerance || v > max(a, b) + tolerance {
+                flowImplausible = true
+                frame.flow.status = .deviceFault
+            }
+        }
+        if frame.flow.isValid { lastTrustedFlow = frame.flow.value }
+        let q = frame.flow.isValid ? frame.flow.value : nil
+
         var k = AlarmConditions()
-        // Hysteresis: a pressure condition, once met, holds until the pressure is back by
-        // `pressureHysteresis`. Without it the interlock holds the pressure right at the
-        // limit, the condition flickers, and the debounced alarm would never sound.
+        // Hysteresis: a condition, once met, holds until the value is back by its hysteresis.
+        // Without it the interlock holds the pressure right at the limit, the condition
+        // flickers, and the debounced alarm would never sound (or sound many times a minute).
         let h = pressureHysteresis
-        suctionHeld = pDrain.map { $0 < limits.drainPressureLow || (suctionHeld && $0 < limits.drainPressureLow + h) } ?? false
-        overPreHeld = pPre.map { $0 > limits.prePressureHigh || (overPreHeld && $0 > limits.prePressureHigh - h) } ?? false
-        overPostHeld = pPost.map { $0 > limits.postPressureHigh || (overPostHeld && $0 > limits.postPressureHigh - h) } ?? false
-        // The interlock acts on the plain comparison (as before); the alarms on the held one.
-        let suction = pDrain.map { $0 < limits.drainPressureLow } ?? false
-        let overPre = pPre.map { $0 > limits.prePressureHigh } ?? false
-        let overPost = pPost.map { $0 > limits.postPressureHigh } ?? false
+        suctionHeld = Self.below(pDrainX, limits.drainPressureLow, held: suctionHeld, by: h)
+        suctionWarnHeld = Self.below(pDrainX, limits.drainPressureWarning, held: suctionWarnHeld, by: h)
+        overPreHeld = Self.above(pPreX, limits.prePressureHigh, held: overPreHeld, by: h)
+        overPreWarnHeld = Self.above(pPreX, limits.prePressureWarning, held: overPreWarnHeld, by: h)
+        overPostHeld = Self.above(pPostX, limits.postPressureHigh, held: overPostHeld, by: h)
+        overPostWarnHeld = Self.above(pPostX, limits.postPressureWarning, held: overPostWarnHeld, by: h)
+        // The interlock acts on the plain comparison; the alarms on the held one.
+        let suction = pDrainX.map { $0 < limits.drainPressureLow } ?? false
+        let overPre = pPreX.map { $0 > limits.prePressureHigh } ?? false
+        let overPost = pPostX.map { $0 > limits.postPressureHigh } ?? false
+        let suctionWarn = pDrainX.map { $0 < limits.drainPressureWarning } ?? false
+        let overPreWarn = pPreX.map { $0 > limits.prePressureWarning } ?? false
+        let overPostWarn = pPostX.map { $0 > limits.postPressureWarning } ?? false
         k[.drainPressureLow] = reading && suctionHeld
         k[.prePressureHigh] = reading && overPreHeld
         k[.postPressureHigh] = reading && overPostHeld
-        k[.postPressureLow] = running && (pPost.map { $0 < limits.postPressureLow } ?? false)
-        if let a = pPre, let b = pPost { k[.oxygenatorDropHigh] = running && (a - b) > limits.oxygenatorDropHigh }
-        k[.flowLow] = running && (q.map { $0 < limits.flowLow } ?? false)
-        k[.flowHigh] = reading && (q.map { $0 > limits.flowHigh } ?? false)
+        // One tier at a time: the warning stands down while its alarm tier is met.
+        k[.drainPressureWarning] = reading && suctionWarnHeld && !suctionHeld
+        k[.prePressureWarning] = reading && overPreWarnHeld && !overPreHeld
+        k[.postPressureWarning] = reading && overPostWarnHeld && !overPostHeld
+        postLowHeld = running && Self.below(pPost, limits.postPressureLow, held: postLowHeld, by: dropHysteresis)
+        k[.postPressureLow] = postLowHeld
+        if let a = pPre, let b = pPost {
+            dropHeld = running && Self.above(a - b, limits.oxygenatorDropHigh, held: dropHeld, by: dropHysteresis)
+        } else if !running {
+            dropHeld = false
+        }
+        k[.oxygenatorDropHigh] = dropHeld
+        flowLowHeld = running && (q.map { $0 < limits.flowLow || (flowLowHeld && $0 < limits.flowLow + flowHysteresis) } ?? false)
+        flowHighHeld = reading && (q.map { $0 > limits.flowHigh || (flowHighHeld && $0 > limits.flowHigh - flowHysteresis) } ?? false)
+        k[.flowLow] = flowLowHeld
+        k[.flowHigh] = flowHighHeld
 
-        // Flow against what the pump curve predicts for this speed and head.
-        if running, let curve = pumpCurve, let s = speed, let a = pPre, let d = pDrain, let qq = q,
-           s >= safeFloor, let predicted = curve.predictedFlow(speed: s, head: a - d) {
+        if let qq = q, let predicted = predictedFlow {
             let scale = max(predicted.litersPerMinute, 1.0)
             k[.speedFlowMismatch] = abs(qq.litersPerMinute - predicted.litersPerMinute) / scale > limits.speedFlowMismatchFraction
         }
+        // Flow-controlled and blind: the controller holds the last speed it set from a
+        // trusted reading (it never acts on an invalid sample); say so.
+        k[.flowSensorHold] = regulating && c.flowControlled && q == nil
+
+        // No flow while the circuit is meant to run (the outflow clamp included: its window
+        // is bounded by the same limit).
+        let active = c.state == .active
+        let noFlow = active && (q.map { $0 < AlarmLimits.zeroFlow } ?? false)
+        if noFlow { zeroFlowSince = zeroFlowSince ?? now } else { zeroFlowSince = nil }
+        k[.zeroFlow] = zeroFlowSince.map { now - $0 >= limits.zeroFlowLimit } ?? false
+
         // Tachometer: the pump is driven and moving blood, yet no speed is measured.
         let tachSilent = c.pumpEnabled && c.commandedSpeed >= safeFloor && (speed.map { $0.rpm < 100 } ?? true)
             && (q.map { $0 >= .lpm(0.5) } ?? false)
@@ -152,10 +238,12 @@ public struct SafetySupervisor: Sendable {
         // test above cannot see it): the controller's spin-up time-out faulted the rig.
         k[.tachometerLost] = (tachSince.map { now - $0 >= .milliseconds(300) } ?? false) || c.faultReason == .spinUpTimeout
 
-        // Any analog channel invalid (missing, stale, read error or failed validation),
-        // once the rig is reading; or P_pre below P_post, which this circuit cannot do.
-        let anyInvalid = !frame.drainPressure.isValid || !frame.preOxygenatorPressure.isValid
-            || !frame.postOxygenatorPressure.isValid || !frame.flow.isValid
+        // Any analog channel invalid (missing, stale, read error, failed validation, pinned
+        // the wrong way), once the rig is reading; or P_pre below P_post, which this circuit
+        // cannot do. A reading pinned toward danger is not "invalid": its alarm is the
+        // pressure alarm it drives.
+        let anyInvalid = (!frame.drainPressure.isValid && !drainPinned) || (!frame.preOxygenatorPressure.isValid && !prePinned)
+            || (!frame.postOxygenatorPressure.isValid && !postPinned) || !frame.flow.isValid
         var crossFail = false
         if let a = pPre, let b = pPost, a < b - crossCheckTolerance {
             crossCheckSince = crossCheckSince ?? now
@@ -178,20 +266,53 @@ public struct SafetySupervisor: Sendable {
         k[.foulingPause] = fouling.pause
         conditions = k
 
-        // Interlocks: suction or over-pressure take speed away toward the safe floor,
-        // without waiting for the alarm's delay; the ceiling lifts slowly afterwards.
+        // Interlocks, without waiting for the alarms' delays. Alarm tier: take speed away
+        // toward the safe floor. Warning tier: the pump may not speed up (a flow controller
+        // would answer suction with more speed). The ceiling lifts slowly once both are gone.
         if regulating && (suction || overPre || overPost) {
             let from = speedCeiling ?? c.commandedSpeed
             speedCeiling = max(safeFloor, from - reductionRate * dt)
+        } else if regulating && (suctionWarn || overPreWarn || overPostWarn) {
+            speedCeiling = speedCeiling ?? c.commandedSpeed
         } else if let ceiling = speedCeiling {
             let raised = ceiling + recoveryRate * dt
             speedCeiling = raised >= maximumSpeed ? nil : raised
         }
-        return SafetyDecision(speedCeiling: speedCeiling,
-                              // Syringe faults are the infusion engine's own halts; this is the
-                              // circuit-side pause (fouling) that the engine obeys.
-                              infusionPaused: fouling.pause,
-                              signals: AlarmSignals(buzzer: false, red: false, yellow: false, green: false))
+
+        // No cells into a circuit that is not flowing: flow low or unknown, the pump not
+        // driven or not turning, outside a coordinated outflow-clamp procedure.
+        let circulationPause = running && (
+            flowLowHeld || q == nil
+            || !c.pumpEnabled
+            || (speed.map { $0 < safeFloor * 0.5 } ?? true))
+
+        var decision = SafetyDecision(speedCeiling: speedCeiling,
+                                      // Syringe faults are the infusion engine's own halts; this is the
+                                      // circuit-side pause (fouling) that the engine obeys.
+                                      infusionPaused: fouling.pause,
+                                      signals: AlarmSignals(buzzer: false, red: false, yellow: false, green: false))
+        decision.circulationPause = circulationPause
+        return decision
+    }
+
+    @inline(__always)
+    static func below(_ v: Pressure?, _ limit: Pressure, held: Bool, by h: Pressure) -> Bool {
+        v.map { $0 < limit || (held && $0 < limit + h) } ?? false
+    }
+
+    @inline(__always)
+    static func above(_ v: Pressure?, _ limit: Pressure, held: Bool, by h: Pressure) -> Bool {
+        v.map { $0 > limit || (held && $0 > limit - h) } ?? false
+    }
+
+    /// A high-priority circulation alarm is active (after this tick's evaluation).
+    public var circulationAlarmHigh: Bool {
+        var i = 0
+        while i < AlarmID.count {
+            if let id = AlarmID(index: i), id.isCirculation, alarms.priority(of: id) == .high { return true }
+            i += 1
+        }
+        return false
     }
 
     /// The second half of a tick: adds this tick's syringe conditions to the circulation

@@ -23,6 +23,8 @@ public struct SensorValidator: Sendable {
     /// Why a channel was judged invalid (for the record).
     public enum Finding: UInt8, Sendable, BitwiseCopyable {
         case ok = 0, unavailable, outOfRange, rateOfChange, stuck
+        /// The device reports its reading pinned at a range end (see `SampleStatus.belowRange`).
+        case pinned
     }
 
     struct ChannelState: Sendable {
@@ -33,7 +35,23 @@ public struct SensorValidator: Sendable {
         var windowMax = -Double.infinity
         var stuck = false
         var finding: Finding = .unavailable
+        /// After a jump no circuit makes, the channel is not trusted again until it comes
+        /// back near its last trusted value or shows a live (noisy) signal for
+        /// `quarantineWindow`: a wire that falls to a rail jumps once and then reads a
+        /// steady, plausible-looking value, which must not steer the pump meanwhile.
+        var quarantined = false
+        var quarantineStart: Instant?
+        var quarantineMin = Double.infinity
+        var quarantineMax = -Double.infinity
+        var quarantineSamples = 0
+        var trustedValue = Double.nan
+        var trustedTime: Instant?
     }
+
+    /// How many fresh samples, not all equal, a channel that jumped must show before it is
+    /// trusted again: a live signal has noise (a real step recovers within a few samples,
+    /// well inside SENSOR_INVALID's delay); a wire at a rail reads the same value every time.
+    public var quarantineSamples = 4
 
     /// Window over which a live signal must show some variance.
     public var stuckWindow: Duration
@@ -63,15 +81,46 @@ public struct SensorValidator: Sendable {
             ok = false
             finding = .outOfRange
         }
+        let fresh = channels[channel].lastTime.map { timestamp > $0 } ?? true
         // Rate of change between distinct samples.
         if let t0 = channels[channel].lastTime, timestamp > t0, channels[channel].lastValue.isFinite {
             let rate = abs(value - channels[channel].lastValue) / (timestamp - t0).seconds
             if rate > l.maxRatePerSecond {
                 ok = false
                 finding = .rateOfChange
+                channels[channel].quarantined = true
+                channels[channel].quarantineStart = now
+                channels[channel].quarantineMin = value
+                channels[channel].quarantineMax = value
+                channels[channel].quarantineSamples = 1
             }
         }
-        if channels[channel].lastTime.map({ timestamp > $0 }) ?? true {
+        if ok && channels[channel].quarantined && fresh {
+            // Back near the last trusted value (a glitch that ended)? Or a live signal at
+            // a new level for the whole window (a real step)? Otherwise still not trusted.
+            var back = false
+            if let t = channels[channel].trustedTime, timestamp > t, channels[channel].trustedValue.isFinite {
+                back = abs(value - channels[channel].trustedValue) / (timestamp - t).seconds <= l.maxRatePerSecond
+            }
+            channels[channel].quarantineMin = min(channels[channel].quarantineMin, value)
+            channels[channel].quarantineMax = max(channels[channel].quarantineMax, value)
+            channels[channel].quarantineSamples += 1
+            let live = channels[channel].quarantineSamples >= quarantineSamples
+                && channels[channel].quarantineMax > channels[channel].quarantineMin
+            if back || live {
+                channels[channel].quarantined = false
+                channels[channel].quarantineStart = nil
+            }
+        }
+        if channels[channel].quarantined {
+            ok = false
+            finding = .rateOfChange
+        }
+        if ok && fresh {
+            channels[channel].trustedValue = value
+            channels[channel].trustedTime = timestamp
+        }
+        if fresh {
             channels[channel].lastValue = value
             channels[channel].lastTime = timestamp
             // Stuck: over each window, a live analog signal shows some noise.
@@ -93,7 +142,8 @@ public struct SensorValidator: Sendable {
         return ok
     }
 
-    /// Validates the four analog channels of `frame` in place.
+    /// Validates the four analog channels of `frame` in place. A pinned reading passes
+    /// through as it is (its status already says it cannot be used as a value).
     public mutating func validate(_ frame: inout SensorFrame, now: Instant) {
         if !check(0, value: frame.drainPressure.value.mmHg, timestamp: frame.drainPressure.timestamp, valid: frame.drainPressure.isValid, now: now) {
             if frame.drainPressure.isValid { frame.drainPressure.status = .deviceFault }
@@ -107,5 +157,8 @@ public struct SensorValidator: Sendable {
         if !check(3, value: frame.flow.value.litersPerMinute, timestamp: frame.flow.timestamp, valid: frame.flow.isValid, now: now) {
             if frame.flow.isValid { frame.flow.status = .deviceFault }
         }
+        if frame.drainPressure.isPinned { channels[0].finding = .pinned }
+        if frame.preOxygenatorPressure.isPinned { channels[1].finding = .pinned }
+        if frame.postOxygenatorPressure.isPinned { channels[2].finding = .pinned }
     }
 }
