@@ -317,6 +317,12 @@ public final class RunRecorder: @unchecked Sendable {
         case .outputExpired(let role):
             o["event"] = .string("output_expired")
             o["role"] = .string(role.rawValue)
+        case .outputMismatch(let role):
+            o["event"] = .string("output_mismatch")
+            o["role"] = .string(role.rawValue)
+        case .watchdogWithheld(let reasons):
+            o["event"] = .string("watchdog_withheld")
+            o["reasons"] = .int(Int(reasons))
         }
         return o
     }

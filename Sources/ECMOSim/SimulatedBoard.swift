@@ -403,9 +403,16 @@ public final class SimulatedBoard: HardwareProvider {
 
     /// Power fails: every output falls to its hardware default (the safe value).
     public func cutPower() {
+        // A hung PWM controller (`MockPWMChannel.stuck`) is silicon state: losing power,
+        // or the watchdog's board reset, re-initialises it. A stuck line (welded relay,
+        // shorted driver) stays stuck.
+        if case .stuck = pumpPWM.fault { pumpPWM.clearFault() }
         for (role, c) in board.outputs { try? mock.outputLine(role.rawValue).set(c.safeValue) }
         try? pumpPWM.setDutyCycle(board.pump.duty(for: board.pump.safeSpeed))
     }
+
+    /// The pump's speed channel (for output fault injection).
+    public var pumpSpeedChannel: MockPWMChannel { pumpPWM }
 
     /// The actuator levels the plant sees now (for scenario expectations).
     public var pumpEnableLevel: Bool { pumpEnable.level }

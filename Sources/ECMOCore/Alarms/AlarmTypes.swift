@@ -52,9 +52,15 @@ public enum AlarmID: UInt8, Sendable, BitwiseCopyable, CaseIterable, CustomStrin
     case syringeEmpty = 18
     case infusionDeviation = 19
     case watchdogReset = 20
+    /// A pump (speed, enable) or return-clamp output could not be written, its command
+    /// aged out while the core meant to command it, or its read-back differs from what was
+    /// written: the rig no longer knows what drives the blood.
+    case outputFault = 21
+    /// The same for any other output (syringe lines, buzzer, lamps).
+    case auxiliaryOutputFault = 22
 
     /// Number of identifiers; `index` is always in `0..<count`.
-    public static let count: Int = Int(AlarmID.watchdogReset.rawValue) + 1
+    public static let count: Int = Int(AlarmID.auxiliaryOutputFault.rawValue) + 1
 
     /// Dense index `0..<count`.
     @inline(__always) public var index: Int { Int(rawValue) }
@@ -89,6 +95,8 @@ public enum AlarmID: UInt8, Sendable, BitwiseCopyable, CaseIterable, CustomStrin
         case .syringeEmpty: "SYRINGE_EMPTY"
         case .infusionDeviation: "INFUSION_DEVIATION"
         case .watchdogReset: "WATCHDOG_RESET"
+        case .outputFault: "OUTPUT_FAULT"
+        case .auxiliaryOutputFault: "AUX_OUTPUT_FAULT"
         }
     }
 
@@ -162,6 +170,11 @@ public struct AlarmDefinition: Sendable, Equatable {
         case .syringeEmpty: (p, latching, delay) = (.medium, true, .zero)
         case .infusionDeviation: (p, latching, delay) = (.medium, false, .zero)
         case .watchdogReset: (p, latching, delay) = (.high, true, .zero)
+        // No delay: the output guard debounces the read-back itself (3 ticks), and a failed
+        // write is a fact, not a noisy reading. Latched: an output that failed once and
+        // recovered must still be seen by the operator.
+        case .outputFault: (p, latching, delay) = (.high, true, .zero)
+        case .auxiliaryOutputFault: (p, latching, delay) = (.medium, true, .zero)
         }
         return AlarmDefinition(id: id, priority: p, latching: latching, conditionDelay: delay,
                                escalateAfter: standardEscalation(for: p))

@@ -73,6 +73,10 @@ public struct SafetySupervisor: Sendable {
         /// The outflow-clamp procedure runs: low flow and low P_post are its intended effect,
         /// so those alarms (and the fouling monitor) stand down; pressure-high alarms do not.
         public var outflowClampProcedure = false
+        /// The output guard found a pump or clamp output (`outputFault`), or another output
+        /// (`auxiliaryOutputFault`), failing: write error, aged-out command or read-back mismatch.
+        public var outputFault = false
+        public var auxiliaryOutputFault = false
         public init(state: LifecycleState, phase: RunPhase, faultReason: FaultReason, commandedSpeed: PumpSpeed,
                     pumpEnabled: Bool, overrun: Bool, deviceConfigMismatch: Bool, syringeEmpty: Bool,
                     bootedAfterWatchdogReset: Bool = false) {
@@ -169,6 +173,8 @@ public struct SafetySupervisor: Sendable {
         k[.loopOverrun] = c.overrun || c.faultReason == .loopOverrun
         k[.deviceConfigMismatch] = c.deviceConfigMismatch
         k[.watchdogReset] = c.bootedAfterWatchdogReset
+        k[.outputFault] = c.outputFault
+        k[.auxiliaryOutputFault] = c.auxiliaryOutputFault
 
         // Fouling.
         var dp: Pressure?
