@@ -286,9 +286,10 @@ extension AlarmSystemTests {
     @Suite struct Definition {
         @Test func standardDefinitionsMatchTheTable() {
             let high: Set<AlarmID> = [.drainPressureLow, .prePressureHigh, .postPressureHigh, .flowLow, .sensorInvalid,
-                                      .airInLine, .emergencyStop, .foulingPause, .syringeOcclusion, .watchdogReset]
+                                      .airInLine, .emergencyStop, .foulingPause, .syringeOcclusion, .watchdogReset, .outputFault]
             let latching: Set<AlarmID> = [.airInLine, .emergencyStop, .loopOverrun, .deviceConfigMismatch, .foulingWarning,
-                                          .foulingPause, .syringeOcclusion, .syringeEmpty, .watchdogReset]
+                                          .foulingPause, .syringeOcclusion, .syringeEmpty, .watchdogReset,
+                                          .outputFault, .auxiliaryOutputFault]
             for id in AlarmID.allCases {
                 let d = AlarmDefinition.standard(id)
                 #expect(d.id == id)
@@ -331,7 +332,7 @@ extension AlarmSystemTests {
                 #expect(AlarmID(identifier: id.identifier) == id)
                 #expect(seen.insert(id.identifier).inserted, "duplicate identifier \(id.identifier)")
             }
-            #expect(seen.count == 21)
+            #expect(seen.count == 23)
             #expect(AlarmID(identifier: "E_STOP") == .emergencyStop)
             #expect(AlarmID(identifier: "OXY_FOULING_PAUSE") == .foulingPause)
             #expect(AlarmID(identifier: "e_stop") == nil)
