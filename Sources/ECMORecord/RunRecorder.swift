@@ -322,7 +322,7 @@ public final class RunRecorder: @unchecked Sendable {
             o["role"] = .string(role.rawValue)
         case .watchdogWithheld(let reasons):
             o["event"] = .string("watchdog_withheld")
-            o["reasons"] = .int(Int(reasons))
+            o["reasons"] = .array(LoopHealth(rawValue: reasons).names.map { .string($0) })
         }
         return o
     }

@@ -64,6 +64,12 @@ public struct LoopHealth: OptionSet, Sendable, BitwiseCopyable {
     public static let clockStalled = LoopHealth(rawValue: 2)
     public static let outputsUnconfirmed = LoopHealth(rawValue: 4)
 
+    /// For the run record: "slow_tick", "clock_stalled", "outputs_unconfirmed".
+    public var names: [String] {
+        [(LoopHealth.slowTick, "slow_tick"), (.clockStalled, "clock_stalled"), (.outputsUnconfirmed, "outputs_unconfirmed")]
+            .filter { contains($0.0) }.map(\.1)
+    }
+
     /// The reasons, from what the tick saw (pure: a test judges a tick by hand).
     public static func judge(previousExecution: Duration, budget: Duration, now: Instant, previousTick: Instant?,
                              outputs: OutputReport) -> LoopHealth {

@@ -177,6 +177,7 @@ import RigTestSupport
         var r = OutputReport()
         r.standing = OutputReport.bit(.clamp)
         #expect(LoopHealth.judge(previousExecution: .zero, budget: budget, now: t, previousTick: nil, outputs: r) == .outputsUnconfirmed)
+        #expect(LoopHealth([.slowTick, .outputsUnconfirmed]).names == ["slow_tick", "outputs_unconfirmed"])
         r.standing = OutputReport.bit(.buzzer)
         #expect(LoopHealth.judge(previousExecution: .zero, budget: budget, now: t, previousTick: nil, outputs: r).isEmpty)
     }
