@@ -81,7 +81,8 @@ ecmo_gpio_line *ecmo_gpio_request_output(const char *label, unsigned int offset,
 
 ecmo_gpio_line *ecmo_gpio_request_input(const char *label, unsigned int offset, const char *consumer,
                                         int active_low, int bias, int edge, unsigned int debounce_us, int *error) {
-    (void)debounce_us; // the v1 uAPI has no debounce: the drivers debounce in software
+    (void)debounce_us; // the v1 uAPI has no debounce: LinuxInputLine debounces in software
+                       // (ecmo_gpio_kernel_debounce_us says 0)
     int type = GPIOD_LINE_REQUEST_DIRECTION_INPUT;
     switch (edge) {
     case ECMO_GPIO_EDGE_RISING: type = GPIOD_LINE_REQUEST_EVENT_RISING_EDGE; break;
@@ -92,6 +93,8 @@ ecmo_gpio_line *ecmo_gpio_request_input(const char *label, unsigned int offset, 
     return v1_request(label, offset, consumer, type, v1_flags(active_low, bias, ECMO_GPIO_DRIVE_PUSH_PULL), 0,
                       edge != ECMO_GPIO_EDGE_NONE, error);
 }
+
+unsigned int ecmo_gpio_kernel_debounce_us(ecmo_gpio_line *h) { (void)h; return 0; }
 
 int ecmo_gpio_set(ecmo_gpio_line *h, int value) {
     errno = 0;
@@ -159,6 +162,7 @@ struct ecmo_gpio_line {
     struct gpiod_line_request *request;   // v2: the request holds its own fd; the chip is closed
     struct gpiod_edge_event_buffer *events; // preallocated at request time (hot path allocates nothing)
     unsigned int offset;
+    unsigned int debounce_us;               // what the kernel applies (0: none)
 };
 
 int ecmo_gpiod_api_version(void) { return 2; }
@@ -276,10 +280,21 @@ ecmo_gpio_line *ecmo_gpio_request_input(const char *label, unsigned int offset, 
     } else {
         gpiod_line_settings_set_debounce_period_us(s, debounce_us);
         h = v2_request(label, offset, consumer, s, edge != ECMO_GPIO_EDGE_NONE, error);
+        // A line the driver cannot debounce and the kernel cannot either (no IRQ for its
+        // own software debounce) refuses the request: ask again without, and say so.
+        if (!h && debounce_us > 0 && (*error == -ENXIO || *error == -ENOTSUP || *error == -EINVAL)) {
+            gpiod_line_settings_set_debounce_period_us(s, 0);
+            h = v2_request(label, offset, consumer, s, edge != ECMO_GPIO_EDGE_NONE, error);
+            if (h) h->debounce_us = 0;
+        } else if (h) {
+            h->debounce_us = debounce_us;
+        }
     }
     gpiod_line_settings_free(s);
     return h;
 }
+
+unsigned int ecmo_gpio_kernel_debounce_us(ecmo_gpio_line *h) { return h ? h->debounce_us : 0; }
 
 int ecmo_gpio_set(ecmo_gpio_line *h, int value) {
     errno = 0;

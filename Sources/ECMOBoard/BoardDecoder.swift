@@ -46,6 +46,23 @@ struct BoardDecoder {
 
     // MARK: What has been decoded (nil or absent: missing or invalid, already reported)
 
+    /// Sane bounds of an input's `debounce_us`. Contacts bounce for well under 10 ms; the
+    /// inputs debounced are the E-stop, the air detector and the end switches, whose
+    /// interlocks act in the tick they are seen, so a debounce is latency added to them:
+    /// more than 20 ms would be a safety delay hidden in the board file, not a debounce.
+    static let debounceMicroseconds = 0...20_000
+
+    /// An input's `debounce_us`, refused outside `debounceMicroseconds` with the key named.
+    static func debounce(_ reader: inout YAMLReader, _ m: MappingView) -> Located<Int>? {
+        guard let d = reader.int(m, "debounce_us", unit: " µs") else { return nil }
+        guard debounceMicroseconds.contains(d.value) else {
+            reader.error(d.position, d.path, "debounce_us \(d.value) µs is outside 0...\(debounceMicroseconds.upperBound) µs: "
+                         + "a debounce delays the interlock of this input by as much, and contacts bounce for under 10 ms")
+            return nil
+        }
+        return d
+    }
+
     private var kind: Located<BoardKind>?
     private var loopPeriodMicroseconds: Int?
     private var watchdogTimeout: Located<Int>?
@@ -396,7 +413,7 @@ struct BoardDecoder {
                     reader.error(edge.position, edge.path, "pump_tach counts edges: edge must be rising, falling or both")
                 }
             }
-            let debounce = reader.int(m, "debounce_us", in: 0...100_000, unit: " µs")
+            let debounce = Self.debounce(&reader, m)
             if isTach, let debounce, let pulses { tachDebounce = (debounce, pulses.value) }
 
             let valid = (m.has("active_low") == (activeLow != nil)) && (m.has("bias") == (bias != nil))

@@ -43,6 +43,10 @@ public struct GPIOLibrary {
     public var chipLines: (_ chipLabel: String) -> Int32
     /// "libgpiod 1.6.3 (v1 API)".
     public var describe: () -> String
+    /// The debounce the kernel applies to a requested input, in µs (0: none; libgpiod v1
+    /// has none, v2 reports what its request got). Below the board's `debounce_us`, the
+    /// line debounces in software (`InputDebouncer`).
+    public var kernelDebounce: (_ line: OpaquePointer) -> UInt32
 
     public init(requestOutput: @escaping (String, UInt32, String, LineSettings, Bool, inout Int32) -> OpaquePointer?,
                 requestInput: @escaping (String, UInt32, String, LineSettings, inout Int32) -> OpaquePointer?,
@@ -51,7 +55,9 @@ public struct GPIOLibrary {
                 readEdges: @escaping (OpaquePointer, UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<UInt8>, Int32) -> Int32,
                 release: @escaping (OpaquePointer) -> Void,
                 chipLines: @escaping (String) -> Int32,
-                describe: @escaping () -> String) {
+                describe: @escaping () -> String,
+                kernelDebounce: @escaping (OpaquePointer) -> UInt32 = { _ in 0 }) {
+        self.kernelDebounce = kernelDebounce
         self.requestOutput = requestOutput
         self.requestInput = requestInput
         self.set = set
@@ -150,6 +156,10 @@ public final class LinuxOutputLine: DigitalOutput {
 /// An input line, with kernel-timestamped edge events when the board asks for edges
 /// (CLOCK_MONOTONIC, the loop's clock: v2 requests it; v1 gets it from Linux >= 5.7 and
 /// the shim moves older kernels' CLOCK_REALTIME stamps onto it).
+///
+/// `debounce` (the board's `debounce_us`) is the kernel's where it can (v2); where the
+/// kernel applies less (v1 always), the line debounces in software: levels read by `read`
+/// through an `InputDebouncer` on the monotonic clock of `time`, edges by its edge filter.
 public final class LinuxInputLine: DigitalInput {
     public let chipLabel: String
     public let offset: Int
@@ -160,9 +170,14 @@ public final class LinuxInputLine: DigitalInput {
     private let chunk = 32
     private let timestamps: UnsafeMutablePointer<UInt64>
     private let kinds: UnsafeMutablePointer<UInt8>
+    /// Set when the kernel does not debounce as the board asks (see the type's comment).
+    public private(set) var softwareDebounce: InputDebouncer?
+    private let time: LinuxSyscalls
 
     public init(chipLabel: String, offset: Int, consumer: String, activeLow: Bool, bias: LineBias, edge: EdgeSetting,
-                debounce: Duration = .zero, library: GPIOLibrary, retry: RetryPolicy = .standard) throws(HardwareOpenError) {
+                debounce: Duration = .zero, library: GPIOLibrary, retry: RetryPolicy = .standard,
+                time: LinuxSyscalls = .system) throws(HardwareOpenError) {
+        self.time = time
         self.chipLabel = chipLabel
         self.offset = offset
         self.edges = edge
@@ -186,6 +201,7 @@ public final class LinuxInputLine: DigitalInput {
                                     detail: OpenHint.gpio(label: chipLabel, line: offset, errno: e))
         }
         handle = h
+        if us > 0 && library.kernelDebounce(h) < us { softwareDebounce = InputDebouncer(window: debounce) }
     }
 
     deinit {
@@ -204,6 +220,10 @@ public final class LinuxInputLine: DigitalInput {
         let lib = library
         let r = retry.run { Int(lib.get(h)) }
         if r < 0 { throw .system(operation: "GPIO get", errno: Int32(truncatingIfNeeded: -r)) }
+        if softwareDebounce != nil {
+            let now = Instant(nanosecondsSinceOrigin: time.nowNanoseconds())
+            return softwareDebounce?.update(r != 0, at: now) ?? (r != 0)
+        }
         return r != 0
     }
 
@@ -224,7 +244,9 @@ public final class LinuxInputLine: DigitalInput {
             }
             for i in 0..<min(n, Int(want)) {
                 let kind: EdgeEvent.Kind = ks[i] == 1 ? .rising : .falling
-                buffer[total] = EdgeEvent(kind: kind, timestamp: Instant(nanosecondsSinceOrigin: ts[i]))
+                let stamp = Instant(nanosecondsSinceOrigin: ts[i])
+                if softwareDebounce != nil, softwareDebounce?.acceptEdge(at: stamp) == false { continue }
+                buffer[total] = EdgeEvent(kind: kind, timestamp: stamp)
                 total += 1
             }
             if n < Int(want) { break }

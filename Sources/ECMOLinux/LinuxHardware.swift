@@ -92,7 +92,7 @@ public final class LinuxHardware: HardwareProvider {
         if let existing = inputs[c.role] { return existing }
         let line = try LinuxInputLine(chipLabel: chipLabel(c.chip), offset: c.line, consumer: gpioConsumer(c.role.rawValue),
                                       activeLow: c.activeLow, bias: c.bias, edge: c.edge, debounce: c.debounce,
-                                      library: gpio, retry: retry)
+                                      library: gpio, retry: retry, time: syscalls)
         inputs[c.role] = line
         return line
     }

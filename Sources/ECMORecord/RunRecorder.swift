@@ -321,6 +321,12 @@ public final class RunRecorder: @unchecked Sendable {
         case .outputExpired(let role):
             o["event"] = .string("output_expired")
             o["role"] = .string(role.rawValue)
+        case .outputMismatch(let role):
+            o["event"] = .string("output_mismatch")
+            o["role"] = .string(role.rawValue)
+        case .watchdogWithheld(let reasons):
+            o["event"] = .string("watchdog_withheld")
+            o["reasons"] = .array(LoopHealth(rawValue: reasons).names.map { .string($0) })
         }
         return o
     }

@@ -8,6 +8,12 @@ import ECMODrivers
 /// falls back to its safe value by itself; boot and shutdown put every output safe.
 /// Whatever the controller does, nothing reaches the hardware except through here.
 ///
+/// It also checks what it wrote: a failed write, a command that aged out while the core
+/// meant to command the output, and a read-back that differs from what was written (every
+/// output that can be read back, each tick, debounced over `readBackDebounceTicks`) are
+/// collected in an `OutputReport`, which the loop turns into events, alarms (through the
+/// core) and the watchdog's health test.
+///
 /// Values are `Double`s on the wire of this type only (rpm for the pump, 0/1 for lines);
 /// the typed commands come from the controller. The per-channel state is plain values,
 /// kept apart from the sinks, so the per-tick walk copies nothing that needs retaining.
@@ -28,6 +34,14 @@ public final class OutputGuard<Hardware: HardwareProvider> {
         public fileprivate(set) var expiries: UInt32 = 0
         fileprivate var expired = true
         public let isAnnunciator: Bool
+        /// The last write failed (the output holds an unknown value until a write succeeds).
+        public fileprivate(set) var failing = false
+        /// Consecutive ticks whose read-back differed from `written` (or could not be read).
+        public fileprivate(set) var mismatchTicks: UInt32 = 0
+        /// Read-backs that found the output other than written, debounced (onsets).
+        public fileprivate(set) var mismatches: UInt32 = 0
+        /// The core said "no commands" (`relinquish`): the coming age-out is by design.
+        fileprivate var relinquished = false
 
         init(role: ActuatorRole, present: Bool, safeValue: Double, maxCommandAge: Duration) {
             self.role = role
@@ -48,6 +62,19 @@ public final class OutputGuard<Hardware: HardwareProvider> {
     /// Set while a safe state is forced (fault, E-stop, shutdown): commands are ignored.
     public private(set) var forcedSafe = false
     public private(set) var totalWriteErrors: UInt64 = 0
+    /// What went wrong since the last `report(now:into:)`.
+    public private(set) var pending = OutputReport()
+
+    /// Consecutive ticks a read-back must differ before it counts as a mismatch. Three
+    /// ticks (3 ms at 1 kHz): the read-back follows its write in the same tick, so only an
+    /// output that settles slower than the write call can differ once (an open-drain
+    /// line's RC edge, a PWM controller that applies a new duty at the end of its running
+    /// period, 50 µs at the pump's 20 kHz); two more ticks give a margin for a tick that
+    /// lands on such an edge. A stuck line or a hung PWM differs for as long as it is stuck.
+    /// Short against every physical time constant of the circuit (the clamp travels in 0.5 s).
+    public static var readBackDebounceTicks: UInt32 { 3 }
+    /// Duty-cycle read-back tolerance: sysfs holds the duty in whole nanoseconds.
+    public static var dutyTolerance: Double { 1e-3 }
 
     /// One digital actuator: its line, the value it falls back to, its maximum command age.
     public struct Line {
@@ -111,6 +138,25 @@ public final class OutputGuard<Hardware: HardwareProvider> {
         guard channels[i].present, !forcedSafe || channels[i].isAnnunciator else { return }
         channels[i].commanded = value
         channels[i].lastCommandAt = now
+        channels[i].relinquished = false
+    }
+
+    /// The core commands nothing for `role` on purpose (the rig is not running): the
+    /// output still falls back to its safe value after its command age, as always, but that
+    /// is no fault and raises nothing.
+    public func relinquish(_ role: ActuatorRole) {
+        channels[role.index].relinquished = true
+    }
+
+    /// Direction lines are commanded only while their syringe steps: falling back between
+    /// moves is their design, not a lost command.
+    public static func agesOutByDesign(_ role: ActuatorRole) -> Bool {
+        role == .syringeDirection || role == .heparinDirection
+    }
+
+    /// Step lines are pulsed, and end each pulse train low: there is no level to check.
+    public static func isReadBack(_ role: ActuatorRole) -> Bool {
+        role != .syringeStep && role != .heparinStep
     }
 
     public func command(_ commands: ActuatorCommands, now: Instant) {
@@ -146,16 +192,70 @@ public final class OutputGuard<Hardware: HardwareProvider> {
     public func release() { forcedSafe = false }
 
     /// Writes what each output should hold at `now`: its command while fresh, else its
-    /// safe value. Writes only what changed (each write may be a system call).
+    /// safe value. Writes only what changed (each write may be a system call). Then reads
+    /// back every output that can be (see `verify`).
     public func enforce(now: Instant) {
         for i in 0..<channels.count where channels[i].present {
             let exempt = !forcedSafe || channels[i].isAnnunciator
             let fresh = exempt && channels[i].lastCommandAt.map { now - $0 <= channels[i].maxCommandAge } ?? false
-            if !fresh && !channels[i].expired && channels[i].lastCommandAt != nil { channels[i].expiries &+= 1 }
+            if !fresh && !channels[i].expired && channels[i].lastCommandAt != nil {
+                channels[i].expiries &+= 1
+                if !channels[i].relinquished && !Self.agesOutByDesign(channels[i].role) {
+                    pending.expired |= OutputReport.bit(i)
+                }
+            }
             channels[i].expired = !fresh
             let target = fresh ? channels[i].commanded : channels[i].safeValue
             if target != channels[i].written { write(i, target) }
         }
+        verify()
+    }
+
+    /// Reads back every present output that has a known written value and compares: a
+    /// line's level, the pump PWM's duty and enable. A read that differs, or fails, for
+    /// `readBackDebounceTicks` ticks in a row is a mismatch (one onset per episode).
+    private func verify() {
+        for i in 0..<channels.count where channels[i].present && Self.isReadBack(channels[i].role) {
+            let w = channels[i].written
+            guard !w.isNaN else { channels[i].mismatchTicks = 0; continue }
+            var ok = false
+            if i == ActuatorRole.pumpSpeed.index {
+                guard pump != nil else { continue }
+                do throws(HALError) {
+                    if let back = try pump?.pwm.readBack(), let duty = pump?.lastDuty {
+                        ok = back.enabled && abs(back.dutyCycle - duty) <= Self.dutyTolerance
+                    }
+                } catch { ok = false }
+            } else {
+                lines.with(i) { line in
+                    do throws(HALError) { ok = try line.readBack() == (w != 0) } catch { ok = false }
+                }
+            }
+            if ok {
+                channels[i].mismatchTicks = 0
+            } else {
+                channels[i].mismatchTicks &+= 1
+                if channels[i].mismatchTicks == Self.readBackDebounceTicks {
+                    channels[i].mismatches &+= 1
+                    pending.mismatch |= OutputReport.bit(i)
+                }
+            }
+        }
+    }
+
+    /// Hands out what went wrong since the last call (and what stands now), pushing one
+    /// event per onset: `outputWriteError`, `outputExpired`, `outputMismatch`.
+    public func report(now: Instant, into events: SPSCRing<RigEvent>) -> OutputReport {
+        var r = pending
+        pending = OutputReport()
+        for i in 0..<channels.count where channels[i].present {
+            let b = OutputReport.bit(i)
+            if channels[i].failing || channels[i].mismatchTicks >= Self.readBackDebounceTicks { r.standing |= b }
+            if r.writeFailed & b != 0 { events.push(RigEvent(.outputWriteError(channels[i].role), at: now)) }
+            if r.expired & b != 0 { events.push(RigEvent(.outputExpired(channels[i].role), at: now)) }
+            if r.mismatch & b != 0 { events.push(RigEvent(.outputMismatch(channels[i].role), at: now)) }
+        }
+        return r
     }
 
     /// Issues `count` step pulses on a digital output (high then low each), now, unless a
@@ -183,7 +283,9 @@ public final class OutputGuard<Hardware: HardwareProvider> {
             channels[i].writeErrors &+= 1
             channels[i].lastError = failure
             totalWriteErrors &+= 1
+            if !channels[i].failing { pending.writeFailed |= OutputReport.bit(i) }
         }
+        channels[i].failing = failure != nil
         channels[i].written = 0
         return issued
     }
@@ -213,8 +315,36 @@ public final class OutputGuard<Hardware: HardwareProvider> {
             channels[i].writeErrors &+= 1
             channels[i].lastError = failure
             totalWriteErrors &+= 1
+            // One onset per episode: the guard retries every tick while it fails.
+            if !channels[i].failing { pending.writeFailed |= OutputReport.bit(i) }
+            channels[i].failing = true
         } else {
             channels[i].written = value
+            channels[i].failing = false
         }
     }
+}
+
+/// What the output guard found wrong, as bit sets over `ActuatorRole.index`.
+/// `writeFailed`, `expired` and `mismatch` are onsets since the last report (one per
+/// episode); `standing` holds the outputs failing or mismatched right now.
+public struct OutputReport: Sendable, BitwiseCopyable, Equatable {
+    public var writeFailed: UInt32 = 0
+    public var expired: UInt32 = 0
+    public var mismatch: UInt32 = 0
+    public var standing: UInt32 = 0
+    public init() {}
+
+    @inline(__always) public static func bit(_ index: Int) -> UInt32 { UInt32(1) << UInt32(index) }
+    @inline(__always) public static func bit(_ role: ActuatorRole) -> UInt32 { bit(role.index) }
+    /// Pump speed, pump enable and the return clamp: what drives (or stops) the blood.
+    public static var processRoles: UInt32 { bit(.pumpSpeed) | bit(.pumpEnable) | bit(.clamp) }
+
+    public var all: UInt32 { writeFailed | expired | mismatch | standing }
+    /// A pump or clamp output failed (alarm OUTPUT_FAULT, high, latched).
+    public var processFault: Bool { all & Self.processRoles != 0 }
+    /// Any other output failed (AUX_OUTPUT_FAULT).
+    public var auxiliaryFault: Bool { all & ~Self.processRoles != 0 }
+    /// A pump or clamp output cannot be set or confirmed now (the watchdog's health test).
+    public var processStanding: Bool { standing & Self.processRoles != 0 }
 }

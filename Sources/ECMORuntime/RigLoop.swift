@@ -41,6 +41,46 @@ public struct RunSettings: Sendable {
     }
 }
 
+/// Why a tick withholds the watchdog kick (none: the loop is healthy and kicks).
+///
+/// A healthy loop, by definition, is one whose tick
+/// 1. ran to its end: sensors read, the core's decision made, outputs written and read
+///    back (a hung or crashed loop never reaches the kick; nothing else is needed for that);
+/// 2. kept its budget: the previous tick ran no longer than `RigLoop.kickBudget` (ten
+///    loop periods): a loop that takes that long per tick is not controlling anything;
+/// 3. saw time advance since the previous tick (a frozen clock blinds every deadline and
+///    command age);
+/// 4. can set its process outputs: no pump speed, pump enable or return-clamp output whose
+///    last write failed or whose read-back differs (`OutputGuard`, debounced 3 ticks).
+///    The core alarms on these; if it cannot even make them safe, only the board's reset
+///    can (its outputs fall to their boot defaults, the safe values).
+/// Sensor errors are not on the list: they are alarms and interlocks, and a reset would
+/// stop a circulation that is running. One withheld kick costs nothing; only a loop
+/// unhealthy for the whole watchdog timeout (250 ms on the boards) is reset.
+public struct LoopHealth: OptionSet, Sendable, BitwiseCopyable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let slowTick = LoopHealth(rawValue: 1)
+    public static let clockStalled = LoopHealth(rawValue: 2)
+    public static let outputsUnconfirmed = LoopHealth(rawValue: 4)
+
+    /// For the run record: "slow_tick", "clock_stalled", "outputs_unconfirmed".
+    public var names: [String] {
+        [(LoopHealth.slowTick, "slow_tick"), (.clockStalled, "clock_stalled"), (.outputsUnconfirmed, "outputs_unconfirmed")]
+            .filter { contains($0.0) }.map(\.1)
+    }
+
+    /// The reasons, from what the tick saw (pure: a test judges a tick by hand).
+    public static func judge(previousExecution: Duration, budget: Duration, now: Instant, previousTick: Instant?,
+                             outputs: OutputReport) -> LoopHealth {
+        var h: LoopHealth = []
+        if previousExecution > budget { h.insert(.slowTick) }
+        if let p = previousTick, now <= p { h.insert(.clockStalled) }
+        if outputs.processStanding { h.insert(.outputsUnconfirmed) }
+        return h
+    }
+}
+
 /// The run record's rings: telemetry frames and events, from the loop to the recorder
 /// thread. Owned apart from the loop so that a firmware reboot inside one simulated run
 /// (a watchdog reset in a scenario) keeps writing the same record.
@@ -79,6 +119,15 @@ public final class RigLoop<Hardware: HardwareProvider> {
     public private(set) var lastTelemetry = TelemetryFrame()
     public private(set) var tickCount: UInt64 = 0
     public private(set) var watchdogKicks: UInt64 = 0
+    /// Why the last tick withheld its kick (empty: it kicked, or would have with a watchdog).
+    public private(set) var health: LoopHealth = []
+    /// Ticks that withheld their kick.
+    public private(set) var withheldKicks: UInt64 = 0
+    /// The longest a tick may run and still count as healthy (criterion 2 of `LoopHealth`).
+    public let kickBudget: Duration
+    private var previousTickAt: Instant?
+    /// The output guard's findings of the last tick, for this tick's core step.
+    private var outputFaults = OutputFaultInput()
     public private(set) var stepsIssued: (cells: Int64, heparin: Int64) = (0, 0)
     /// Between the loop and the delivery-journal writer (nil: no journal; then nothing is
     /// ever authorized and no step is issued).
@@ -110,6 +159,7 @@ public final class RigLoop<Hardware: HardwareProvider> {
         cellVolumePerStep = infusion?.plan.channel(.cells)?.volumePerStep.milliliters ?? 0
         heparinVolumePerStep = infusion?.plan.channel(.heparin)?.volumePerStep.milliliters ?? 0
         recordEvery = UInt64(max(1, settings.recordEvery))
+        kickBudget = board.loopPeriod * 10
         // Outputs first, so that every actuator holds its safe value before anything else happens.
         outputs = try OutputGuard(board: board, hardware: hardware)
         sensors = try SensorSuite(board: board, hardware: hardware)
@@ -197,12 +247,17 @@ public final class RigLoop<Hardware: HardwareProvider> {
         input.heldPumpEnabled = (outputs.value(of: .pumpEnable) ?? 0) != 0
         input.configMismatches = sensors.configMismatchCount
         if let g = journal?.granted { input.journalGrant = JournalGrant(cells: g.0, heparin: g.1) }
+        input.outputFaults = outputFaults
         let out = core.step(input) { ring.push($0) }
 
         // Write.
         followLifecycle()
         switch out.process {
-        case .none: break
+        case .none:
+            // Not running: the core commands nothing, on purpose (no output fault when these age out).
+            outputs.relinquish(.pumpSpeed)
+            outputs.relinquish(.pumpEnable)
+            outputs.relinquish(.clamp)
         case .safe: if !outputs.forcedSafe { outputs.forceSafe() }
         case .command(let c): outputs.command(c, now: now)
         }
@@ -215,8 +270,20 @@ public final class RigLoop<Hardware: HardwareProvider> {
             journal?.offer(core.infusion.journalSnapshot)   // optional chaining borrows too
         }
 
-        // A healthy tick kicks the watchdog; a hung loop never gets here.
-        if watchdog != nil {
+        // Check: what the outputs did (events now, alarms through the core next tick).
+        let report = outputs.report(now: now, into: ring)
+        outputFaults = OutputFaultInput(process: report.processFault, auxiliary: report.auxiliaryFault)
+
+        // A healthy tick kicks the watchdog (`LoopHealth`); a hung loop never gets here.
+        let h = LoopHealth.judge(previousExecution: previousExecution, budget: kickBudget, now: now,
+                                 previousTick: previousTickAt, outputs: report)
+        previousTickAt = now
+        if h != health {
+            health = h
+            ring.push(RigEvent(.watchdogWithheld(reasons: h.rawValue), at: now))
+        }
+        if !h.isEmpty { withheldKicks &+= 1 }
+        if watchdog != nil && h.isEmpty {
             // Optional chaining calls through the field in place (a binding would copy the
             // reference around the throwing call: a retain).
             do throws(HALError) {

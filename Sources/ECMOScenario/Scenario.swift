@@ -98,11 +98,18 @@ public enum Fault: Sendable, Equatable {
     /// The delivery journal cannot be written (full or failing SD card): no new
     /// reservation becomes durable, so the syringe must stop.
     case journalStall
+    /// An output's hardware stops following its writes: a line stuck at `level` (0/1,
+    /// logical), or the pump PWM frozen at duty `level` (a hung controller; a board reset
+    /// clears it). Only the output guard's read-back sees it.
+    case outputStuck(ActuatorRole, level: Double)
+    /// Every write to (and read of) the output fails, as a line or PWM channel gone.
+    case outputWriteFailure(ActuatorRole)
 
     public static let names = ["sensor_disconnect", "sensor_stuck", "sensor_drift", "sensor_noise_burst", "i2c_nak_burst",
                                "pump_stall", "tachometer_loss", "drainage_kink", "return_kink", "clamp_stuck",
                                "syringe_occlusion", "syringe_empty", "air_in_line", "emergency_stop", "loop_overrun",
-                               "watchdog_starved", "power_loss", "device_reset", "journal_stall"]
+                               "watchdog_starved", "power_loss", "device_reset", "journal_stall", "output_stuck",
+                               "output_write_failure"]
 }
 
 /// What a scenario checks.

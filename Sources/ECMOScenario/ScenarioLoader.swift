@@ -195,6 +195,14 @@ struct ScenarioDecoder {
         case "power_loss": keys([]); return .powerLoss
         case "device_reset": keys(["sensor"]); return sensor(m).map { .deviceReset($0) }
         case "journal_stall": keys([]); return .journalStall
+        case "output_stuck", "output_write_failure":
+            let stuck = name.value == "output_stuck"
+            keys(stuck ? ["output", "level"] : ["output"], required: stuck ? ["output", "level"] : ["output"])
+            guard let o = reader.choice(m, "output", ActuatorRole.self) else { return nil }
+            guard stuck else { return .outputWriteFailure(o.value) }
+            // pump_speed: a duty cycle 0...1; a line: on (1) or off (0).
+            guard let l = reader.number(m, "level", in: 0...1) else { return nil }
+            return .outputStuck(o.value, level: l.value)
         default:
             let guess = YAMLReader.closest(to: name.value, in: Fault.names).map { "did you mean '\($0)'? " } ?? ""
             reader.error(name.position, name.path, "unknown fault '\(name.value)' (\(guess)catalogue: \(Fault.names.joined(separator: ", ")))")

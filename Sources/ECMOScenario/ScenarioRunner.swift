@@ -182,6 +182,9 @@ public final class ScenarioRunner {
             if sim.watchdogResets > resetsSeen {
                 resetsSeen = sim.watchdogResets
                 loop.events.push(RigEvent(.watchdogReset, at: now))
+                // Reset while the loop ran (it withheld its kicks: `LoopHealth`): the
+                // firmware goes down with the board and boots afresh.
+                if starvedUntil == nil { try reboot() }
             }
             observe(t)
             if loop.telemetry.count > 4096 || loop.events.count > 256 { drain() }
@@ -317,6 +320,21 @@ public final class ScenarioRunner {
             case .watchdogStarved: if start { starvedUntil = e.until ?? scenario.duration }  // ended by the tick path, which reboots the firmware
             case .deviceReset(let r): if start { sim.resetDevice(of: r) }
             case .journalStall: journalStalled = start
+            case .outputStuck(let role, let level):
+                if role == .pumpSpeed {
+                    let ch = sim.pumpSpeedChannel
+                    if start { ch.stuck(dutyCycle: level, enabled: true) } else { ch.clearFault() }
+                } else {
+                    let line = sim.mock.outputLine(role.rawValue)
+                    if start { line.stuck(at: level >= 0.5) } else { line.clearFault() }
+                }
+            case .outputWriteFailure(let role):
+                if role == .pumpSpeed {
+                    if start { sim.pumpSpeedChannel.disconnect() } else { sim.pumpSpeedChannel.clearFault() }
+                } else {
+                    let line = sim.mock.outputLine(role.rawValue)
+                    if start { line.disconnect() } else { line.clearFault() }
+                }
             case .powerLoss:
                 if start {
                     sim.cutPower()

@@ -64,6 +64,10 @@ public final class SimulatedBoard: HardwareProvider {
     private let pumpPWM: MockPWMChannel
     private let pumpEnable: MockOutputLine
     private let clamp: MockOutputLine
+    /// A jammed clamp mechanism (true: jammed closed). Mechanical: the line still follows
+    /// its writes and reads back what was written, as a real GPIO would; only the plant
+    /// (pressure, flow) shows the jam.
+    private var clampJam: Bool?
     private let tach: MockInputLine
     private let pulsesPerRevolution: Int
     private var lastService: Instant
@@ -284,7 +288,7 @@ public final class SimulatedBoard: HardwareProvider {
     /// What the actuators ask of the plant right now.
     public func currentDrive() -> CircuitModel.Drive {
         let speed = pumpPWM.enabled ? board.pump.speed(for: pumpPWM.dutyCycle) : .zero
-        return CircuitModel.Drive(commandedSpeed: speed, pumpEnabled: pumpEnable.level, clampClosed: clamp.level)
+        return CircuitModel.Drive(commandedSpeed: speed, pumpEnabled: pumpEnable.level, clampClosed: clampJam ?? clamp.level)
     }
 
     /// The pressures the plant has now (truth, before sensor noise).
@@ -389,7 +393,7 @@ public final class SimulatedBoard: HardwareProvider {
 
     /// The clamp's mechanism sticks (closed: true = clamped) or works again (`nil`).
     public func setClampStuck(closed: Bool?) {
-        if let closed { clamp.stuck(at: closed) } else { clamp.clearFault() }
+        clampJam = closed
     }
 
     /// Syringe at its empty end stop (the end-of-travel switch closes).
@@ -403,13 +407,21 @@ public final class SimulatedBoard: HardwareProvider {
 
     /// Power fails: every output falls to its hardware default (the safe value).
     public func cutPower() {
+        // A hung PWM controller (`MockPWMChannel.stuck`) is silicon state: losing power,
+        // or the watchdog's board reset, re-initialises it. A stuck line (welded relay,
+        // shorted driver) stays stuck.
+        if case .stuck = pumpPWM.fault { pumpPWM.clearFault() }
         for (role, c) in board.outputs { try? mock.outputLine(role.rawValue).set(c.safeValue) }
         try? pumpPWM.setDutyCycle(board.pump.duty(for: board.pump.safeSpeed))
     }
 
+    /// The pump's speed channel (for output fault injection).
+    public var pumpSpeedChannel: MockPWMChannel { pumpPWM }
+
     /// The actuator levels the plant sees now (for scenario expectations).
     public var pumpEnableLevel: Bool { pumpEnable.level }
-    public var clampLevel: Bool { clamp.level }
+    /// Where the clamp really is (its mechanism, jammed or following its line).
+    public var clampLevel: Bool { clampJam ?? clamp.level }
     public var commandedPumpSpeed: PumpSpeed { pumpPWM.enabled ? board.pump.speed(for: pumpPWM.dutyCycle) : .zero }
 
     /// Tachometer pulses for the rotor's revolutions in [start, end), each timestamped

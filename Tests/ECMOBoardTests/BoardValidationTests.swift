@@ -173,6 +173,18 @@ struct BoardValidationTests {
         expectError(yaml, keyPath: "sensors.flow.channel", line: try line(of: "flow:", in: yaml), message: "4 is out of range (allowed 0...3)")
     }
 
+    @Test func aDebounceBeyondItsSaneBoundIsRefusedNamingTheKey() throws {
+        let yaml = try mutated("estop: {chip: gpio0, line: 22}", "estop: {chip: gpio0, line: 22, debounce_us: 50000}")
+        expectError(yaml, keyPath: "inputs.estop.debounce_us", line: try line(of: "debounce_us", in: yaml),
+                    message: "debounce_us 50000 µs is outside 0...20000 µs")
+        let negative = try mutated("estop: {chip: gpio0, line: 22}", "estop: {chip: gpio0, line: 22, debounce_us: -1}")
+        expectError(negative, keyPath: "inputs.estop.debounce_us", line: try line(of: "debounce_us", in: negative),
+                    message: "outside 0...20000")
+        let fine = try mutated("estop: {chip: gpio0, line: 22}", "estop: {chip: gpio0, line: 22, debounce_us: 20000}")
+        let board = try BoardLoader.parse(yaml: fine, file: testFile)
+        #expect(board.inputs[.emergencyStop]?.debounce == .milliseconds(20))
+    }
+
     @Test func aLoopPeriodOutsideItsRangeIsRejected() throws {
         let yaml = try mutated("  loop_period_us: 1000", "  loop_period_us: -1000")
         expectError(yaml, keyPath: "board.loop_period_us", line: try line(of: "loop_period_us", in: yaml),

@@ -313,9 +313,10 @@ extension AlarmSystemTests {
         @Test func standardDefinitionsMatchTheTable() {
             let high: Set<AlarmID> = [.drainPressureLow, .prePressureHigh, .postPressureHigh, .flowLow, .sensorInvalid,
                                       .airInLine, .emergencyStop, .foulingPause, .syringeOcclusion, .watchdogReset,
-                                      .flowSensorHold, .zeroFlow]
+                                      .flowSensorHold, .zeroFlow, .outputFault]
             let latching: Set<AlarmID> = [.airInLine, .emergencyStop, .loopOverrun, .deviceConfigMismatch, .foulingWarning,
-                                          .foulingPause, .syringeOcclusion, .syringeEmpty, .watchdogReset]
+                                          .foulingPause, .syringeOcclusion, .syringeEmpty, .watchdogReset,
+                                          .outputFault, .auxiliaryOutputFault]
             for id in AlarmID.allCases {
                 let d = AlarmDefinition.standard(id)
                 #expect(d.id == id)

@@ -25,6 +25,8 @@ final class FakeGPIO {
     var released: [Int] = []
     var readEdgeCalls = 0
     var nextHandle = 1
+    /// What the fake kernel says it debounces (µs); 0 like libgpiod v1.
+    var kernelDebounceUs: UInt32 = 0
 
     private func handle(_ id: Int) -> OpaquePointer { OpaquePointer(bitPattern: id)! }
     private func id(_ h: OpaquePointer) -> Int { Int(bitPattern: UnsafeRawPointer(h)) }
@@ -67,7 +69,8 @@ final class FakeGPIO {
             },
             release: { [self] h in released.append(id(h)) },
             chipLines: { _ in 58 },
-            describe: { "fake" })
+            describe: { "fake" },
+            kernelDebounce: { [self] _ in kernelDebounceUs })
     }
 }
 
@@ -133,8 +136,10 @@ final class FakeGPIO {
 }
 
 @Suite struct GPIOInputTests {
+    /// The tachometer on a kernel that debounces (v2): its edges come as the kernel gives them.
     func tach(_ g: FakeGPIO) throws -> LinuxInputLine {
-        try LinuxInputLine(chipLabel: "pinctrl-bcm2711", offset: 17, consumer: "ecmo-rig:pump_tach", activeLow: false, bias: .pullUp,
+        g.kernelDebounceUs = 50
+        return try LinuxInputLine(chipLabel: "pinctrl-bcm2711", offset: 17, consumer: "ecmo-rig:pump_tach", activeLow: false, bias: .pullUp,
                            edge: .rising, debounce: .microseconds(50), library: g.library)
     }
 
@@ -290,3 +295,71 @@ final class FakeGPIO {
 }
 
 @inline(never) func bareThrow() throws(HALError) { throw .nak(address: 0x48) }
+
+/// Item 14 of issue 15: `debounce_us` is honoured on libgpiod v1 (no kernel debounce) by
+/// debouncing in software on the input path, on the backend's monotonic clock.
+@Suite struct GPIOSoftwareDebounceTests {
+    func estop(_ g: FakeGPIO, _ k: FakeKernel, debounce: Duration = .milliseconds(1)) throws -> LinuxInputLine {
+        try LinuxInputLine(chipLabel: "c", offset: 22, consumer: "ecmo-rig:estop", activeLow: false, bias: .pullUp, edge: .none,
+                           debounce: debounce, library: g.library, time: k.syscalls)
+    }
+    func set(_ g: FakeGPIO, _ level: Bool) { for h in g.values.keys { g.values[h] = level } }
+
+    @Test func withoutKernelDebounceABounceShorterThanTheWindowIsNotSeen() throws {
+        let g = FakeGPIO()
+        let k = FakeKernel()
+        let line = try estop(g, k)
+        #expect(line.softwareDebounce != nil, "v1: the kernel debounces nothing")
+        #expect(try line.read() == false)
+        // Contact bounce: high for 0.4 ms, then low again.
+        set(g, true)
+        k.now += 100_000
+        #expect(try line.read() == false)
+        k.now += 300_000
+        #expect(try line.read() == false)
+        set(g, false)
+        k.now += 100_000
+        #expect(try line.read() == false)
+        k.now += 2_000_000
+        #expect(try line.read() == false)
+    }
+
+    @Test func aRealChangeIsSeenOnceItHeldForTheWindow() throws {
+        let g = FakeGPIO()
+        let k = FakeKernel()
+        let line = try estop(g, k)
+        _ = try line.read()
+        set(g, true)                       // pressed, and held
+        #expect(try line.read() == false)
+        k.now += 999_000
+        #expect(try line.read() == false, "0.999 ms: still inside the 1 ms window")
+        k.now += 1_000
+        #expect(try line.read() == true, "seen at 1 ms")
+    }
+
+    @Test func aKernelThatDebouncesLeavesTheLineAlone() throws {
+        let g = FakeGPIO()
+        g.kernelDebounceUs = 1000          // v2 with kernel debounce
+        let k = FakeKernel()
+        let line = try estop(g, k)
+        #expect(line.softwareDebounce == nil)
+        #expect(g.requests.last?.settings.debounceMicroseconds == 1000, "asked of the kernel")
+        _ = try line.read()
+        set(g, true)
+        #expect(try line.read() == true, "the kernel's level, as it comes")
+    }
+
+    @Test func bouncingTachEdgesWithinTheWindowAreDropped() throws {
+        let g = FakeGPIO()
+        let k = FakeKernel()
+        let line = try LinuxInputLine(chipLabel: "c", offset: 17, consumer: "ecmo-rig:pump_tach", activeLow: false, bias: .pullUp,
+                                      edge: .rising, debounce: .microseconds(50), library: g.library, time: k.syscalls)
+        let buffer = UnsafeMutableBufferPointer<EdgeEvent>.allocate(capacity: 8)
+        defer { buffer.deallocate() }
+        // A pulse at 1 ms with two bounce edges 10 and 30 µs after it, the next pulse at 2 ms.
+        g.pendingEdges = [(1_000_000, 1), (1_010_000, 1), (1_030_000, 1), (2_000_000, 1)]
+        #expect(try line.readEdges(into: buffer) == 2)
+        #expect(buffer[0].timestamp == Instant(nanosecondsSinceOrigin: 1_000_000))
+        #expect(buffer[1].timestamp == Instant(nanosecondsSinceOrigin: 2_000_000))
+    }
+}

@@ -35,6 +35,10 @@ ecmo_gpio_line *ecmo_gpio_request_output(const char *chip_label, unsigned int of
 /// on CLOCK_MONOTONIC) and, where the API has it (v2), debounce.
 ecmo_gpio_line *ecmo_gpio_request_input(const char *chip_label, unsigned int offset, const char *consumer,
                                         int active_low, int bias, int edge, unsigned int debounce_us, int *error);
+/// The debounce the kernel applies to this input, in µs: 0 on v1 (its uAPI has none), and
+/// on v2 when the line could not be debounced by the driver or the kernel (the request is
+/// then made again without it). The caller debounces in software what is missing.
+unsigned int ecmo_gpio_kernel_debounce_us(ecmo_gpio_line *line);
 int ecmo_gpio_set(ecmo_gpio_line *line, int value);
 /// 0 or 1 (logical), or -errno.
 int ecmo_gpio_get(ecmo_gpio_line *line);

@@ -62,15 +62,22 @@ public enum AlarmID: UInt8, Sendable, BitwiseCopyable, CaseIterable, CustomStrin
     /// Flow has been (near) zero for longer than the zero-flow limit while the circuit is active.
     case zeroFlow = 25
 
+    /// A pump (speed, enable) or return-clamp output could not be written, its command
+    /// aged out while the core meant to command it, or its read-back differs from what was
+    /// written: the rig no longer knows what drives the blood.
+    case outputFault = 26
+    /// The same for any other output (syringe lines, buzzer, lamps).
+    case auxiliaryOutputFault = 27
+
     /// Number of identifiers; `index` is always in `0..<count`.
-    public static let count: Int = Int(AlarmID.zeroFlow.rawValue) + 1
+    public static let count: Int = Int(AlarmID.auxiliaryOutputFault.rawValue) + 1
 
     /// Alarms about the circulation (pressures, flow, pump, sensors, the loop), as opposed to
     /// the syringes' own: a high-priority one pauses the cell syringe.
     public var isCirculation: Bool {
         switch self {
         case .syringeOcclusion, .syringeNearEmpty, .syringeEmpty, .infusionDeviation, .watchdogReset,
-             .deviceConfigMismatch, .foulingWarning, .foulingPause:
+             .deviceConfigMismatch, .foulingWarning, .foulingPause, .auxiliaryOutputFault:
             false
         default:
             true
@@ -115,6 +122,8 @@ public enum AlarmID: UInt8, Sendable, BitwiseCopyable, CaseIterable, CustomStrin
         case .postPressureWarning: "P_POST_HIGH_WARN"
         case .flowSensorHold: "FLOW_SENSOR_HOLD"
         case .zeroFlow: "NO_FLOW"
+        case .outputFault: "OUTPUT_FAULT"
+        case .auxiliaryOutputFault: "AUX_OUTPUT_FAULT"
         }
     }
 
@@ -206,6 +215,11 @@ public struct AlarmDefinition: Sendable, Equatable {
         case .postPressureWarning: (p, latching, delay) = (.medium, false, .seconds(1))
         case .flowSensorHold: (p, latching, delay) = (.high, false, .zero)
         case .zeroFlow: (p, latching, delay) = (.high, false, .zero)
+        // No delay: the output guard debounces the read-back itself (3 ticks), and a failed
+        // write is a fact, not a noisy reading. Latched: an output that failed once and
+        // recovered must still be seen by the operator.
+        case .outputFault: (p, latching, delay) = (.high, true, .zero)
+        case .auxiliaryOutputFault: (p, latching, delay) = (.medium, true, .zero)
         }
         return AlarmDefinition(id: id, priority: p, latching: latching, conditionDelay: delay,
                                escalateAfter: standardEscalation(for: p),

@@ -14,10 +14,24 @@ public struct RigTickInput: Sendable, BitwiseCopyable {
     public var configMismatches = 0
     /// Steps the delivery journal has made durable, per syringe (nil: no journal news).
     public var journalGrant: JournalGrant?
+    /// What the output guard found wrong with the outputs when it wrote the last tick.
+    public var outputFaults = OutputFaultInput()
 
     public init(now: Instant, frame: SensorFrame) {
         self.now = now
         self.frame = frame
+    }
+}
+
+/// Output faults the runtime's output guard reported after its last write: a write that
+/// failed, a command that aged out while the core meant to command it, or a read-back that
+/// differed (debounced). `process`: pump speed, pump enable or return clamp.
+public struct OutputFaultInput: Sendable, BitwiseCopyable, Equatable {
+    public var process = false
+    public var auxiliary = false
+    public init(process: Bool = false, auxiliary: Bool = false) {
+        self.process = process
+        self.auxiliary = auxiliary
     }
 }
 
@@ -346,6 +360,8 @@ public struct RigCore: Sendable {
         pendingWatchdogReport = false
         context.outflowClampProcedure = lastOutput.syringes.clampProcedure
         if case .constantFlow = controller.mode { context.flowControlled = true }
+        context.outputFault = input.outputFaults.process
+        context.auxiliaryOutputFault = input.outputFaults.auxiliary
         var decision = safety.assess(&frame, context: context, now: now)
 
         // 4. Alarms, once, before the infusion engine: a high-priority alarm raised in this

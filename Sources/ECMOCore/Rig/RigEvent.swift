@@ -26,6 +26,12 @@ public struct RigEvent: Sendable, BitwiseCopyable {
         case watchdogReset
         case alarm(AlarmEvent)
         case infusion(InfusionEvent)
+        /// An output's read-back differed from what was written for `OutputGuard`'s
+        /// debounce (stuck line, hung PWM controller).
+        case outputMismatch(ActuatorRole)
+        /// The loop's health changed: the reasons it withholds the watchdog kick now
+        /// (`LoopHealth` bits; 0: healthy again, kicking).
+        case watchdogWithheld(reasons: UInt8)
     }
     public var time: Instant
     public var kind: Kind

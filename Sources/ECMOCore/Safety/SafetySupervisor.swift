@@ -100,6 +100,10 @@ public struct SafetySupervisor: Sendable {
         /// The pump regulates on flow (constant-flow mode): losing the flow reading means the
         /// controller holds a speed instead of a flow, which FLOW_SENSOR_HOLD says.
         public var flowControlled = false
+        /// The output guard found a pump or clamp output (`outputFault`), or another output
+        /// (`auxiliaryOutputFault`), failing: write error, aged-out command or read-back mismatch.
+        public var outputFault = false
+        public var auxiliaryOutputFault = false
         public init(state: LifecycleState, phase: RunPhase, faultReason: FaultReason, commandedSpeed: PumpSpeed,
                     pumpEnabled: Bool, overrun: Bool, deviceConfigMismatch: Bool, syringeEmpty: Bool,
                     bootedAfterWatchdogReset: Bool = false) {
@@ -257,6 +261,8 @@ public struct SafetySupervisor: Sendable {
         k[.loopOverrun] = c.overrun || c.faultReason == .loopOverrun
         k[.deviceConfigMismatch] = c.deviceConfigMismatch
         k[.watchdogReset] = c.bootedAfterWatchdogReset
+        k[.outputFault] = c.outputFault
+        k[.auxiliaryOutputFault] = c.auxiliaryOutputFault
 
         // Fouling.
         var dp: Pressure?

@@ -34,7 +34,8 @@ extension GPIOLibrary {
             readEdges: { ecmo_gpio_read_edges($0, $1, $2, $3) },
             release: { ecmo_gpio_release($0) },
             chipLines: { label in label.withCString { ecmo_gpio_chip_lines($0) } },
-            describe: { "libgpiod \(LibGPIOD.version) (v\(LibGPIOD.apiVersion) API)" })
+            describe: { "libgpiod \(LibGPIOD.version) (v\(LibGPIOD.apiVersion) API)" },
+            kernelDebounce: { UInt32(clamping: ecmo_gpio_kernel_debounce_us($0)) })
     }
 }
 #endif
