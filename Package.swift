@@ -117,6 +117,7 @@ var targets: [Target] = [
     .executableTarget(name: "ecmo-rig", dependencies: [
         "ECMOScenario", "ECMODataFile", "ECMOProtocol", "ECMOAssembly",
         "ECMOCore", "ECMOHAL", "ECMODevices", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMORecord", "ECMOSim", "ECMOPosix", "ECMOConsoleLink",
+        .product(name: "ECMOLink", package: "Link"),
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
