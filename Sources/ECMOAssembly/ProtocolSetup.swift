@@ -67,3 +67,26 @@ public struct ProtocolSetup {
     /// The engine and journal, as the assembly takes them.
     public var infusion: InfusionSetup { InfusionSetup(engine: engine, link: link, journal: journal, recovered: recovered) }
 }
+
+extension InfusionEngine {
+    /// One channel's block of a run summary (`ecmo-rig run --protocol` and `simulate` write
+    /// the same keys). "delivered" is what this run confirmed (steps the driver issued); what
+    /// an earlier run's journal had reserved is counted as given (never dosed again) but shown
+    /// apart as unconfirmed: after a crash nobody knows how much of it went in.
+    public func summary(of c: InfusionChannel) -> JSONValue {
+        let s = c == .cells ? cells : heparin
+        guard let spec = plan.channel(c) else { return .null }
+        let unconfirmed = c == .cells ? unconfirmedAtRestart.cells : unconfirmedAtRestart.heparin
+        let confirmed = max(s.delivered - unconfirmed, 0)
+        return .object([
+            "prescribed_steps": .int(Int(s.prescribed)),
+            "delivered_steps": .int(Int(confirmed)),
+            "given_unconfirmed_steps": .int(Int(unconfirmed)),
+            "journal_reserved_steps": .int(Int(s.authorized)),
+            "prescribed_ml": .number(spec.volume(steps: s.prescribed).milliliters),
+            "delivered_ml": .number(spec.volume(steps: confirmed).milliliters),
+            "given_unconfirmed_ml": .number(spec.volume(steps: unconfirmed).milliliters),
+            "halt": .string(s.halt.description),
+        ])
+    }
+}

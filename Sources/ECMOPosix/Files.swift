@@ -44,12 +44,17 @@ public enum DurableFiles {
 
     /// Makes the directory entry of `path` durable (after creating or renaming a file in
     /// it): without this a power cut can lose a new file whose bytes were synced.
-    public static func syncDirectory(of path: String) {
+    /// Makes the directory entry of `path` durable (fsync of its directory). Throws when
+    /// the directory cannot be opened or synced: a new file whose entry a power cut can
+    /// lose must not be relied on.
+    public static func syncDirectory(of path: String) throws(FileError) {
         var dir = path
         if let slash = dir.lastIndex(of: "/") { dir = String(dir[..<slash]) } else { dir = "." }
         if dir.isEmpty { dir = "/" }
         let d = sysOpen(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
-        if d >= 0 { _ = fsync(d); _ = sysClose(d) }
+        guard d >= 0 else { throw FileError(path: dir, message: "cannot open the directory to sync it: \(errnoText())") }
+        defer { _ = sysClose(d) }
+        guard fsync(d) == 0 else { throw FileError(path: dir, message: "fsync of the directory failed: \(errnoText())") }
     }
 }
 

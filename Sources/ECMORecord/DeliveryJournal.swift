@@ -26,6 +26,16 @@ public final class DeliveryJournal: DurableJournal {
     public let planHash: UInt64
     private let file: AppendOnlyFile
     private var buffer = [UInt8](repeating: 0, count: DeliveryJournal.recordSize)
+    /// The file's length up to the end of the last record known written whole. A failed
+    /// write is cut back to it before anything else is written, so a torn record never
+    /// sits in the middle of the journal.
+    private var goodLength = 0
+    /// A failed write could not be cut back: no further record (so no further authority)
+    /// until it can.
+    public private(set) var needsRepair = false
+    /// Tests: the next append writes only this many bytes of its record, then fails (a
+    /// short write on a failing disk).
+    public var injectShortWriteForTesting: Int?
     public private(set) var recordsWritten = 0
     public private(set) var lastSequence: UInt64 = 0
 
@@ -41,6 +51,8 @@ public final class DeliveryJournal: DurableJournal {
         public var records: Int
         /// Bytes after the last valid record (a torn write), dropped on open.
         public var discardedBytes: Int
+        /// Bytes between valid records that were skipped (a torn record in the middle).
+        public var skippedBytes = 0
         public var lastSequence: UInt64 = 0
     }
 
@@ -49,7 +61,11 @@ public final class DeliveryJournal: DurableJournal {
     /// Opens `path`, creating it if absent. An existing journal must belong to the same
     /// plan (hash) or it is refused: resuming someone else's experiment is never right.
     /// Returns what the journal recorded (nil for a new journal).
-    public static func open(path: String, planHash: UInt64, prescribed: (Int64, Int64)) throws(JournalError) -> (DeliveryJournal, Recovered?) {
+    /// `syncDirectory` makes the new file's directory entry durable (a parameter so that a
+    /// test can make it fail).
+    public static func open(path: String, planHash: UInt64, prescribed: (Int64, Int64),
+                            syncDirectory: (String) throws(FileError) -> Void = { (p: String) throws(FileError) in try DurableFiles.syncDirectory(of: p) })
+        throws(JournalError) -> (DeliveryJournal, Recovered?) {
         var recovered: Recovered?
         var validLength = 0
         var exists = DurableFiles.exists(path)
@@ -74,6 +90,7 @@ public final class DeliveryJournal: DurableJournal {
             let lastSeq = r.lastSequence
             let j = try DeliveryJournal(path: path, planHash: planHash, create: false)
             j.lastSequence = lastSeq
+            j.goodLength = validLength
             if r.discardedBytes > 0 {
                 // Drop the torn tail so the next record follows the last valid one.
                 do throws(FileError) { try j.file.truncateDurably(to: validLength) } catch {
@@ -92,8 +109,14 @@ public final class DeliveryJournal: DurableJournal {
         putU64(&header, 32, UInt64(bitPattern: prescribed.1))
         putU32(&header, 60, crc32(header[0..<60]))
         try j.writeDurably(header)
-        // The directory entry must be durable too, or a power cut can lose the new file.
-        DurableFiles.syncDirectory(of: path)
+        j.goodLength = recordSize
+        // The directory entry must be durable too, or a power cut can lose the new file and
+        // with it every reservation: then a restart would dose them again. No dosing on it.
+        do throws(FileError) { try syncDirectory(path) } catch {
+            j.file.close()
+            try? DurableFiles.remove(path)
+            throw JournalError(path: path, message: "the new journal's directory entry cannot be made durable (\(error.path): \(error.message)): refusing to dose on a journal a power cut could lose")
+        }
         return (j, nil)
     }
 
@@ -125,11 +148,23 @@ public final class DeliveryJournal: DurableJournal {
                           closedCleanly: false, heparinRate: nil, records: 0, discardedBytes: 0)
         var offset = recordSize
         var lastSeq: UInt64 = 0
+        var validEnd = recordSize
+        var skipped = 0
+        var pendingSkip = 0
         while offset + recordSize <= bytes.count {
             let rec = Array(bytes[offset..<(offset + recordSize)])
-            guard readU32(rec, 0) == recordMagic, crc32(rec[0..<60]) == readU32(rec, 60) else { break }
+            // A record that fails its check may be a torn write with good records after it
+            // (a failed write, then a good one): resynchronise on the next record magic with
+            // a valid CRC and a newer sequence, a byte at a time, so that no durable
+            // reservation after it is lost (a restart would dose it again).
+            guard readU32(rec, 0) == recordMagic, crc32(rec[0..<60]) == readU32(rec, 60), readU64(rec, 8) > lastSeq else {
+                offset += 1
+                pendingSkip += 1
+                continue
+            }
+            skipped += pendingSkip
+            pendingSkip = 0
             let seq = readU64(rec, 8)
-            guard seq > lastSeq else { break }
             lastSeq = seq
             let flags = Flags(rawValue: readU32(rec, 4))
             // Reservations only grow; keep the maximum in case of any reordering.
@@ -144,10 +179,12 @@ public final class DeliveryJournal: DurableJournal {
             r.closedCleanly = flags.contains(.closedCleanly)
             r.records += 1
             offset += recordSize
+            validEnd = offset
         }
-        r.discardedBytes = bytes.count - offset
+        r.discardedBytes = bytes.count - validEnd
+        r.skippedBytes = skipped
         r.lastSequence = lastSeq
-        return (hash, r, offset)
+        return (hash, r, validEnd)
     }
 
     private init(path: String, planHash: UInt64, create: Bool) throws(JournalError) {
@@ -178,7 +215,23 @@ public final class DeliveryJournal: DurableJournal {
     }
 
     private func writeDurably(_ bytes: [UInt8]) throws(JournalError) {
-        do throws(FileError) { try file.appendDurably(bytes) } catch {
+        if needsRepair {
+            do throws(FileError) { try file.truncateDurably(to: goodLength) } catch {
+                throw JournalError(path: path, message: "an earlier failed write could not be cut back: \(error.message)")
+            }
+            needsRepair = false
+        }
+        do throws(FileError) {
+            if let n = injectShortWriteForTesting {
+                injectShortWriteForTesting = nil
+                try file.appendDurably(Array(bytes.prefix(max(0, min(n, bytes.count - 1)))))
+                throw FileError(path: path, message: "write failed: injected short write")
+            }
+            try file.appendDurably(bytes)
+            goodLength += bytes.count
+        } catch {
+            // Cut the torn bytes off now; if that fails too, before the next write.
+            do throws(FileError) { try file.truncateDurably(to: goodLength) } catch { needsRepair = true }
             throw JournalError(path: path, message: error.message)
         }
     }

@@ -308,7 +308,12 @@ public final class RunRecorder: @unchecked Sendable {
             case .itemStarted: o["steps"] = .number(i.value)
             case .itemCompleted: o["steps_given"] = .number(i.value)
             case .clampClosed: o["speed_rpm"] = .number(i.value)
-            case .clampOpened: o["clamped_s"] = .number(i.value)
+            case .clampOpened, .clampRequestWithdrawn: o["clamped_s"] = .number(i.value)
+            case .deviation:
+                o["delivered_steps"] = .number(i.value)
+                o["prescribed_steps"] = .number(i.extra)
+                o["delivered_ml"] = .number(i.value * i.scale)
+                o["prescribed_ml"] = .number(i.extra * i.scale)
             case .agitation: o["strokes"] = .number(i.value)
             case .heparinRateChanged: o["rate_u_per_kg_per_h"] = .number(i.value)
             case .actAdvice:

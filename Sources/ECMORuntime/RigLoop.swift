@@ -129,6 +129,8 @@ public final class RigLoop<Hardware: HardwareProvider> {
     /// The output guard's findings of the last tick, for this tick's core step.
     private var outputFaults = OutputFaultInput()
     public private(set) var stepsIssued: (cells: Int64, heparin: Int64) = (0, 0)
+    /// Steps issued in the last tick, reported to the core in the next.
+    private var lastTickIssued = IssuedSteps(cells: 0, heparin: 0)
     /// Between the loop and the delivery-journal writer (nil: no journal; then nothing is
     /// ever authorized and no step is issued).
     public let journal: JournalLink?
@@ -248,6 +250,7 @@ public final class RigLoop<Hardware: HardwareProvider> {
         input.configMismatches = sensors.configMismatchCount
         if let g = journal?.granted { input.journalGrant = JournalGrant(cells: g.0, heparin: g.1) }
         input.outputFaults = outputFaults
+        input.stepsIssued = lastTickIssued
         let out = core.step(input) { ring.push($0) }
 
         // Write.
@@ -351,13 +354,16 @@ public final class RigLoop<Hardware: HardwareProvider> {
     }
 
     private func pulseSyringes(_ c: InfusionOutput) {
+        lastTickIssued = IssuedSteps(cells: 0, heparin: 0)
         if c.cellSteps != 0 {
             let n = outputs.pulse(.syringeStep, count: Int(c.cellSteps.magnitude), requiring: .syringeEnable)
             stepsIssued.cells &+= Int64(n)
+            lastTickIssued.cells = Int64(n)
         }
         if c.heparinSteps != 0 {
             let n = outputs.pulse(.heparinStep, count: Int(c.heparinSteps.magnitude), requiring: .heparinEnable)
             stepsIssued.heparin &+= Int64(n)
+            lastTickIssued.heparin = Int64(n)
         }
     }
 }

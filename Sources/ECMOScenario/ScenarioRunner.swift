@@ -394,22 +394,13 @@ public final class ScenarioRunner {
     /// The protocol block of summary.json (same keys as `ecmo-rig run --protocol` writes).
     private func protocolSummary(_ setup: ProtocolSetup) -> JSONValue {
         let e = loop.infusion
-        func channel(_ c: InfusionChannel, _ s: InfusionEngine.ChannelState) -> JSONValue {
-            guard let spec = e.plan.channel(c) else { return .null }
-            return .object([
-                "prescribed_steps": .int(Int(s.prescribed)), "delivered_steps": .int(Int(s.delivered)),
-                "prescribed_ml": .number(spec.volume(steps: s.prescribed).milliliters),
-                "delivered_ml": .number(spec.volume(steps: s.delivered).milliliters),
-                "halt": .string(s.halt.description),
-            ])
-        }
         let file = scenario.protocolFile ?? ""
         let path = (try? Self.resolve(board: file, scenarioFile: scenario.file)) ?? file
         let hash = String(ProtocolSetup.planHash(protocolPath: path, board: board), radix: 16)
         return .object([
             "name": .string(setup.resolved.experiment.name), "file": .string(file),
             "hash": .string(String(repeating: "0", count: 16 - hash.count) + hash),
-            "completed": .bool(e.completed), "cells": channel(.cells, e.cells), "heparin": channel(.heparin, e.heparin),
+            "completed": .bool(e.completed), "cells": e.summary(of: .cells), "heparin": e.summary(of: .heparin),
         ])
     }
 

@@ -21,17 +21,6 @@ enum ProtocolRunSupport {
     static func summary<H>(setup: ProtocolSetup, loop: RigLoop<H>, protocolPath: String, board: BoardConfiguration) -> JSONValue {
         let e = loop.infusion
         let plan = e.plan
-        func channel(_ c: InfusionChannel, _ s: InfusionEngine.ChannelState) -> JSONValue {
-            guard let spec = plan.channel(c) else { return .null }
-            return .object([
-                "prescribed_steps": .int(Int(s.prescribed)),
-                "delivered_steps": .int(Int(s.delivered)),
-                "journal_reserved_steps": .int(Int(s.authorized)),
-                "prescribed_ml": .number(spec.volume(steps: s.prescribed).milliliters),
-                "delivered_ml": .number(spec.volume(steps: s.delivered).milliliters),
-                "halt": .string(s.halt.description),
-            ])
-        }
         return .object([
             "file": .string(protocolPath),
             "name": .string(setup.resolved.experiment.name),
@@ -42,8 +31,8 @@ enum ProtocolRunSupport {
             "completed": .bool(e.completed),
             "item": .int(e.itemIndex),
             "items": .int(plan.items.count),
-            "cells": channel(.cells, e.cells),
-            "heparin": channel(.heparin, e.heparin),
+            "cells": e.summary(of: .cells),
+            "heparin": e.summary(of: .heparin),
         ])
     }
 }

@@ -212,3 +212,72 @@ private struct Driver {
         #expect(d.events.contains { $0.kind == .resumed && $0.channel == .cells })
     }
 }
+
+/// Issue 15, items 11 and 12(d): what the engine counts is what the plunger did.
+@Suite struct StepAccountingTests {
+    /// Net plunger position as the driver moved it (forward − backward).
+    struct Plunger {
+        var position: Int64 = 0
+        mutating func apply(_ steps: Int32, issued: Int64) { position += steps >= 0 ? issued : -issued }
+    }
+
+    @Test func aResumeBeforeTheOcclusionBackOffEndsNeverPushesThePlungerPastTheJournal() throws {
+        var d = Driver(try plan())
+        var plunger = Plunger()
+        func tick(force: Double? = nil) {
+            d.input.cellsForce = force
+            d.now = d.now + .milliseconds(1)
+            var sink: [InfusionEvent] = []
+            let out = d.engine.update(d.input, now: d.now) { sink.append($0) }
+            d.events += sink
+            plunger.apply(out.cellSteps, issued: Int64(out.cellSteps.magnitude))
+            let s = d.engine.journalSnapshot
+            d.engine.grant(cells: s.reserved.0, heparin: s.reserved.1)
+        }
+        for _ in 0..<3000 { tick(force: 0) }
+        // An occlusion: the force far above the limit for longer than its delay.
+        for _ in 0..<600 { tick(force: 500) }
+        #expect(d.engine.cells.halt == .occlusion)
+        // A few back-off steps out, then the line clears and the operator resumes at once.
+        for _ in 0..<3 { tick(force: 0) }
+        #expect(d.engine.resume(.cells, input: d.input, now: d.now) { _ in })
+        for _ in 0..<20_000 { tick(force: 0) }
+        let authorized = d.engine.journalSnapshot.reserved.0
+        #expect(plunger.position <= authorized, "plunger \(plunger.position) beyond the journal's \(authorized)")
+        #expect(plunger.position <= d.engine.plan.prescribedSteps(.cells))
+    }
+
+    @Test func stepsTheRuntimeCouldNotIssueAreTakenBackOutOfTheCount() throws {
+        var d = Driver(try plan())
+        d.run(.seconds(2))
+        let before = d.engine.cells.delivered
+        d.now = d.now + .milliseconds(1)
+        let out = d.engine.update(d.input, now: d.now) { _ in }
+        #expect(out.cellSteps > 0)
+        // The driver was held safe: none of them went out.
+        d.engine.confirmIssued(cells: 0, heparin: Int64(out.heparinSteps.magnitude))
+        #expect(d.engine.cells.delivered == before, "not delivered, not counted")
+    }
+
+    @Test func aSyringeRunningEmptyMidDoseIsADeviationAtThatMomentExactToTheStep() throws {
+        var d = Driver(try plan())
+        d.run(.seconds(4))
+        let given = d.issued.0
+        d.input.cellsEmptySwitch = true
+        d.run(.milliseconds(1))
+        let dev = try #require(d.events.first { $0.kind == .deviation }, "a deviation event in the tick it ran empty")
+        #expect(dev.time == d.now)
+        #expect(Int64(dev.value) == given, "delivered: \(dev.value) vs issued \(given)")
+        #expect(Int64(dev.extra) == d.engine.plan.items[0].steps)
+        #expect(abs(dev.scale - channel().volumePerStep.milliliters) < 1e-15)
+        #expect(d.engine.conditions.deviation, "INFUSION_DEVIATION's condition holds at once, not after its delay")
+    }
+
+    @Test func afterARestartWhatTheOldJournalReservedIsShownApartAsUnconfirmed() throws {
+        let p = try plan()
+        let e = InfusionEngine(plan: p, loopPeriod: .milliseconds(1), pumpRamp: .rpm(1000), pumpMaximum: .rpm(4500),
+                               resume: InfusionEngine.Resume(authorized: [1234, 0], itemIndex: 0, itemStartedAt: .zero, elapsed: .seconds(3)))
+        #expect(e.unconfirmedAtRestart.cells == 1234)
+        #expect(e.cells.delivered == 1234, "counted as given, never dosed again")
+    }
+}

@@ -3,6 +3,7 @@ import Foundation
 import ECMOCore
 import ECMORuntime
 import ECMORecord
+import ECMOPosix
 
 func snapshot(_ seq: UInt64, cells: Int64, heparin: Int64 = 0, item: Int32 = 1, completed: Bool = false) -> JournalSnapshot {
     JournalSnapshot(sequence: seq, reserved: (cells, heparin), delivered: (cells, heparin), itemIndex: item,
@@ -100,5 +101,49 @@ func snapshot(_ seq: UInt64, cells: Int64, heparin: Int64 = 0, item: Int32 = 1, 
         #expect(link.drain(into: jf) == 0)
         #expect(link.granted.0 == 0, "no durable record, no authority")
         #expect(link.writeFailures.load(ordering: .relaxed) == 1)
+    }
+}
+
+/// Issue 15, item 12: the journal under faults of its own.
+@Suite struct DeliveryJournalFaultTests {
+    @Test func aFailedWriteIsCutBackSoTheNextRecordFollowsTheLastGoodOne() throws {
+        let path = temporaryPath("j")
+        let (j, _) = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 0))
+        try j.append(snapshot(1, cells: 100))
+        // A failing disk: 30 bytes of the next record land, then the write fails.
+        j.injectShortWriteForTesting = 30
+        #expect(throws: JournalError.self) { try j.append(snapshot(2, cells: 200)) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)).count == 64 * 2, "the torn bytes are cut off at once")
+        try j.append(snapshot(3, cells: 300))
+        let (_, r) = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 0))
+        #expect(r?.reserved[0] == 300, "the good record after the failure is recovered")
+        #expect(r?.records == 2 && r?.skippedBytes == 0 && r?.discardedBytes == 0)
+    }
+
+    @Test func recoveryReadsPastATornRecordInTheMiddleAndKeepsEveryLaterReservation() throws {
+        let path = temporaryPath("j")
+        let (j, _) = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 0))
+        try j.append(snapshot(1, cells: 100))
+        try j.append(snapshot(2, cells: 200))
+        try j.append(snapshot(3, cells: 300))
+        // As an older writer left it: 25 bytes of a torn record between records 1 and 2.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let torn = Array(bytes[(64 * 2)..<(64 * 2 + 25)])
+        bytes.insert(contentsOf: torn, at: 64 * 2)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let (_, r) = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 0))
+        #expect(r?.reserved[0] == 300, "a restart must not dose reservations 2 and 3 again: \(String(describing: r))")
+        #expect(r?.records == 3 && r?.skippedBytes == 25)
+    }
+
+    @Test func aJournalWhoseDirectoryEntryCannotBeMadeDurableIsRefused() throws {
+        let path = temporaryPath("j")
+        #expect {
+            _ = try DeliveryJournal.open(path: path, planHash: 7, prescribed: (1000, 0),
+                                         syncDirectory: { (p: String) throws(FileError) in throw FileError(path: p, message: "EIO (injected)") })
+        } throws: { e in
+            "\(e)".contains("directory entry cannot be made durable") && "\(e)".contains(path)
+        }
+        #expect(!FileManager.default.fileExists(atPath: path), "no journal left behind to be trusted later")
     }
 }

@@ -136,6 +136,7 @@ public struct InfusionEngine: Sendable {
             heparin.delivered = min(r.authorized.count > 1 ? r.authorized[1] : 0, heparin.prescribed)
             heparin.authorized = heparin.delivered
             heparin.requested = heparin.delivered
+            unconfirmedAtRestart = (cells.delivered, heparin.delivered)
             itemIndex = min(max(r.itemIndex, 0), plan.items.count)
             itemStartedAt = r.itemStartedAt.nanoseconds
             elapsed = r.elapsed.nanoseconds
@@ -158,6 +159,7 @@ public struct InfusionEngine: Sendable {
     public mutating func update(_ input: InfusionInputs, now: Instant, emit: (InfusionEvent) -> Void) -> InfusionOutput {
         let dt = lastNow.map { max((now - $0).nanoseconds, 0) } ?? 0
         lastNow = now
+        circuitRunningNow = input.circuitRunning
         var out = InfusionOutput()
 
         if !started {
@@ -230,13 +232,18 @@ public struct InfusionEngine: Sendable {
         if heparin.present { runHeparin(dt: dt, now: now, emit: emit, out: &out) }
 
         // Back-off after an occlusion runs even though the channel is halted.
-        if cells.halt == .occlusion && cells.deficit > 0 && out.cellSteps == 0 && backoffPending {
-            let n = min(cells.maximumPerTick, backoffPending ? backoffLeft : 0)
+        // Each back-off step joins the deficit (to be pushed back on resume) only as it is
+        // issued: a resume before the back-off ends abandons the rest, and never pushes
+        // forward steps that were never withdrawn.
+        if cells.halt == .occlusion && out.cellSteps == 0 && backoffPending {
+            let n = min(cells.maximumPerTick, backoffLeft)
             if n > 0 {
                 backoffLeft -= n
+                cells.deficit += n
                 out.cellSteps = -Int32(clamping: n)
-                if backoffLeft == 0 { backoffPending = false }
+                cellRequest = .withdraw
             }
+            if backoffLeft == 0 { backoffPending = false }
         }
 
         // Speed limit: ramp down while the clamp procedure runs, back up afterwards.
@@ -251,6 +258,47 @@ public struct InfusionEngine: Sendable {
 
     private var backoffPending = false
     private var circulationSoundSince: Int64?
+    private var circuitRunningNow = false
+    /// Steps the journal of an earlier run had reserved, taken as given at this restart
+    /// (so never dosed again) but never confirmed delivered: the summary shows them apart.
+    public private(set) var unconfirmedAtRestart: (cells: Int64, heparin: Int64) = (0, 0)
+
+    /// What this tick's steps of a channel were for, so that steps the runtime could not
+    /// issue (outputs held safe, a driver not enabled, a failed write) are taken back out
+    /// of the count they were put in: the engine's plunger is always the real one.
+    enum StepRequest: UInt8, Sendable, BitwiseCopyable { case none, dose, pushBack, withdraw }
+    private var cellRequest = StepRequest.none
+    private var heparinRequest = StepRequest.none
+    private var lastOutputSteps: (Int32, Int32) = (0, 0)
+    private var lastRequests: (StepRequest, StepRequest) = (.none, .none)
+
+    /// The runtime reports how many of last tick's steps it really issued (magnitudes).
+    /// Steps requested but not issued are taken back: a dose step not issued is not
+    /// delivered; a withdrawal not issued is no deficit to push back later (which would
+    /// move the plunger past what the journal authorised); a push-back not issued is
+    /// still owed.
+    public mutating func confirmIssued(cells issuedCells: Int64, heparin issuedHeparin: Int64) {
+        func shortfall(_ requested: Int32, _ issued: Int64) -> Int64 { max(Int64(requested.magnitude) - max(issued, 0), 0) }
+        let sc = shortfall(lastOutputSteps.0, issuedCells)
+        if sc > 0 {
+            switch lastRequests.0 {
+            case .dose: cells.delivered -= sc
+            case .pushBack: cells.deficit += sc
+            case .withdraw: cells.deficit = max(cells.deficit - sc, 0)
+            case .none: break
+            }
+        }
+        let sh = shortfall(lastOutputSteps.1, issuedHeparin)
+        if sh > 0 {
+            switch lastRequests.1 {
+            case .dose: heparin.delivered -= sh
+            case .pushBack: heparin.deficit += sh
+            case .withdraw: heparin.deficit = max(heparin.deficit - sh, 0)
+            case .none: break
+            }
+        }
+        lastOutputSteps = (0, 0)
+    }
     private var startSoundSince: Instant?
     /// How long the circulation must be sound before the protocol clock starts.
     public static let circulationSettle: Duration = .milliseconds(500)
@@ -275,6 +323,10 @@ public struct InfusionEngine: Sendable {
     private var currentItem: PlanItem? { itemIndex < plan.items.count ? plan.items[itemIndex] : nil }
 
     private mutating func finish(_ out: inout InfusionOutput, input: InfusionInputs) -> InfusionOutput {
+        lastOutputSteps = (out.cellSteps, out.heparinSteps)
+        lastRequests = (cellRequest, heparinRequest)
+        cellRequest = .none
+        heparinRequest = .none
         out.clampClosed = clampClosed
         out.speedLimit = speedLimit
         out.cellsEnabled = cells.present && (out.cellSteps != 0 || (cells.halt == .none && stage == .delivering))
@@ -352,6 +404,7 @@ public struct InfusionEngine: Sendable {
                 let n = min(cells.deficit, cells.maximumPerTick)
                 cells.deficit -= n
                 out.cellSteps = Int32(clamping: n)
+                cellRequest = .pushBack
                 _ = cells.generator.advance(by: .nanoseconds(dt), maximumPerAdvance: 0)
                 return
             }
@@ -360,6 +413,7 @@ public struct InfusionEngine: Sendable {
             if n > 0 {
                 cells.delivered += n
                 out.cellSteps = Int32(clamping: n)
+                cellRequest = .dose
             }
             if cells.generator.isComplete {
                 if let c = item.clamp, clampClosed {
@@ -396,7 +450,10 @@ public struct InfusionEngine: Sendable {
     private mutating func openClamp(now: Instant, emit: (InfusionEvent) -> Void) {
         guard clampClosed else { return }
         clampClosed = false
-        emit(InfusionEvent(.clampOpened, at: now, channel: .cells, item: itemIndex, value: Double(elapsed - clampClosedAt) / 1e9))
+        // Events say what the outputs do: with the circuit stopped (a fault, E-stop, air)
+        // the return clamp is held closed by the safe state whatever this procedure wanted.
+        let kind: InfusionEvent.Kind = circuitRunningNow ? .clampOpened : .clampRequestWithdrawn
+        emit(InfusionEvent(kind, at: now, channel: .cells, item: itemIndex, value: Double(elapsed - clampClosedAt) / 1e9))
     }
 
     /// Runs agitation strokes when due. Returns true while a stroke is under way.
@@ -427,10 +484,12 @@ public struct InfusionEngine: Sendable {
             if agitation.withdrawing {
                 cells.deficit += n
                 out.cellSteps = -Int32(clamping: n)
+                cellRequest = .withdraw
             } else {
                 let back = min(n, cells.deficit)
                 cells.deficit -= back
                 out.cellSteps = Int32(clamping: back)
+                cellRequest = .pushBack
             }
         }
         if agitation.gen.isComplete {
@@ -484,6 +543,7 @@ public struct InfusionEngine: Sendable {
             let n = min(heparin.deficit, heparin.maximumPerTick)
             heparin.deficit -= n
             out.heparinSteps = Int32(clamping: n)
+            heparinRequest = .pushBack
             return
         }
         let allowance = max(heparin.authorized - heparin.delivered, 0)
@@ -491,6 +551,7 @@ public struct InfusionEngine: Sendable {
         if n > 0 {
             heparin.delivered += n
             out.heparinSteps = Int32(clamping: n)
+            heparinRequest = .dose
         }
         if heparin.generator.isComplete {
             if heparinStage == .bolus {
@@ -511,7 +572,16 @@ public struct InfusionEngine: Sendable {
 
     private mutating func checkChannelFaults(_ input: InfusionInputs, now: Instant, emit: (InfusionEvent) -> Void) {
         if cells.present, input.cellsEmptySwitch {
+            let dosing = cells.halt == .none && stage == .delivering && (currentItem?.steps ?? 0) > 0 && cells.generator.remaining > 0
             halt(.cells, .empty, now: now, emit: emit)
+            // Ran empty mid-dose: the dose cannot be given as prescribed. Say so now, with
+            // what went in and what was prescribed, to the step.
+            if dosing, let item = currentItem {
+                let given = max(cells.delivered - stepsBefore(itemIndex), 0)
+                emit(InfusionEvent(.deviation, at: now, channel: .cells, item: itemIndex, value: Double(given), extra: Double(item.steps),
+                                   scale: plan.channel(.cells)?.volumePerStep.milliliters ?? 0))
+                journalSequence &+= 1
+            }
         }
         if heparin.present, input.heparinEmptySwitch {
             halt(.heparin, .empty, now: now, emit: emit)
@@ -527,7 +597,6 @@ public struct InfusionEngine: Sendable {
                 halt(.cells, .occlusion, now: now, emit: emit, force: true)
                 // Back off to relieve the line (the steps are returned before dosing resumes).
                 let back = spec.steps(for: plan.monitoring.occlusionBackoff)
-                cells.deficit += back
                 backoffLeft = back
                 backoffPending = back > 0
             }
@@ -579,8 +648,13 @@ public struct InfusionEngine: Sendable {
             lagging = lag > allowed
         }
         if lagging { deviationSince = deviationSince ?? elapsed } else { deviationSince = nil }
-        k.deviation = (deviationSince.map { elapsed - $0 >= plan.monitoring.deviationDelay.nanoseconds } ?? false)
-            || cells.halt == .clampNotSettled || cells.halt == .clampTimeout || cells.halt == .clampPressure
+        let now = elapsed
+        let delay = plan.monitoring.deviationDelay.nanoseconds
+        let halt = cells.halt
+        // A dose cut short by an empty syringe deviates from the moment it stops.
+        let cutShort = halt == .empty && stage == .delivering && (currentItem?.steps ?? 0) > 0 && cells.generator.remaining > 0
+        let lagged = deviationSince.map { now - $0 >= delay } ?? false
+        k.deviation = lagged || halt == .clampNotSettled || halt == .clampTimeout || halt == .clampPressure || cutShort
         conditions = k
     }
 
@@ -652,6 +726,7 @@ public struct InfusionEngine: Sendable {
         if channel == .cells {
             cells = ch
             backoffPending = false
+            backoffLeft = 0
             if stage == .preparingClamp || stage == .clampedBefore { stageStartedAt = elapsed }
             if stage == .delivering, currentItem?.clamp != nil, !clampClosed, cells.generator.remaining > 0 {
                 stage = .preparingClamp
@@ -832,6 +907,13 @@ public struct InfusionEvent: Sendable, BitwiseCopyable, Equatable {
     public enum Kind: UInt8, Sendable, BitwiseCopyable, CaseIterable {
         case protocolStarted = 1, itemStarted, itemCompleted, halted, resumed, clampPreparing, clampClosed, clampOpened,
              agitation, baselineClosed, heparinRateChanged, actAdvice, protocolCompleted, restarted
+        /// A dose cannot be delivered as prescribed (the syringe ran empty mid-dose): `value`
+        /// the item's steps delivered, `extra` its steps prescribed, `scale` mL per step.
+        case deviation
+        /// The outflow-clamp procedure ended while the rig holds its outputs safe: the
+        /// procedure's clamp request is withdrawn, but the return clamp stays closed (the
+        /// safe state), so this is not `clamp_opened`.
+        case clampRequestWithdrawn
         public var name: String {
             switch self {
             case .protocolStarted: "protocol_started"
@@ -848,6 +930,8 @@ public struct InfusionEvent: Sendable, BitwiseCopyable, Equatable {
             case .actAdvice: "act_advice"
             case .protocolCompleted: "protocol_completed"
             case .restarted: "restarted"
+            case .deviation: "deviation"
+            case .clampRequestWithdrawn: "clamp_request_withdrawn"
             }
         }
     }
@@ -857,12 +941,16 @@ public struct InfusionEvent: Sendable, BitwiseCopyable, Equatable {
     public var item: Int
     public var value: Double
     public var extra: Double
-    public init(_ kind: Kind, at time: Instant, channel: InfusionChannel = .cells, item: Int = 0, value: Double = 0, extra: Double = 0) {
+    /// Millilitres per step of the channel, where `value`/`extra` are step counts (0: not).
+    public var scale: Double
+    public init(_ kind: Kind, at time: Instant, channel: InfusionChannel = .cells, item: Int = 0, value: Double = 0, extra: Double = 0,
+                scale: Double = 0) {
         self.kind = kind
         self.time = time
         self.channel = channel
         self.item = item
         self.value = value
         self.extra = extra
+        self.scale = scale
     }
 }

@@ -14,6 +14,9 @@ public struct RigTickInput: Sendable, BitwiseCopyable {
     public var configMismatches = 0
     /// Steps the delivery journal has made durable, per syringe (nil: no journal news).
     public var journalGrant: JournalGrant?
+    /// How many syringe steps (magnitudes) the runtime really issued last tick, per channel
+    /// (nil: all that were asked for). The engine takes back what was not issued.
+    public var stepsIssued: IssuedSteps?
     /// What the output guard found wrong with the outputs when it wrote the last tick.
     public var outputFaults = OutputFaultInput()
 
@@ -32,6 +35,16 @@ public struct OutputFaultInput: Sendable, BitwiseCopyable, Equatable {
     public init(process: Bool = false, auxiliary: Bool = false) {
         self.process = process
         self.auxiliary = auxiliary
+    }
+}
+
+/// Syringe steps the runtime issued in a tick (magnitudes, per channel).
+public struct IssuedSteps: Sendable, BitwiseCopyable, Equatable {
+    public var cells: Int64
+    public var heparin: Int64
+    public init(cells: Int64, heparin: Int64) {
+        self.cells = cells
+        self.heparin = heparin
     }
 }
 
@@ -374,6 +387,7 @@ public struct RigCore: Sendable {
         var syringes = InfusionOutput()
         if hasInfusionPlan {
             if let g = input.journalGrant { infusion.grant(cells: g.cells, heparin: g.heparin) }
+            if let s = input.stepsIssued { infusion.confirmIssued(cells: s.cells, heparin: s.heparin) }
             var i = InfusionInputs(circuitRunning: state == .active && phase == .regulating)
             i.infusionPaused = decision.infusionPaused
             i.highPriorityAlarm = safety.alarms.highestActivePriority == .high
