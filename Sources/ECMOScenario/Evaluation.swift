@@ -15,6 +15,9 @@ struct Observation {
     var inputs: [Bool] = []
     var outflowClamp = false
     var syringeEnable = false
+    var heparinEnable = false
+    var syringeDirection = false
+    var heparinDirection = false
     var plantCells = 0.0
     var syringeLine = 0.0
 
@@ -53,6 +56,9 @@ struct Observation {
         case .ledGreen: annunciators.green ? 1 : 0
         case .syringeEnable: syringeEnable ? 1 : 0
         case .outflowClamp: outflowClamp ? 1 : 0
+        case .heparinEnable: heparinEnable ? 1 : 0
+        case .syringeDirection: syringeDirection ? 1 : 0
+        case .heparinDirection: heparinDirection ? 1 : 0
         }
     }
 }
@@ -128,8 +134,37 @@ struct ExpectationEvaluator {
     private var violations = 0
     private var firstViolation: (Duration, Double)?
     private var samples = 0
+    private var firstSample: (Duration, Double)?
+    private var lastSampleTime = Duration.zero
+    /// When each side of an ordering expectation's metric crossing first happened.
+    private var crossedFirst: Duration?
+    private var crossedThen: Duration?
+    /// Whether each side's level condition held at the previous sample (a crossing is a
+    /// change from false to true: a metric that starts below a level has not crossed it).
+    private var firstHeld: Bool?
+    private var thenHeld: Bool?
 
     init(_ e: Expectation) { expectation = e }
+
+    private static func beyond(_ occ: Expectation.Occurrence, _ o: Observation) -> Bool? {
+        guard case .crosses(let m, let below, let above) = occ, let v = o.value(of: m), v.isFinite else { return nil }
+        if let below { return v < below }
+        if let above { return v > above }
+        return nil
+    }
+
+    /// The first time `occ` happened (a metric crossing from the observed ticks).
+    private func time(of occ: Expectation.Occurrence, crossing: Duration?, events: [ObservedEvent]) -> Duration? {
+        switch occ {
+        case .alarm(let id):
+            events.first { e in
+                guard let a = e.alarm, a.kind == .raised else { return false }
+                return id.map { a.id == $0 } ?? (a.id != nil)
+            }?.time
+        case .event(let k, let detail): events.first { $0.matches(k, detail) }?.time
+        case .crosses: crossing
+        }
+    }
 
     mutating func observe(_ o: Observation) {
         switch expectation.kind {
@@ -138,6 +173,8 @@ struct ExpectationEvaluator {
             if window.contains(o.time) {
                 sum += v; count += 1
                 minimum = min(minimum, v); maximum = max(maximum, v); last = v
+                if firstSample == nil { firstSample = (o.time, v) }
+                lastSampleTime = o.time
             }
             switch change {
             case .percent(let b)?, .absolute(let b)?:
@@ -168,7 +205,16 @@ struct ExpectationEvaluator {
                 violations += 1
                 if firstViolation == nil { firstViolation = (o.time, level ? 1 : 0) }
             }
-        case .event, .noEvent, .alarm, .noAlarm:
+        case .order(let first, let then, _):
+            if crossedFirst == nil, let b = Self.beyond(first, o) {
+                if b && firstHeld == false { crossedFirst = o.time }
+                firstHeld = b
+            }
+            if crossedThen == nil, let b = Self.beyond(then, o) {
+                if b && thenHeld == false { crossedThen = o.time }
+                thenHeld = b
+            }
+        case .event, .noEvent, .alarm, .noAlarm, .count:
             break
         }
     }
@@ -186,6 +232,9 @@ struct ExpectationEvaluator {
             case .max: value = maximum
             case .last: value = last
             case .range: value = maximum - minimum
+            case .rate:
+                guard let (t0, v0) = firstSample, lastSampleTime > t0 else { return v(false, "the window needs two samples for a rate") }
+                value = (last - v0) / (lastSampleTime - t0).seconds
             }
             var detail = "\(stat.rawValue) \(fmt(value))"
             switch change {
@@ -229,11 +278,12 @@ struct ExpectationEvaluator {
             return v(false, any.map { "only at \(fmt($0.time.seconds)) s" } ?? "never")
         case .alarm(let id, let priority, let after, let within):
             let hits = events.filter {
-                guard let a = $0.alarm, a.id == id, a.kind == .raised || a.kind == .escalated else { return false }
+                guard let a = $0.alarm, a.id != nil, a.kind == .raised || a.kind == .escalated else { return false }
+                if let id, a.id != id { return false }
                 return priority.map { a.priority == $0 } ?? true
             }
             if let hit = hits.first(where: { $0.time >= after && $0.time <= after + within }) {
-                return v(true, "\(id.identifier) \(hit.alarm?.priority.map { "\($0)" } ?? "") at \(fmt(hit.time.seconds)) s (\(fmt((hit.time - after).seconds * 1000)) ms after \(fmt(after.seconds)) s)")
+                return v(true, "\(hit.alarm?.id?.identifier ?? "?") \(hit.alarm?.priority.map { "\($0)" } ?? "") at \(fmt(hit.time.seconds)) s (\(fmt((hit.time - after).seconds * 1000)) ms after \(fmt(after.seconds)) s)")
             }
             return v(false, hits.first.map { "only at \(fmt($0.time.seconds)) s" } ?? "never raised")
         case .noAlarm(let id, let window):
@@ -244,6 +294,30 @@ struct ExpectationEvaluator {
                 return v(false, "\(hit.alarm?.id?.identifier ?? "?") raised at \(fmt(hit.time.seconds)) s")
             }
             return v(true, "none")
+        case .count(let subject, let window, let bound):
+            let n: Int
+            switch subject {
+            case .alarmRaises(let id):
+                n = events.filter { e in
+                    guard let a = e.alarm, a.kind == .raised, a.id != nil, window.contains(e.time) else { return false }
+                    return id.map { a.id == $0 } ?? true
+                }.count
+            case .events(let k, let detail):
+                n = events.filter { $0.matches(k, detail) && window.contains($0.time) }.count
+            }
+            return v(bound.holds(Double(n)), "\(n) — expected \(bound.description)")
+        case .order(let first, let then, let within):
+            guard let t1 = time(of: first, crossing: crossedFirst, events: events) else {
+                return v(false, "\(first.description) never happened")
+            }
+            let t2 = time(of: then, crossing: crossedThen, events: events)
+            if let within {
+                guard let t2 else { return v(false, "\(first.description) at \(fmt(t1.seconds)) s, \(then.description) never") }
+                let ok = t2 >= t1 && t2 - t1 <= within
+                return v(ok, "\(first.description) at \(fmt(t1.seconds)) s, \(then.description) \(fmt((t2 - t1).seconds * 1000)) ms later — expected within \(fmt(within.seconds * 1000)) ms")
+            }
+            guard let t2 else { return v(true, "\(first.description) at \(fmt(t1.seconds)) s; \(then.description) never") }
+            return v(t2 >= t1, "\(first.description) at \(fmt(t1.seconds)) s, \(then.description) at \(fmt(t2.seconds)) s")
         case .noEvent(let k, let detail, let window):
             if let hit = events.first(where: { $0.matches(k, detail) && window.contains($0.time) }) {
                 return v(false, "at \(fmt(hit.time.seconds)) s: \(hit.details.joined(separator: ","))")

@@ -82,8 +82,14 @@ public enum Fault: Sendable, Equatable {
     /// Return line kinked (0...1 occlusion): over-pressure.
     case returnKink(occlusion: Double)
     case clampStuck(closed: Bool)
-    case syringeOcclusion
-    case syringeEmpty
+    /// The syringe's line is occluded (cells: the load cell sees the force rise; heparin:
+    /// the plant's line blocks, which the firmware cannot see without a force sensor).
+    case syringeOcclusion(InfusionChannel)
+    /// The syringe's empty end stop closes.
+    case syringeEmpty(InfusionChannel)
+    /// An operator clamps the return line by hand: the plant's line is shut, the firmware's
+    /// clamp output is untouched (it does not know).
+    case handClamp
     case airInLine
     case emergencyStop
     /// Each tick in the interval starts this late.
@@ -109,7 +115,7 @@ public enum Fault: Sendable, Equatable {
                                "pump_stall", "tachometer_loss", "drainage_kink", "return_kink", "clamp_stuck",
                                "syringe_occlusion", "syringe_empty", "air_in_line", "emergency_stop", "loop_overrun",
                                "watchdog_starved", "power_loss", "device_reset", "journal_stall", "output_stuck",
-                               "output_write_failure"]
+                               "output_write_failure", "hand_clamp"]
 }
 
 /// What a scenario checks.
@@ -127,8 +133,13 @@ public struct Expectation: Sendable {
         case event(EventKind, detail: String?, after: Duration, within: Duration)
         /// No event of `kind` in the window.
         case noEvent(EventKind, detail: String?, window: ClosedRange<Duration>)
-        /// The alarm is raised (at `priority`, if given) between `after` and `after + within`.
-        case alarm(AlarmID, priority: AlarmPriority?, after: Duration, within: Duration)
+        /// The alarm (nil: any alarm) is raised (at `priority`, if given) between `after` and `after + within`.
+        case alarm(AlarmID?, priority: AlarmPriority?, after: Duration, within: Duration)
+        /// How many times something happened in the window is within the bound.
+        case count(CountSubject, window: ClosedRange<Duration>, bound: Bound)
+        /// `first` happens, and then `then` (not before it); with `within`, `then` must
+        /// happen no later than that after `first`. Without it, `then` may never happen.
+        case order(first: Occurrence, then: Occurrence, within: Duration?)
         /// The alarm (nil: any alarm) is never raised in the window.
         case noAlarm(AlarmID?, window: ClosedRange<Duration>)
     }
@@ -150,7 +161,31 @@ public struct Expectation: Sendable {
         case airDetector = "air_detector", emergencyStop = "estop", syringeEndEmpty = "syringe_end_empty"
         case syringeEndFull = "syringe_end_full"
     }
-    public enum Statistic: String, Sendable, CaseIterable { case mean, min, max, last, range }
+    /// `rate`: the change per second between the window's first and last samples.
+    public enum Statistic: String, Sendable, CaseIterable { case mean, min, max, last, range, rate }
+    /// What a count expectation counts.
+    public enum CountSubject: Sendable {
+        /// Raises of an alarm (nil: of any alarm).
+        case alarmRaises(AlarmID?)
+        /// Events of a kind (with a detail, if given): overruns, watchdog resets, halts…
+        case events(EventKind, detail: String?)
+    }
+    /// Something that happens at an instant, for ordering expectations.
+    public enum Occurrence: Sendable {
+        /// An alarm (nil: any) is raised.
+        case alarm(AlarmID?)
+        case event(EventKind, detail: String?)
+        /// A metric first goes below (or above) a level.
+        case crosses(Metric, below: Double?, above: Double?)
+        public var description: String {
+            switch self {
+            case .alarm(let id): "alarm \(id?.identifier ?? "any")"
+            case .event(let k, let d): "event \(k.rawValue)\(d.map { " \($0)" } ?? "")"
+            case .crosses(let m, let below, let above):
+                below.map { "\(m.rawValue) below \($0)" } ?? above.map { "\(m.rawValue) above \($0)" } ?? m.rawValue
+            }
+        }
+    }
     /// Compare the change relative to a baseline window's mean instead of the raw value.
     public enum Change: Sendable {
         case percent(baseline: ClosedRange<Duration>)
@@ -160,6 +195,8 @@ public struct Expectation: Sendable {
         case pumpEnable = "pump_enable", clamp = "clamp", pumpSpeedCommand = "pump_speed_cmd_rpm"
         case buzzer = "buzzer", ledRed = "led_red", ledYellow = "led_yellow", ledGreen = "led_green"
         case syringeEnable = "syringe_enable", outflowClamp = "outflow_clamp"
+        /// The heparin driver's enable; the syringes' direction lines (1: withdraw).
+        case heparinEnable = "heparin_enable", syringeDirection = "syringe_dir", heparinDirection = "heparin_dir"
     }
     public enum EventKind: String, Sendable, CaseIterable {
         case lifecycle, phase, fault, sensorInvalid = "sensor_invalid", sensorRecovered = "sensor_recovered", sensorPinned = "sensor_pinned"

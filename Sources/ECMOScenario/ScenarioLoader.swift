@@ -184,8 +184,18 @@ struct ScenarioDecoder {
                 return nil
             }
             return .clampStuck(closed: p.value == "closed")
-        case "syringe_occlusion": keys([]); return .syringeOcclusion
-        case "syringe_empty": keys([]); return .syringeEmpty
+        case "syringe_occlusion", "syringe_empty":
+            keys(["channel"])
+            var channel = InfusionChannel.cells
+            if let c = m.has("channel") ? reader.string(m, "channel") : nil {
+                guard let v = InfusionChannel.allCases.first(where: { $0.description == c.value }) else {
+                    reader.error(c.position, c.path, "unknown channel '\(c.value)' (allowed: cells, heparin)")
+                    return nil
+                }
+                channel = v
+            }
+            return name.value == "syringe_empty" ? .syringeEmpty(channel) : .syringeOcclusion(channel)
+        case "hand_clamp": keys([]); return .handClamp
         case "air_in_line": keys([]); return .airInLine
         case "emergency_stop": keys([]); return .emergencyStop
         case "loop_overrun":
@@ -277,7 +287,37 @@ struct ScenarioDecoder {
 
     // MARK: Expectations
 
-    static let expectationKinds = ["metric", "state", "output", "input", "event", "no_event", "alarm", "no_alarm"]
+    static let expectationKinds = ["metric", "state", "output", "input", "event", "no_event", "alarm", "no_alarm", "count", "first"]
+
+    /// `{alarm: ID|any}`, `{event: KIND, detail: …}` or `{metric: M, below: x}` / `{metric: M, above: x}`.
+    mutating func occurrence(_ m: MappingView) -> Expectation.Occurrence? {
+        let present = ["alarm", "event", "metric"].filter { m.has($0) }
+        guard present.count == 1 else {
+            reader.error(m.position, m.path, "needs exactly one of: alarm, event, metric")
+            return nil
+        }
+        switch present[0] {
+        case "alarm":
+            reader.checkKeys(m, allowed: ["alarm"], required: [])
+            guard let a = reader.string(m, "alarm") else { return nil }
+            if a.value == "any" { return .alarm(nil) }
+            return alarmID(a).map { .alarm($0) }
+        case "event":
+            reader.checkKeys(m, allowed: ["event", "detail"], required: [])
+            guard let k = reader.choice(m, "event", Expectation.EventKind.self) else { return nil }
+            return .event(k.value, detail: m.has("detail") ? reader.string(m, "detail")?.value : nil)
+        default:
+            reader.checkKeys(m, allowed: ["metric", "below", "above"], required: [])
+            guard let metric = reader.choice(m, "metric", Expectation.Metric.self) else { return nil }
+            let below = m.has("below") ? reader.number(m, "below")?.value : nil
+            let above = m.has("above") ? reader.number(m, "above")?.value : nil
+            guard (below == nil) != (above == nil) else {
+                reader.error(m.position, m.path, "a crossing needs exactly one of: below, above")
+                return nil
+            }
+            return .crosses(metric.value, below: below, above: above)
+        }
+    }
 
     mutating func window(_ m: MappingView, allowAt: Bool) -> ClosedRange<Duration>? {
         if allowAt, m.has("at") {
@@ -367,12 +407,12 @@ struct ScenarioDecoder {
             return Expectation(name: name ?? "state \(s.value)", kind: .state(st, window: w), line: line)
         case "output":
             reader.checkKeys(m, allowed: ["name", "output", "at", "from", "to", "equals", "at_least", "at_most", "between"], required: [])
-            let onOff: Set<Expectation.OutputSignal> = [.pumpEnable, .buzzer, .ledRed, .ledYellow, .ledGreen, .syringeEnable]
+            let onOff: Set<Expectation.OutputSignal> = [.pumpEnable, .buzzer, .ledRed, .ledYellow, .ledGreen, .syringeEnable, .heparinEnable]
             guard let o = reader.choice(m, "output", Expectation.OutputSignal.self) else { return nil }
             var b: Expectation.Bound?
             if m.has("equals") {
                 guard let e = reader.string(m, "equals") else { return nil }
-                let truth: [String: Double] = ["on": 1, "off": 0, "closed": 1, "open": 0]
+                let truth: [String: Double] = ["on": 1, "off": 0, "closed": 1, "open": 0, "withdraw": 1, "infuse": 0]
                 guard o.value != .pumpSpeedCommand, let v = truth[e.value] else {
                     reader.error(e.position, e.path, o.value == .pumpSpeedCommand
                                  ? "pump_speed_cmd_rpm takes at_least/at_most/between"
@@ -410,7 +450,12 @@ struct ScenarioDecoder {
                                kind: .noEvent(k.value, detail: detail, window: w), line: line)
         case "alarm":
             reader.checkKeys(m, allowed: ["name", "alarm", "priority", "after", "within"], required: [])
-            guard let a = reader.string(m, "alarm"), let id = alarmID(a) else { return nil }
+            guard let a = reader.string(m, "alarm") else { return nil }
+            var id: AlarmID?
+            if a.value != "any" {
+                guard let v = alarmID(a) else { return nil }
+                id = v
+            }
             var priority: AlarmPriority?
             if let p = m.has("priority") ? reader.string(m, "priority") : nil {
                 let names: [String: AlarmPriority] = ["low": .low, "medium": .medium, "high": .high]
@@ -424,6 +469,48 @@ struct ScenarioDecoder {
             let within = m.has("within") ? reader.duration(m, "within", in: .zero...Duration.seconds(30 * 24 * 3600))?.value : duration
             guard let after, let within else { return nil }
             return Expectation(name: name ?? "alarm \(a.value)", kind: .alarm(id, priority: priority, after: after, within: within), line: line)
+        case "count":
+            // {count: alarm_raises, of: ID|any} or {count: events, of: KIND, detail: …};
+            // shorthands: overruns, watchdog_resets.
+            reader.checkKeys(m, allowed: ["name", "count", "of", "detail", "from", "to", "equals", "at_least", "at_most", "between"], required: [])
+            guard let what = reader.string(m, "count") else { return nil }
+            var subject: Expectation.CountSubject
+            switch what.value {
+            case "alarm_raises":
+                guard let a = reader.string(m, "of") else {
+                    reader.error(m.position, path + ["of"], "count: alarm_raises needs 'of' (an alarm identifier or any)")
+                    return nil
+                }
+                if a.value == "any" { subject = .alarmRaises(nil) } else {
+                    guard let v = alarmID(a) else { return nil }
+                    subject = .alarmRaises(v)
+                }
+            case "events":
+                guard let k = reader.choice(m, "of", Expectation.EventKind.self) else { return nil }
+                subject = .events(k.value, detail: m.has("detail") ? reader.string(m, "detail")?.value : nil)
+            case "overruns": subject = .events(.overrun, detail: nil)
+            case "watchdog_resets": subject = .events(.watchdogReset, detail: nil)
+            default:
+                reader.error(what.position, what.path, "unknown count '\(what.value)' (allowed: alarm_raises, events, overruns, watchdog_resets)")
+                return nil
+            }
+            var b: Expectation.Bound?
+            if m.has("equals") {
+                guard let v = reader.number(m, "equals") else { return nil }
+                b = Expectation.Bound(atLeast: v.value, atMost: v.value)
+            } else {
+                b = bound(m)
+            }
+            guard let b, let w = window(m, allowAt: false) else { return nil }
+            return Expectation(name: name ?? "count \(what.value) \(b.description)", kind: .count(subject, window: w, bound: b), line: line)
+        case "first":
+            // {first: {alarm: A}, then: {metric: M, below: x}, within: 2s}
+            reader.checkKeys(m, allowed: ["name", "first", "then", "within"], required: ["then"])
+            guard let fe = m.entry("first"), let fm = reader.mapping(fe), let te = m.entry("then"), let tm = reader.mapping(te) else { return nil }
+            guard let first = occurrence(fm), let then = occurrence(tm) else { return nil }
+            let within = m.has("within") ? reader.duration(m, "within", in: .zero...Duration.seconds(30 * 24 * 3600))?.value : nil
+            if m.has("within") && within == nil { return nil }
+            return Expectation(name: name ?? "\(first.description) then \(then.description)", kind: .order(first: first, then: then, within: within), line: line)
         default: // no_alarm
             reader.checkKeys(m, allowed: ["name", "no_alarm", "from", "to"], required: [])
             guard let a = reader.string(m, "no_alarm") else { return nil }

@@ -62,6 +62,7 @@ public final class ScenarioRunner {
     private var protocolSetup: ProtocolSetup?
     private var journalStalled = false
     private let needsInputs: Bool
+    private let needsSyringeLines: Bool
     private var refusals: [String] = []
 
     /// `outputDirectory`: where the run directory is created (nil: no files).
@@ -110,6 +111,10 @@ public final class ScenarioRunner {
             return false
         }
         needsInputs = scenario.expectations.contains { if case .input = $0.kind { return true } else { return false } }
+        needsSyringeLines = scenario.expectations.contains {
+            guard case .output(let o, _, _) = $0.kind else { return false }
+            return o == .heparinEnable || o == .syringeDirection || o == .heparinDirection
+        }
         if let outputDirectory {
             let dir = outputDirectory.appendingPathComponent(scenario.name)
             if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.removeItem(at: dir) }
@@ -270,6 +275,11 @@ public final class ScenarioRunner {
         o.annunciators = sim.annunciators
         o.outflowClamp = f.outflowClamp
         o.syringeEnable = sim.mock.outputLine(ActuatorRole.syringeEnable.rawValue).level
+        if needsSyringeLines {
+            o.heparinEnable = sim.mock.outputLine(ActuatorRole.heparinEnable.rawValue).level
+            o.syringeDirection = sim.mock.outputLine(ActuatorRole.syringeDirection.rawValue).level
+            o.heparinDirection = sim.mock.outputLine(ActuatorRole.heparinDirection.rawValue).level
+        }
         o.plantCells = sim.syringe.delivered.milliliters
         o.syringeLine = sim.syringe.linePressure.mmHg
         if needsTruth {
@@ -312,8 +322,10 @@ public final class ScenarioRunner {
             case .drainageKink(let o): PlantSetup.setDrainageOcclusion(sim, start ? o : 0)
             case .returnKink(let o): PlantSetup.setReturnOcclusion(sim, start ? o : 0)
             case .clampStuck(let closed): sim.setClampStuck(closed: start ? closed : nil)
-            case .syringeOcclusion: PlantSetup.setSyringeOccluded(sim, start)
-            case .syringeEmpty: sim.setSyringeEmpty(start)
+            case .syringeOcclusion(let c):
+                if c == .cells { PlantSetup.setSyringeOccluded(sim, start) } else { sim.heparinSyringe.occluded = start }
+            case .syringeEmpty(let c): if c == .cells { sim.setSyringeEmpty(start) } else { sim.setHeparinEmpty(start) }
+            case .handClamp: PlantSetup.setReturnOcclusion(sim, start ? 1 : 0)
             case .airInLine: sim.setAirDetected(start)
             case .emergencyStop: sim.setEmergencyStop(start)
             case .loopOverrun(let d): activeOverrun = start ? d : nil

@@ -31,6 +31,8 @@ public final class SimulatedBoard: HardwareProvider {
     public var plantLedger: UnsafeMutablePointer<Int64>?
     /// Injected: the end-of-travel switch reads "empty" whatever the plunger does.
     public private(set) var forcedSyringeEmpty = false
+    /// The heparin syringe's empty end stop forced closed (a scenario fault).
+    public private(set) var forcedHeparinEmpty = false
     private var stepLines: (cells: MockOutputLine?, cellsDir: MockOutputLine?, cellsEnable: MockOutputLine?,
                             heparin: MockOutputLine?, heparinDir: MockOutputLine?, heparinEnable: MockOutputLine?)
         = (nil, nil, nil, nil, nil, nil)
@@ -304,7 +306,7 @@ public final class SimulatedBoard: HardwareProvider {
         }
         // Optional chaining calls through the `let` fields in place (no retain).
         if emptySwitch != nil { emptySwitch?.drive(forcedSyringeEmpty || syringe.endEmpty) }
-        if heparinEmptySwitch != nil { heparinEmptySwitch?.drive(heparinSyringe.endEmpty) }
+        if heparinEmptySwitch != nil { heparinEmptySwitch?.drive(forcedHeparinEmpty || heparinSyringe.endEmpty) }
         // Index loops: destructuring for-in over tuple arrays allocates in debug builds.
         for i in pressureRoles.indices {
             guard let channel = SimulatedChannel(pressureRoles[i]) else { continue }
@@ -400,6 +402,12 @@ public final class SimulatedBoard: HardwareProvider {
     public func setSyringeEmpty(_ empty: Bool) {
         forcedSyringeEmpty = empty
         mock.inputLine(InputRole.syringeEndEmpty.rawValue, edges: .both).drive(empty || syringe.endEmpty)
+    }
+
+    /// Heparin syringe at its empty end stop (its end-of-travel switch closes).
+    public func setHeparinEmpty(_ empty: Bool) {
+        forcedHeparinEmpty = empty
+        heparinEmptySwitch?.drive(empty || heparinSyringe.endEmpty)
     }
 
     /// Downstream occlusion of the cell line (closed stopcock, kinked line).

@@ -49,7 +49,7 @@ import ECMOScenario
                     let path = scenarioFolder.appendingPathComponent(p).path
                     let s = try ScenarioLoader.load(path: path)
                     let expectsAlarm = s.expectations.contains {
-                        if case .alarm(let id, let priority, _, _) = $0.kind { return id.identifier == alarm && priority != nil }
+                        if case .alarm(let id, let priority, _, _) = $0.kind { return id?.identifier == alarm && priority != nil }
                         return false
                     }
                     let checksState = s.expectations.contains { if case .state = $0.kind { return true } else { return false } }

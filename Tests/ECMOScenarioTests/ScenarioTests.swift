@@ -130,3 +130,63 @@ expectations:
         #expect(a == b)
     }
 }
+
+/// Issue 15: the scenario language says ordering, counts, rates, `alarm: any`, per-channel
+/// syringe faults and the syringe lines; each can fail, and bad input names its line.
+@Suite struct ScenarioLanguageTests {
+    static func run(_ expectations: String, events: String = "  - {at: 5s, for: 1s, fault: emergency_stop}") throws -> [Verdict] {
+        let yaml = minimal.replacingOccurrences(of: "  - {at: 5s, for: 1s, fault: emergency_stop}", with: events)
+            .replacingOccurrences(of: "  - {name: \"x\", state: fault, at: 6s}", with: expectations)
+        let s = try ScenarioLoader.parse(yaml: yaml, file: scenarioFolder.appendingPathComponent("t.yaml").path)
+        return try ScenarioRunner(scenario: s, outputDirectory: nil).run().verdicts
+    }
+
+    @Test func orderingCountsAndAnyAlarmHoldWhenTrueAndFailWhenNot() throws {
+        let v = try Self.run("""
+          - {name: "ok order", first: {event: fault}, then: {alarm: E_STOP}, within: 5ms}
+          - {name: "wrong order", first: {alarm: E_STOP}, then: {event: lifecycle, detail: active}}
+          - {name: "ok count", count: alarm_raises, of: E_STOP, equals: 1}
+          - {name: "wrong count", count: alarm_raises, of: any, from: 0s, to: 4s, at_least: 1}
+          - {name: "ok any", alarm: any, after: 5s, within: 10ms}
+          - {name: "wrong any", alarm: any, after: 1s, within: 2s}
+          - {name: "ok events", count: events, of: fault, equals: 1}
+        """)
+        let byName = Dictionary(uniqueKeysWithValues: v.map { ($0.name, $0) })
+        #expect(byName["ok order"]?.passed == true, "\(byName["ok order"]?.detail ?? "")")
+        #expect(byName["wrong order"]?.passed == false, "activation at 0.2 s came before the E-stop")
+        #expect(byName["ok count"]?.passed == true)
+        #expect(byName["wrong count"]?.passed == false)
+        #expect(byName["wrong count"]?.detail.hasPrefix("0 —") == true, "\(byName["wrong count"]?.detail ?? "")")
+        #expect(byName["ok any"]?.passed == true)
+        #expect(byName["wrong any"]?.passed == false)
+        #expect(byName["ok events"]?.passed == true)
+    }
+
+    @Test func aRateIsTheChangePerSecondAcrossItsWindowAndACrossingIsAChange() throws {
+        let v = try Self.run("""
+          - {name: "spin-up rate", metric: speed_cmd_rpm, stat: rate, from: 0.3s, to: 1.3s, between: [900, 1100]}
+          - {name: "flat", metric: speed_cmd_rpm, stat: rate, from: 3s, to: 4.9s, between: [900, 1100]}
+          - {name: "crossing", first: {metric: flow_lpm, above: 1.0}, then: {alarm: E_STOP}}
+          - {name: "never crosses", first: {metric: flow_lpm, above: 50}, then: {alarm: E_STOP}}
+        """)
+        #expect(v[0].passed, "the pump ramps at 1000 rpm/s: \(v[0].detail)")
+        #expect(!v[1].passed, "regulating, not ramping: \(v[1].detail)")
+        #expect(v[2].passed, "\(v[2].detail)")
+        #expect(!v[3].passed && v[3].detail.contains("never happened"))
+    }
+
+    @Test func badNewExpectationsAndFaultsNameTheirLine() {
+        func error(_ e: String, events: String = "  - {at: 5s, for: 1s, fault: emergency_stop}") -> String {
+            let yaml = minimal.replacingOccurrences(of: "  - {at: 5s, for: 1s, fault: emergency_stop}", with: events)
+                .replacingOccurrences(of: "  - {name: \"x\", state: fault, at: 6s}", with: e)
+            do { _ = try ScenarioLoader.parse(yaml: yaml, file: "bad.yaml"); return "no error" } catch { return error.description }
+        }
+        #expect(error("  - {count: alarms, of: E_STOP, equals: 1}").contains("unknown count 'alarms'"))
+        #expect(error("  - {count: alarm_raises, equals: 1}").contains("needs 'of'"))
+        #expect(error("  - {first: {metric: flow_lpm}, then: {alarm: E_STOP}}").contains("exactly one of: below, above"))
+        #expect(error("  - {first: {alarm: E_STOP}, then: {alarm: NOPE}}").hasPrefix("bad.yaml:11:44: expectations.0.then.alarm: unknown alarm 'NOPE'"))
+        #expect(error("  - {metric: flow_lpm, stat: slope, at_most: 1}").contains("slope"))
+        #expect(error("  - {name: x, state: active, at: 1s}", events: "  - {at: 5s, fault: syringe_empty, channel: saline}")
+            .contains("unknown channel 'saline' (allowed: cells, heparin)"))
+    }
+}
