@@ -67,11 +67,15 @@ public struct ExperimentProtocol: Sendable, Equatable {
     public var phases: [Phase]
     public var heparin: HeparinSettings?
     public var monitoring: InfusionMonitoring
+    /// Fouling warning and pause thresholds (`monitoring.fouling_*_percent`), checked.
+    public var fouling: FoulingMonitor.Configuration
 
     public init(file: String, name: String, description: String, onRestart: RestartPolicy, patient: Patient,
                 pumpMode: Sourced<PumpMode>, alarmLimits: AlarmLimits, doseLimits: DoseLimits,
                 cellSyringe: SyringeSetup?, heparinSyringe: SyringeSetup?, product: Product?, phases: [Phase],
-                heparin: HeparinSettings?, monitoring: InfusionMonitoring) {
+                heparin: HeparinSettings?, monitoring: InfusionMonitoring,
+                fouling: FoulingMonitor.Configuration = .init()) {
+        self.fouling = fouling
         self.file = file
         self.name = name
         self.description = description

@@ -52,9 +52,11 @@ public enum AlarmID: UInt8, Sendable, BitwiseCopyable, CaseIterable, CustomStrin
     case syringeEmpty = 18
     case infusionDeviation = 19
     case watchdogReset = 20
+    /// The sensor cross-check suspects a pressure sensor of drifting (the role is in the event).
+    case sensorDrift = 21
 
     /// Number of identifiers; `index` is always in `0..<count`.
-    public static let count: Int = Int(AlarmID.watchdogReset.rawValue) + 1
+    public static let count: Int = Int(AlarmID.sensorDrift.rawValue) + 1
 
     /// Dense index `0..<count`.
     @inline(__always) public var index: Int { Int(rawValue) }
@@ -89,6 +91,7 @@ public enum AlarmID: UInt8, Sendable, BitwiseCopyable, CaseIterable, CustomStrin
         case .syringeEmpty: "SYRINGE_EMPTY"
         case .infusionDeviation: "INFUSION_DEVIATION"
         case .watchdogReset: "WATCHDOG_RESET"
+        case .sensorDrift: "SENSOR_DRIFT"
         }
     }
 
@@ -162,6 +165,7 @@ public struct AlarmDefinition: Sendable, Equatable {
         case .syringeEmpty: (p, latching, delay) = (.medium, true, .zero)
         case .infusionDeviation: (p, latching, delay) = (.medium, false, .zero)
         case .watchdogReset: (p, latching, delay) = (.high, true, .zero)
+        case .sensorDrift: (p, latching, delay) = (.medium, true, .zero)
         }
         return AlarmDefinition(id: id, priority: p, latching: latching, conditionDelay: delay,
                                escalateAfter: standardEscalation(for: p))

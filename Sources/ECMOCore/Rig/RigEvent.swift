@@ -23,6 +23,8 @@ public struct RigEvent: Sendable, BitwiseCopyable {
         case watchdogReset
         case alarm(AlarmEvent)
         case infusion(InfusionEvent)
+        /// The oxygenator monitors: fouling armed / not armed / resumed, a sensor suspected of drift.
+        case monitor(MonitorEvent)
     }
     public var time: Instant
     public var kind: Kind
