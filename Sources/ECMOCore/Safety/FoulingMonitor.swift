@@ -93,14 +93,15 @@ public struct FoulingMonitor: Sendable {
     public var pause: Bool { pauseAt != nil }
     public var armed: Bool { baselineResistance != nil }
 
-    /// Ends the baseline window now (the protocol is about to infuse cells). With at least
-    /// `minimumBaselineSpan` of settled samples the baseline is set from them; otherwise it
+    /// Ends the baseline window now (the protocol is about to infuse cells). With samples
+    /// from the default window, or at least `minimumBaselineSpan` of settled samples before
+    /// it, the baseline is set from them; otherwise it
     /// is collected over `lateWindow` from now, and the log says so.
     public mutating func closeBaseline(now: Instant) {
         guard !baselineForced else { return }
         baselineForced = true
         guard baselineResistance == nil else { return }
-        if baseCount > 0, let a = baseFirst, let b = baseLast, b - a >= configuration.minimumBaselineSpan {
+        if baseCount > 0, let a = baseFirst, let b = baseLast, inWindow || b - a >= configuration.minimumBaselineSpan {
             arm(now: now, source: inWindow ? .window : .early)
         } else {
             resetSums()
