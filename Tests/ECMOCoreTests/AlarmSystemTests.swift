@@ -288,7 +288,7 @@ extension AlarmSystemTests {
             let high: Set<AlarmID> = [.drainPressureLow, .prePressureHigh, .postPressureHigh, .flowLow, .sensorInvalid,
                                       .airInLine, .emergencyStop, .foulingPause, .syringeOcclusion, .watchdogReset]
             let latching: Set<AlarmID> = [.airInLine, .emergencyStop, .loopOverrun, .deviceConfigMismatch, .foulingWarning,
-                                          .foulingPause, .syringeOcclusion, .syringeEmpty, .watchdogReset]
+                                          .foulingPause, .syringeOcclusion, .syringeEmpty, .watchdogReset, .sensorDrift]
             for id in AlarmID.allCases {
                 let d = AlarmDefinition.standard(id)
                 #expect(d.id == id)
@@ -331,7 +331,7 @@ extension AlarmSystemTests {
                 #expect(AlarmID(identifier: id.identifier) == id)
                 #expect(seen.insert(id.identifier).inserted, "duplicate identifier \(id.identifier)")
             }
-            #expect(seen.count == 21)
+            #expect(seen.count == 22)
             #expect(AlarmID(identifier: "E_STOP") == .emergencyStop)
             #expect(AlarmID(identifier: "OXY_FOULING_PAUSE") == .foulingPause)
             #expect(AlarmID(identifier: "e_stop") == nil)
