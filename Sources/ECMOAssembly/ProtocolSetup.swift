@@ -45,7 +45,7 @@ public struct ProtocolSetup {
 
     /// Run settings from the protocol: its pump mode and alarm limits.
     public func settings(recordEvery: Int) -> RunSettings {
-        RunSettings(mode: resolved.pumpMode, recordEvery: recordEvery, alarmLimits: resolved.alarmLimits)
+        RunSettings(mode: resolved.pumpMode, recordEvery: recordEvery, alarmLimits: resolved.alarmLimits, fouling: resolved.fouling)
     }
 
     /// The simulated plant the protocol describes: circuit preset, syringes filled, the

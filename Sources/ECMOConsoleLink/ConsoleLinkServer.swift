@@ -355,6 +355,7 @@ public final class ConsoleLinkServer: @unchecked Sendable {
         case .stop: code = .stop
         case .activate: code = .activate
         case .clearFault: code = .clearFault
+        case .foulingResume(let nb): code = .resumeAfterFouling; a = nb ? 1 : 0
         }
         let seq = nextSequence
         nextSequence += 1
@@ -437,13 +438,16 @@ public final class ConsoleLinkServer: @unchecked Sendable {
             if case .acknowledge(let name) = c { return name == "all" ? "no unacknowledged alarm is active" : "alarm \(name) is not active" }
             return "alarm not active"
         case .noProtocol: return "this run has no protocol (or none with that channel)"
-        case .notHalted: return "that channel is not halted"
+        case .notHalted:
+            if case .foulingResume = c { return "no fouling pause is active" }
+            return "that channel is not halted"
         case .causePresent: return "the halt's cause is still present (empty, occlusion, alarm pause or circuit not running)"
         case .alreadyRunning: return "the protocol is already running"
         case .protocolFinished: return "the protocol has completed or was aborted"
         case .waitingForCircuit: return "the protocol starts by itself when the circuit is regulating"
         case .notAllowed: return "not allowed in the rig's present state"
         case .sensorsNotReady: return "a pressure or flow sensor is not delivering valid samples"
+        case .notAcknowledged: return "acknowledge OXY_FOULING_PAUSE first"
         case .none: return ""
         }
     }

@@ -67,6 +67,8 @@ public struct ExperimentProtocol: Sendable, Equatable {
     public var phases: [Phase]
     public var heparin: HeparinSettings?
     public var monitoring: InfusionMonitoring
+    /// Fouling warning and pause thresholds (`monitoring.fouling_*_percent`), checked.
+    public var fouling: FoulingMonitor.Configuration
     /// Limits the file did not give but that follow from one it did (a warning tier placed
     /// inside an alarm tier set below the default warning); the planner warns about each.
     public var derivedLimits: [DerivedLimit] = []
@@ -85,7 +87,9 @@ public struct ExperimentProtocol: Sendable, Equatable {
     public init(file: String, name: String, description: String, onRestart: RestartPolicy, patient: Patient,
                 pumpMode: Sourced<PumpMode>, alarmLimits: AlarmLimits, doseLimits: DoseLimits,
                 cellSyringe: SyringeSetup?, heparinSyringe: SyringeSetup?, product: Product?, phases: [Phase],
-                heparin: HeparinSettings?, monitoring: InfusionMonitoring) {
+                heparin: HeparinSettings?, monitoring: InfusionMonitoring,
+                fouling: FoulingMonitor.Configuration = .init()) {
+        self.fouling = fouling
         self.file = file
         self.name = name
         self.description = description

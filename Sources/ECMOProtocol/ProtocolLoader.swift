@@ -173,13 +173,15 @@ struct ProtocolDecoder {
         }
 
         // monitoring:
-        let monitoring = top.entry("monitoring").flatMap { reader.mapping($0) }.map { decodeMonitoring($0) } ?? InfusionMonitoring()
+        let monitoringMap = top.entry("monitoring").flatMap { reader.mapping($0) }
+        let monitoring = monitoringMap.map { decodeMonitoring($0) } ?? InfusionMonitoring()
+        let fouling = monitoringMap.map { decodeFouling($0) } ?? FoulingMonitor.Configuration()
 
         guard let name, let description, let patient, let pump, phasesComplete else { return nil }
         var result = ExperimentProtocol(file: file, name: name.value, description: description.value, onRestart: onRestart,
                                         patient: patient, pumpMode: pump, alarmLimits: alarmLimits, doseLimits: doseLimits,
                                         cellSyringe: cellSyringe, heparinSyringe: heparinSyringe, product: product,
-                                        phases: phases, heparin: heparin, monitoring: monitoring)
+                                        phases: phases, heparin: heparin, monitoring: monitoring, fouling: fouling)
         result.derivedLimits = derivedWarningTiers.map { ExperimentProtocol.DerivedLimit(key: $0.key, value: $0.value, location: $0.at) }
         return result
     }
@@ -444,7 +446,7 @@ struct ProtocolDecoder {
     mutating func decodeMonitoring(_ m: MappingView) -> InfusionMonitoring {
         reader.checkKeys(m, allowed: ["occlusion_pressure_mmhg", "friction_n", "near_empty_ml", "near_empty_time",
                                       "deviation_fraction", "deviation_delay", "journal_lookahead_ms",
-                                      "circulation_resume"], required: [])
+                                      "circulation_resume", "fouling_warning_percent", "fouling_pause_percent"], required: [])
         var mon = InfusionMonitoring()
         if m.has("occlusion_pressure_mmhg"), let v = reader.number(m, "occlusion_pressure_mmhg", in: 100...1000, unit: " mmHg") { mon.occlusionPressure = .mmHg(v.value) }
         if m.has("friction_n"), let v = reader.number(m, "friction_n", in: 0...100, unit: " N") { mon.frictionNewtons = v.value }
@@ -464,6 +466,24 @@ struct ProtocolDecoder {
             mon.journalLookahead = .seconds(v.value / 1000)
         }
         return mon
+    }
+}
+
+extension ProtocolDecoder {
+    /// The fouling thresholds (`monitoring.fouling_warning_percent`, `fouling_pause_percent`:
+    /// rise of R = ΔP/Q over its baseline), each within its hard bounds and the pause above
+    /// the warning; refused otherwise, naming the key.
+    mutating func decodeFouling(_ m: MappingView) -> FoulingMonitor.Configuration {
+        var f = FoulingMonitor.Configuration()
+        let wb = FoulingMonitor.Configuration.warningRiseBounds, pb = FoulingMonitor.Configuration.pauseRiseBounds
+        let w = reader.number(m, "fouling_warning_percent", in: (wb.lowerBound * 100)...(wb.upperBound * 100), unit: " %")
+        let p = reader.number(m, "fouling_pause_percent", in: (pb.lowerBound * 100)...(pb.upperBound * 100), unit: " %")
+        if let w { f.warningRise = w.value / 100 }
+        if let p { f.pauseRise = p.value / 100 }
+        if f.pauseRise <= f.warningRise, let at = p ?? w {
+            reader.error(at.position, at.path, "the fouling pause (\(format(f.pauseRise * 100)) %) must be above the fouling warning (\(format(f.warningRise * 100)) %)")
+        }
+        return f
     }
 }
 

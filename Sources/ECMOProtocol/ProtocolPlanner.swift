@@ -88,6 +88,8 @@ public struct ResolvedProtocol: Sendable, Equatable {
     public var plan: InfusionPlan
     public var pumpMode: PumpMode
     public var alarmLimits: AlarmLimits
+    /// The fouling monitor's thresholds from the protocol.
+    public var fouling: FoulingMonitor.Configuration { experiment.fouling }
     public var doseLimits: DoseLimits
     /// The simulator's circuit on a simulated board (`adult_patient` unless stated); nil on a rig.
     public var circuitPreset: CircuitPreset?

@@ -298,6 +298,15 @@ public final class RunRecorder: @unchecked Sendable {
             o["action"] = .string("\(a.kind)")
             o["priority"] = .string("\(a.priority)")
             o["by"] = .string("\(a.actor)")
+        case .monitor(let m):
+            o["event"] = .string(m.kind.description)
+            if let r = m.resistance { o["resistance_mmhg_min_per_l"] = .number(r.mmHgMinutePerLiter) }
+            if let q = m.flow { o["flow_lpm"] = .number(q.litersPerMinute) }
+            if let b = m.source { o["baseline"] = .string(b.description) }
+            if m.reason != .none { o["reason"] = .string(m.reason.description) }
+            if let r = m.role { o["role"] = .string(r.rawValue) }
+            if let e = m.error { o["error_mmhg"] = .number(e.mmHg) }
+            if m.check != .none { o["check"] = .string(m.check.description) }
         case .infusion(let i):
             o["event"] = .string("infusion")
             o["action"] = .string(i.kind.name)

@@ -26,6 +26,8 @@ public struct RigCommand: Sendable, BitwiseCopyable, Equatable {
         case activate = 12
         case clearFault = 13
         case deactivate = 14
+        /// `a`: 1 to take a new fouling baseline, 0 to keep it.
+        case resumeAfterFouling = 15
     }
     /// Chosen by the link, echoed in the reply.
     public var sequence: UInt64
@@ -123,6 +125,9 @@ extension RigCommand {
         case .activate: return .activate
         case .clearFault: return .clearFault
         case .deactivate: return .deactivate
+        case .resumeAfterFouling:
+            guard a == 0 || a == 1 else { return nil }
+            return .resumeAfterFouling(newBaseline: a == 1)
         }
     }
 }

@@ -109,6 +109,15 @@ struct ObservedEvent {
             kind = .infusion
             details = [i.kind.name]
             if i.kind == .halted, let reason = InfusionHalt(rawValue: UInt8(clamping: Int(i.value))) { details.append(reason.description) }
+        case .monitor(let m):
+            switch m.kind {
+            case .foulingArmed: kind = .foulingArmed
+            case .foulingNotArmed: kind = .foulingNotArmed
+            case .foulingResumed: kind = .foulingResumed
+            case .sensorDrift: kind = .sensorDrift
+            }
+            details = [m.source?.description, m.reason == .none ? nil : m.reason.description, m.role?.rawValue,
+                       m.check == .none ? nil : m.check.description].compactMap { $0 }
         case .alarm(let a):
             kind = nil
             alarm = (a.id, a.kind, a.priority)

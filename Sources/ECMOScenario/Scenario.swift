@@ -62,6 +62,8 @@ public enum ScenarioAction: Sendable {
     case abortProtocol
     case enterACT(seconds: Double)
     case setHeparinRate(Double)
+    /// The operator resumes after a fouling pause, optionally on a new baseline.
+    case resumeAfterFouling(newBaseline: Bool)
 }
 
 /// The fault catalogue (documented in HIL/README.md). Each is made real in the plant or
@@ -206,6 +208,10 @@ public struct Expectation: Sendable {
         case infusion
         /// The overrun policy started (detail `on`) or stopped (`off`) shedding non-critical work.
         case shedding
+        /// The oxygenator monitors; detail: the baseline source (`window`, `early`,
+        /// `after_close`, `operator_resume`), the reason, or the suspected sensor and check.
+        case foulingArmed = "fouling_armed", foulingNotArmed = "fouling_not_armed", foulingResumed = "fouling_resumed"
+        case sensorDrift = "sensor_drift"
     }
     public struct Bound: Sendable, Equatable {
         public var atLeast: Double?

@@ -110,7 +110,8 @@ struct ScenarioDecoder {
 
     static let eventCommonKeys = ["at", "for"]
     static let actions = ["infuse_particles", "set_flow", "set_speed", "set_act", "clear_fault", "activate", "acknowledge_alarm", "audio_pause",
-                          "resume_infusion", "pause_infusion", "abort_protocol", "enter_act", "set_heparin_rate"]
+                          "resume_infusion", "pause_infusion", "abort_protocol", "enter_act", "set_heparin_rate",
+                          "resume_after_fouling"]
 
     mutating func time(_ m: MappingView, _ key: String) -> Located<Duration>? {
         reader.duration(m, key, in: .zero...max(duration, .zero))
@@ -257,6 +258,10 @@ struct ScenarioDecoder {
             }
             return name.value == "resume_infusion" ? .resumeInfusion(channel) : .pauseInfusion(channel)
         case "abort_protocol": keys([]); return .abortProtocol
+        case "resume_after_fouling":
+            keys(["new_baseline"])
+            if m.has("new_baseline") { return reader.bool(m, "new_baseline").map { .resumeAfterFouling(newBaseline: $0.value) } }
+            return .resumeAfterFouling(newBaseline: false)
         case "enter_act":
             keys(["act_s"], required: ["act_s"])
             return reader.number(m, "act_s", in: 30...1500, unit: " s").map { .enterACT(seconds: $0.value) }

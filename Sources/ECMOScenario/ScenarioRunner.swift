@@ -93,6 +93,7 @@ public final class ScenarioRunner {
                 .appendingPathComponent("ecmo-scenario-\(UUID().uuidString)").appendingPathComponent("journal").path
             protocolSetup = try ProtocolSetup(resolved: resolved, protocolPath: path, board: board, journalPath: journalPath)
             settings.alarmLimits = resolved.alarmLimits
+            settings.fouling = resolved.fouling
         }
         self.settings = settings
         do {
@@ -367,6 +368,7 @@ public final class ScenarioRunner {
         case .abortProtocol: if start { command(.abortProtocol, at: t) }
         case .enterACT(let s): if start { command(.enterACT(.seconds(s)), at: t) }
         case .setHeparinRate(let r): if start { command(.setHeparinRate(HeparinRate(unitsPerKilogramPerHour: r)), at: t) }
+        case .resumeAfterFouling(let nb): if start { command(.resumeAfterFouling(newBaseline: nb), at: t) }
         }
     }
 

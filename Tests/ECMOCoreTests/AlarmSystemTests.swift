@@ -316,7 +316,7 @@ extension AlarmSystemTests {
                                       .flowSensorHold, .zeroFlow, .outputFault]
             let latching: Set<AlarmID> = [.airInLine, .emergencyStop, .loopOverrun, .deviceConfigMismatch, .foulingWarning,
                                           .foulingPause, .syringeOcclusion, .syringeEmpty, .watchdogReset,
-                                          .outputFault, .auxiliaryOutputFault]
+                                          .outputFault, .auxiliaryOutputFault, .sensorDrift]
             for id in AlarmID.allCases {
                 let d = AlarmDefinition.standard(id)
                 #expect(d.id == id)

@@ -42,6 +42,20 @@ func send(_ code: RigCommand.Code, _ a: Double = 0, link: RigLink, tick: () -> V
         #expect(rig.loop.controller.mode == .constantFlow(.lpm(3.0)), "refusals leave the set-point alone")
     }
 
+    @Test func foulingResumeFromTheLinkIsRefusedWithoutAPauseAndMalformedArgumentsAreRejected() throws {
+        let (rig, link) = try rig()
+        let tick = { rig.advance(.milliseconds(1)) }
+        // No fouling pause stands: nothing to resume (the pause/acknowledge/resume path runs
+        // in HIL/scenarios/protocol-fouling-pause-resume.yaml).
+        #expect(send(.resumeAfterFouling, 0, link: link, tick: tick)?.reason == .notHalted)
+        #expect(send(.resumeAfterFouling, 1, link: link, tick: tick)?.reason == .notHalted)
+        #expect(RigCommand(sequence: 1, code: .resumeAfterFouling, a: 1).operatorCommand == .resumeAfterFouling(newBaseline: true))
+        #expect(RigCommand(sequence: 1, code: .resumeAfterFouling, a: 0).operatorCommand == .resumeAfterFouling(newBaseline: false))
+        for bad in [2.0, -1, .nan, .infinity, 0.5] {
+            #expect(RigCommand(sequence: 1, code: .resumeAfterFouling, a: bad).operatorCommand == nil)
+        }
+    }
+
     @Test func setSpeedOutsideTheBoardPumpLimitsIsRefused() throws {
         let (rig, link) = try rig()
         let tick = { rig.advance(.milliseconds(1)) }

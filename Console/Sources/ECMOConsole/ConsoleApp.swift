@@ -277,7 +277,7 @@ public struct ConsoleServer: Sendable {
         "set_flow": ["lpm"], "set_speed": ["rpm"], "acknowledge": ["alarm"], "pause_audio": [],
         "protocol_pause": ["channel"], "protocol_resume": ["channel"], "protocol_abort": [], "protocol_start": [],
         "enter_act": ["seconds"], "set_heparin_rate": ["u_per_kg_h"], "annotate": ["text"], "stop": [],
-        "activate": [], "clear_fault": [],
+        "activate": [], "clear_fault": [], "fouling_resume": ["new_baseline"],
     ]
 
     func command(_ request: Request, _ context: ConsoleContext) async throws -> Response {

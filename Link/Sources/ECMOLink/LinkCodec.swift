@@ -160,7 +160,7 @@ struct CommandWire: Codable {
     init(_ c: ConsoleCommand) { command = c }
 
     enum K: String, CodingKey { case id, actor, role, name, args }
-    enum A: String, CodingKey { case lpm, rpm, alarm, channel, seconds, rate = "u_per_kg_h", text }
+    enum A: String, CodingKey { case lpm, rpm, alarm, channel, seconds, rate = "u_per_kg_h", text, newBaseline = "new_baseline" }
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: K.self)
@@ -199,6 +199,10 @@ struct CommandWire: Codable {
         case "stop": command = .stop
         case "activate": command = .activate
         case "clear_fault": command = .clearFault
+        case "fouling_resume":
+            // `args` and `new_baseline` are optional: plain resume keeps the baseline.
+            let a = try? c.nestedContainer(keyedBy: A.self, forKey: .args)
+            command = .foulingResume(newBaseline: try a?.decodeIfPresent(Bool.self, forKey: .newBaseline) ?? false)
         default:
             throw LinkDecodeError(code: "unknown_command", message: "unknown command \"\(name)\" (known: \(LinkCommand.allNames.joined(separator: ", ")))")
         }
@@ -220,6 +224,7 @@ struct CommandWire: Codable {
         case .enterACT(let v): try a.encode(v, forKey: .seconds)
         case .setHeparinRate(let v): try a.encode(v, forKey: .rate)
         case .annotate(let v): try a.encode(v, forKey: .text)
+        case .foulingResume(let v): try a.encode(v, forKey: .newBaseline)
         case .pauseAudio, .protocolAbort, .protocolStart, .stop, .activate, .clearFault: break
         }
     }

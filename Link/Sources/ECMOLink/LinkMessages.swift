@@ -454,11 +454,14 @@ public enum LinkCommand: Sendable, Equatable {
     case activate
     /// Leave `fault` for `inactive` once its cause is gone (refused with `cause_present`).
     case clearFault
+    /// Resume cell infusion after a fouling pause (OXY_FOULING_PAUSE acknowledged first,
+    /// refused with `not_acknowledged`); `new_baseline`: the present resistance becomes the baseline.
+    case foulingResume(newBaseline: Bool)
 
     /// Every command name, as on the wire.
     public static let allNames = ["set_flow", "set_speed", "acknowledge", "pause_audio", "protocol_pause",
                                   "protocol_resume", "protocol_abort", "protocol_start", "enter_act",
-                                  "set_heparin_rate", "annotate", "stop", "activate", "clear_fault"]
+                                  "set_heparin_rate", "annotate", "stop", "activate", "clear_fault", "fouling_resume"]
 
     public var name: String {
         switch self {
@@ -476,6 +479,7 @@ public enum LinkCommand: Sendable, Equatable {
         case .stop: "stop"
         case .activate: "activate"
         case .clearFault: "clear_fault"
+        case .foulingResume: "fouling_resume"
         }
     }
 }

@@ -65,6 +65,7 @@ import ECMOLink
             .setFlow(lpm: 3.5), .setSpeed(rpm: 3000), .acknowledge(alarm: "all"), .pauseAudio,
             .protocolPause(channel: .cells), .protocolResume(channel: .heparin), .protocolAbort, .protocolStart,
             .enterACT(seconds: 180), .setHeparinRate(unitsPerKilogramPerHour: 20), .annotate(text: "clot at the inlet"), .stop, .activate, .clearFault,
+            .foulingResume(newBaseline: true),
         ]
         #expect(commands.map(\.name) == LinkCommand.allNames)
         for (i, c) in commands.enumerated() {
@@ -84,6 +85,13 @@ import ECMOLink
         let cmd = ConsoleMessage.command(ConsoleCommand(id: 4, actor: "bob", role: "operator", command: .setFlow(lpm: 2.5)))
         let c = String(decoding: LinkCodec.encode(cmd), as: UTF8.self)
         #expect(c == #"{"actor":"bob","args":{"lpm":2.5},"id":4,"name":"set_flow","role":"operator","type":"command"}"#)
+    }
+
+    @Test func foulingResumeDecodesWithAndWithoutANewBaseline() throws {
+        let with = try LinkCodec.decodeConsoleMessage(Data(#"{"type":"command","id":1,"actor":"a","role":"operator","name":"fouling_resume","args":{"new_baseline":true}}"#.utf8))
+        #expect(with == .command(ConsoleCommand(id: 1, actor: "a", role: "operator", command: .foulingResume(newBaseline: true))))
+        let without = try LinkCodec.decodeConsoleMessage(Data(#"{"type":"command","id":2,"actor":"a","role":"operator","name":"fouling_resume"}"#.utf8))
+        #expect(without == .command(ConsoleCommand(id: 2, actor: "a", role: "operator", command: .foulingResume(newBaseline: false))))
     }
 
     @Test func decodesAHandWrittenCommandWithoutArgs() throws {

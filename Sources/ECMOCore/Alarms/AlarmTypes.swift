@@ -68,16 +68,18 @@ public enum AlarmID: UInt8, Sendable, BitwiseCopyable, CaseIterable, CustomStrin
     case outputFault = 26
     /// The same for any other output (syringe lines, buzzer, lamps).
     case auxiliaryOutputFault = 27
+    /// The sensor cross-check suspects a pressure sensor of drifting (the role is in the event).
+    case sensorDrift = 28
 
     /// Number of identifiers; `index` is always in `0..<count`.
-    public static let count: Int = Int(AlarmID.auxiliaryOutputFault.rawValue) + 1
+    public static let count: Int = Int(AlarmID.sensorDrift.rawValue) + 1
 
     /// Alarms about the circulation (pressures, flow, pump, sensors, the loop), as opposed to
     /// the syringes' own: a high-priority one pauses the cell syringe.
     public var isCirculation: Bool {
         switch self {
         case .syringeOcclusion, .syringeNearEmpty, .syringeEmpty, .infusionDeviation, .watchdogReset,
-             .deviceConfigMismatch, .foulingWarning, .foulingPause, .auxiliaryOutputFault:
+             .deviceConfigMismatch, .foulingWarning, .foulingPause, .auxiliaryOutputFault, .sensorDrift:
             false
         default:
             true
@@ -124,6 +126,7 @@ public enum AlarmID: UInt8, Sendable, BitwiseCopyable, CaseIterable, CustomStrin
         case .zeroFlow: "NO_FLOW"
         case .outputFault: "OUTPUT_FAULT"
         case .auxiliaryOutputFault: "AUX_OUTPUT_FAULT"
+        case .sensorDrift: "SENSOR_DRIFT"
         }
     }
 
@@ -220,6 +223,7 @@ public struct AlarmDefinition: Sendable, Equatable {
         // recovered must still be seen by the operator.
         case .outputFault: (p, latching, delay) = (.high, true, .zero)
         case .auxiliaryOutputFault: (p, latching, delay) = (.medium, true, .zero)
+        case .sensorDrift: (p, latching, delay) = (.medium, true, .zero)
         }
         return AlarmDefinition(id: id, priority: p, latching: latching, conditionDelay: delay,
                                escalateAfter: standardEscalation(for: p),

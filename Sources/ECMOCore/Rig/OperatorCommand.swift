@@ -22,6 +22,9 @@ public enum OperatorCommand: Sendable, BitwiseCopyable, Equatable {
     case setHeparinRate(HeparinRate)
     /// End the run: the runtime stops the loop between ticks and puts every output safe.
     case stop
+    /// Resume after a fouling pause (OXY_FOULING_PAUSE acknowledged), optionally on a new
+    /// baseline (the present resistance): the monitor re-arms and the cells resume.
+    case resumeAfterFouling(newBaseline: Bool)
 
     /// A stable name for logs and replies.
     public var name: String {
@@ -40,6 +43,7 @@ public enum OperatorCommand: Sendable, BitwiseCopyable, Equatable {
         case .enterACT: "enter_act"
         case .setHeparinRate: "set_heparin_rate"
         case .stop: "stop"
+        case .resumeAfterFouling: "resume_after_fouling"
         }
     }
 }
@@ -64,6 +68,8 @@ public enum CommandRefusal: UInt8, Sendable, BitwiseCopyable, CustomStringConver
     case notAllowed = 11
     /// `activate` while a pressure or flow sensor is not delivering valid samples.
     case sensorsNotReady = 12
+    /// The alarm behind the request has not been acknowledged yet.
+    case notAcknowledged = 13
 
     /// The protocol's `reason` code.
     public var description: String {
@@ -80,6 +86,7 @@ public enum CommandRefusal: UInt8, Sendable, BitwiseCopyable, CustomStringConver
         case .waitingForCircuit: "waiting_for_circuit"
         case .notAllowed: "not_allowed"
         case .sensorsNotReady: "sensors_not_ready"
+        case .notAcknowledged: "not_acknowledged"
         }
     }
 }

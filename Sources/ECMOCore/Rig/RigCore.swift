@@ -281,6 +281,19 @@ public struct RigCore: Sendable {
             if let r = SetpointLimits.check(rate.unitsPerKilogramPerHour, SetpointLimits.heparinRate) { return r }
             if dryRun { return .accepted }
             return infusion.setHeparinRate(rate, now: now, emit: { emit(RigEvent(infusion: $0)) }) ? .accepted : refuse(.noProtocol)
+        case .resumeAfterFouling(let newBaseline):
+            // Only a pause the operator has seen (acknowledged), and not on a suspect sensor.
+            guard safety.fouling.pause else { return refuse(.notHalted) }
+            if safety.alarms.isActive(.foulingPause) && !safety.alarms.isAcknowledged(.foulingPause) { return refuse(.notAcknowledged) }
+            if safety.crossCheck.suspect != nil || !safety.fouling.mayResume(newBaseline: newBaseline) { return refuse(.causePresent) }
+            if dryRun { return .accepted }
+            safety.resumeAfterFoulingPause(newBaseline: newBaseline, now: now)
+            if hasInfusionPlan, infusion.cells.halt == .safetyPause {
+                var i = lastInfusionInputs
+                i.infusionPaused = false
+                _ = infusion.resume(.cells, input: i, now: now, emit: { emit(RigEvent(infusion: $0)) })
+            }
+            return .accepted
         case .stop:
             if stopRequested { return refuse(.notAllowed) }
             if !dryRun { stopRequested = true }
@@ -376,6 +389,7 @@ public struct RigCore: Sendable {
         context.outputFault = input.outputFaults.process
         context.auxiliaryOutputFault = input.outputFaults.auxiliary
         var decision = safety.assess(&frame, context: context, now: now)
+        safety.reportMonitorEvents(emit: emit)
 
         // 4. Alarms, once, before the infusion engine: a high-priority alarm raised in this
         // tick stops the cells and opens the outflow clamp in this tick.

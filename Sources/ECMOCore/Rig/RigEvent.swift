@@ -32,6 +32,8 @@ public struct RigEvent: Sendable, BitwiseCopyable {
         /// The loop's health changed: the reasons it withholds the watchdog kick now
         /// (`LoopHealth` bits; 0: healthy again, kicking).
         case watchdogWithheld(reasons: UInt8)
+        /// The oxygenator monitors: fouling armed / not armed / resumed, a sensor suspected of drift.
+        case monitor(MonitorEvent)
     }
     public var time: Instant
     public var kind: Kind

@@ -27,6 +27,8 @@ public struct SafetySupervisor: Sendable {
     public private(set) var alarms: AlarmSystem
     public private(set) var validator = SensorValidator()
     public private(set) var fouling: FoulingMonitor
+    /// Drift of a pressure sensor told from fouling (issue 15 item 8).
+    public private(set) var crossCheck = SensorCrossCheck()
     public let pumpCurve: PumpCurve?
     /// The pump's lowest running speed: interlocks never push below it (a stopped
     /// centrifugal pump lets blood run backwards).
@@ -267,7 +269,12 @@ public struct SafetySupervisor: Sendable {
         // Fouling.
         var dp: Pressure?
         if let a = pPre, let b = pPost { dp = a - b }
-        fouling.update(pressureDrop: dp, flow: q, regulating: running, now: now)
+        // Sensor cross-check (drift) first: a suspected sensor freezes the fouling monitor.
+        let standDown = k[.prePressureHigh] || k[.postPressureHigh] || k[.drainPressureLow] || k[.flowLow]
+        crossCheck.update(drain: pDrain, pre: pPre, post: pPost, flow: q, speed: speed, running: running && !standDown,
+                          pumpStopped: !c.pumpEnabled || (speed.map { $0.rpm < 100 } ?? false), curve: pumpCurve, now: now)
+        k[.sensorDrift] = crossCheck.suspect != nil
+        fouling.update(pressureDrop: dp, flow: q, regulating: running, now: now, sensorSuspect: crossCheck.suspect != nil)
         k[.foulingWarning] = fouling.warning
         k[.foulingPause] = fouling.pause
         conditions = k
@@ -345,4 +352,18 @@ public struct SafetySupervisor: Sendable {
 
     /// The protocol is about to infuse cells: freeze the fouling baseline now.
     public mutating func closeFoulingBaseline(now: Instant) { fouling.closeBaseline(now: now) }
+
+    /// The operator resumes after a fouling pause (the core checked the acknowledgment).
+    public mutating func resumeAfterFoulingPause(newBaseline: Bool, now: Instant) {
+        fouling.resume(newBaseline: newBaseline, now: now)
+    }
+}
+
+extension SafetySupervisor {
+    /// Hands the oxygenator monitors' events (fouling armed / not armed / resumed, sensor
+    /// drift) to the rig's log. Called once a tick after `assess`.
+    public mutating func reportMonitorEvents(emit: (RigEvent) -> Void) {
+        while let e = fouling.takeEvent() { emit(RigEvent(.monitor(e), at: e.time)) }
+        if let e = crossCheck.takeEvent() { emit(RigEvent(.monitor(e), at: e.time)) }
+    }
 }
