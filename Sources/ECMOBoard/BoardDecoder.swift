@@ -339,9 +339,11 @@ struct BoardDecoder {
                 channel = reader.int(m, "channel", in: 0...3)
                 let widest = ADS1115.PGA.fsr6_144.fullScaleRange.volts
                 let offset = reader.number(m, "volts_offset", in: -widest...widest, unit: " V")
-                let scale = reader.number(m, "units_per_volt")
-                if let s = scale, s.value == 0 {
-                    reader.error(s.position, s.path, "units_per_volt must not be zero")
+                // Bounded so that a reading over the widest input span stays a finite, usable
+                // number (1e308 units/V would be ±inf; 1e-320 is zero in all but name).
+                let scale = reader.number(m, "units_per_volt", in: -1e6...1e6)
+                if let s = scale, abs(s.value) < 1e-6 {
+                    reader.error(s.position, s.path, "units_per_volt must not be zero (magnitude at least 1e-6, got \(s.value))")
                 } else if let offset, let scale {
                     analog = AnalogCalibration(offset: Voltage(volts: offset.value), unitsPerVolt: scale.value)
                 }

@@ -429,7 +429,8 @@ func ml(_ v: Volume) -> String { fmtDigits(v.milliliters, 3) }
 func secs(_ d: Duration) -> String { fmtDigits(d.seconds, 1) }
 
 func fmtDigits(_ v: Double, _ digits: Int) -> String {
-    guard v.isFinite else { return String(v) }
+    // Beyond 1e15 the fixed-point text below would overflow Int64 (a trap): plain digits instead.
+    guard v.isFinite, abs(v) < 1e15 else { return String(v) }
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let r = (v * scale).rounded() / scale
@@ -446,7 +447,8 @@ extension String {
         let negative = v < 0
         var scale: Int64 = 1
         for _ in 0..<digits { scale *= 10 }
-        let total = Int64((abs(v) * Double(scale)).rounded())
+        // Not finite, or too large for Int64 units of the last digit: plain digits, no trap.
+        guard let total = Int64(exactly: (abs(v) * Double(scale)).rounded()) else { self = "\(v)"; return }
         let whole = total / scale
         var frac = String(total % scale)
         while frac.count < digits { frac = "0" + frac }
@@ -456,7 +458,9 @@ extension String {
 
 /// `h:mm:ss`, with tenths when the duration is not whole seconds: `0:35:00`, `0:00:56.3`.
 public func clock(_ d: Duration) -> String {
-    let totalTenths = Int64((d.seconds * 10).rounded())
+    let tenths = (d.seconds * 10).rounded()
+    // A duration beyond Int64 tenths of a second (~29 000 years) is no plan's; no trap for it.
+    guard let totalTenths = Int64(exactly: tenths) else { return "\(d.seconds) s" }
     let negative = totalTenths < 0
     let t = abs(totalTenths)
     let h = t / 36000, m = (t / 600) % 60, s = (t / 10) % 60, tenth = t % 10

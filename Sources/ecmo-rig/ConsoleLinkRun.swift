@@ -17,7 +17,8 @@ struct ConsoleLinkOptions: ParsableArguments {
     var rate: Double = 25
 
     func validate() throws {
-        guard rate.isFinite, rate > 0, rate <= 200 else { throw ValidationError("--console-rate \(rate): must be in (0, 200] Hz") }
+        // 0.001 Hz is the slowest the link paces (RigLink); below it a rate would be silently raised.
+        guard rate.isFinite, rate >= 0.001, rate <= 200 else { throw ValidationError("--console-rate \(rate): must be in 0.001...200 Hz") }
     }
 
     /// The loop's side of the link, when a socket was asked for (built into the loop).

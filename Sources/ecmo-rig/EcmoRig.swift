@@ -52,7 +52,8 @@ struct DurationArgument: ExpressibleByArgument, Sendable {
             number = s.dropLast(suffix.count)
             break
         }
-        guard let v = Double(number), v.isFinite, v > 0, v * factor <= RunLimits.longestRun.seconds else { return nil }
+        // At least 1 ms: a subnormal such as 1e-320s is not zero, but is no run either.
+        guard let v = Double(number), v.isFinite, v * factor >= 0.001, v * factor <= RunLimits.longestRun.seconds else { return nil }
         duration = .seconds(v * factor)
         text = argument
     }
@@ -134,7 +135,11 @@ struct Run: AsyncParsableCommand {
         if let rpm, !(rpm.isFinite && speedRange.contains(rpm)) {
             throw ValidationError("--rpm \(rpm): must be a speed in rpm in \(speedRange.lowerBound)...\(speedRange.upperBound)")
         }
-        if !(recordHz.isFinite && recordHz > 0 && recordHz <= 1000) { throw ValidationError("--record-hz \(recordHz): must be in (0, 1000]") }
+        // The lower bound keeps loop rate / record rate a count of ticks (1e-320 Hz would be
+        // an infinite number of ticks per row, a trap when converted).
+        if !(recordHz.isFinite && recordHz >= 0.001 && recordHz <= 1000) {
+            throw ValidationError("--record-hz \(recordHz): must be in 0.001...1000 rows per second")
+        }
     }
 
     func run() async throws {

@@ -42,7 +42,8 @@ struct CommandCommand: ParsableCommand {
 
     func validate() throws {
         _ = try Self.parse(name: name, value: value)
-        guard timeout.isFinite, timeout > 0, timeout <= 60 else { throw ValidationError("--timeout \(timeout): must be in (0, 60] seconds") }
+        // From 10 ms: a subnormal such as 1e-320 is above zero but no time to wait at all.
+        guard timeout.isFinite, timeout >= 0.01, timeout <= 60 else { throw ValidationError("--timeout \(timeout): must be in 0.01...60 seconds") }
         guard !actor.isEmpty, actor.count <= 64 else { throw ValidationError("--actor: 1 to 64 characters") }
     }
 

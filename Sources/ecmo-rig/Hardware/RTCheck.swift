@@ -53,7 +53,8 @@ struct RTCheck: ParsableCommand {
             guard let text else { return }
             for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
                 if part == "hog" { hog = true }
-                else if part.hasSuffix("us"), let n = Int(part.dropLast(2)), n >= 0 { busyMicroseconds = n }
+                // At most 1 s of busy work per tick (the longest period): more would never end.
+                else if part.hasSuffix("us"), let n = Int(part.dropLast(2)), (0...1_000_000).contains(n) { busyMicroseconds = n }
                 else { return nil }
             }
         }
@@ -63,7 +64,7 @@ struct RTCheck: ParsableCommand {
         guard (1...99).contains(priority) else { throw ValidationError("--priority \(priority): must be in 1...99") }
         if let periodUs, !(50...1_000_000).contains(periodUs) { throw ValidationError("--period-us \(periodUs): must be in 50...1000000") }
         if let cpu, cpu < 0 { throw ValidationError("--cpu \(cpu): must be ≥ 0") }
-        guard Load(load) != nil else { throw ValidationError("--load \(load ?? ""): expected e.g. 200us, hog or 200us,hog") }
+        guard Load(load) != nil else { throw ValidationError("--load \(load ?? ""): expected e.g. 200us, hog or 200us,hog (busy work 0...1000000us)") }
     }
 
     func run() throws {
