@@ -64,6 +64,11 @@ public enum ScenarioAction: Sendable {
     case setHeparinRate(Double)
     /// The operator resumes after a fouling pause, optionally on a new baseline.
     case resumeAfterFouling(newBaseline: Bool)
+    /// The firmware crashes (a kill -9, a fatal error): no clean shutdown, no last record;
+    /// the plant runs on, the program starts again at once through its own boot path with
+    /// the same board, protocol and delivery journal, finds its session marker, comes up
+    /// inactive with every output safe and waits for an operator's `activate`.
+    case crash
 }
 
 /// The fault catalogue (documented in HIL/README.md). Each is made real in the plant or

@@ -111,7 +111,7 @@ struct ScenarioDecoder {
     static let eventCommonKeys = ["at", "for"]
     static let actions = ["infuse_particles", "set_flow", "set_speed", "set_act", "clear_fault", "activate", "acknowledge_alarm", "audio_pause",
                           "resume_infusion", "pause_infusion", "abort_protocol", "enter_act", "set_heparin_rate",
-                          "resume_after_fouling"]
+                          "resume_after_fouling", "crash"]
 
     mutating func time(_ m: MappingView, _ key: String) -> Located<Duration>? {
         reader.duration(m, key, in: .zero...max(duration, .zero))
@@ -270,6 +270,7 @@ struct ScenarioDecoder {
             return reader.number(m, "u_per_kg_per_h", in: 0...100, unit: " U/kg/h").map { .setHeparinRate($0.value) }
         case "clear_fault": keys([]); return .clearFault
         case "activate": keys([]); return .activate
+        case "crash": keys([]); return .crash
         case "audio_pause": keys([]); return .audioPause
         case "acknowledge_alarm":
             keys(["alarm"], required: ["alarm"])

@@ -57,6 +57,7 @@ public final class ScenarioRunner {
     private var activeOverrun: Duration?
     private var starvedUntil: Duration?
     private var powerCut = false
+    private var crashPending = false
     private var activated = false
     private let needsTruth: Bool
     private var protocolSetup: ProtocolSetup?
@@ -181,6 +182,13 @@ public final class ScenarioRunner {
                     // The board was reset by its watchdog: the firmware boots afresh through
                     // the program's own root and boot sequence (no operator at the start).
                     if sim.watchdogResets > 0 { try reboot() }
+                }
+                if crashPending {
+                    // The process dies between two ticks: nothing is shut down or written.
+                    // It starts again at once, as its service manager would start it, and
+                    // its boot finds the session marker of the run that never ended.
+                    crashPending = false
+                    try reboot(evidence: BootEvidence(uncleanStop: true, operatorStart: false))
                 }
                 loop.tick(now: now, lateness: activeOverrun ?? .zero)
                 if !journalStalled { rig.journalWriter?.serviceOnce() }
@@ -361,6 +369,7 @@ public final class ScenarioRunner {
         case .setSpeed(let s): if start { command(.setSpeed(s), at: t) }
         case .clearFault: if start { command(.clearFault, at: t) }
         case .activate: if start { command(.activate, at: t) }
+        case .crash: if start { crashPending = true }
         case .acknowledgeAlarm(let id): if start { command(.acknowledge(id), at: t) }
         case .audioPause: if start { command(.pauseAudio, at: t) }
         case .resumeInfusion(let c): if start { command(.resumeInfusion(c), at: t) }
@@ -384,7 +393,7 @@ public final class ScenarioRunner {
     }
 
     /// The watchdog reset the board: the firmware starts again on the same plant.
-    private func reboot() throws {
+    private func reboot(evidence: BootEvidence = BootEvidence(operatorStart: false)) throws {
         ticksBeforeReboot += loop.tickCount
         var setup: ProtocolSetup?
         if let old = protocolSetup {
@@ -393,7 +402,7 @@ public final class ScenarioRunner {
                 (try? Self.resolve(board: $0, scenarioFile: scenario.file)) ?? $0 } ?? "", board: board, journalPath: old.journal.path)
             protocolSetup = setup
         }
-        rig = try RigAssembly.reboot(rig, settings: settings, protocolSetup: setup, evidence: BootEvidence(operatorStart: false))
+        rig = try RigAssembly.reboot(rig, settings: settings, protocolSetup: setup, evidence: evidence)
         rig.boot()
     }
     private var ticksBeforeReboot: UInt64 = 0
