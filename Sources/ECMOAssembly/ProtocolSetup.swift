@@ -90,3 +90,13 @@ extension InfusionEngine {
         ])
     }
 }
+
+extension AlarmSystem {
+    /// Raises per alarm since start, for a run summary (`alarm_raises`): only alarms raised
+    /// at least once, by identifier. A number that grows in a quiet run is chatter.
+    public var raiseCountsJSON: JSONValue {
+        var o: [String: JSONValue] = [:]
+        for id in AlarmID.allCases where raiseCount(id) > 0 { o[id.identifier] = .int(Int(raiseCount(id))) }
+        return .object(o)
+    }
+}

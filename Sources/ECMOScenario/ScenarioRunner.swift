@@ -244,6 +244,13 @@ public final class ScenarioRunner {
             summary["board"] = .string(board.name)
             summary["board_file"] = .string(board.sourceFile)
             summary["loop_time_s"] = .number(Double(result.ticks) * board.loopPeriod.seconds)
+            // Raises per alarm over the whole run, reboots included (from the alarm log).
+            var raises: [String: JSONValue] = [:]
+            for e in events {
+                guard let a = e.alarm, a.kind == .raised, let id = a.id else { continue }
+                if case .int(let n)? = raises[id.identifier] { raises[id.identifier] = .int(n + 1) } else { raises[id.identifier] = .int(1) }
+            }
+            summary["alarm_raises"] = .object(raises)
             if let setup = protocolSetup { summary["protocol"] = protocolSummary(setup) }
             switch scenario.control {
             case .constantFlow(let q): summary["setpoint"] = .object(["mode": .string("constant_flow"), "flow_lpm": .number(q.litersPerMinute)])

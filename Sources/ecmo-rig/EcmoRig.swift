@@ -390,6 +390,7 @@ struct Run: AsyncParsableCommand {
             "loop_time_s": .number(Double(loop.tickCount) * config.loopPeriod.seconds),
             "wall_time_s": .number((wallSeconds * 1000).rounded() / 1000),
             "overruns": .int(Int(loop.overruns)),
+            "alarm_raises": loop.safety.alarms.raiseCountsJSON,
             "max_lateness_us": .number((runner.maxLateness.seconds * 1e7).rounded() / 10),
             "watchdog_kicks": .int(Int(loop.watchdogKicks)),
             "output_write_errors": .int(Int(loop.outputs.totalWriteErrors)),

@@ -190,3 +190,32 @@ expectations:
             .contains("unknown channel 'saline' (allowed: cells, heparin)"))
     }
 }
+
+/// Issue 15, item 9: the run summary counts raises per alarm.
+@Suite struct AlarmRaiseSummaryTests {
+    @Test func theSummaryCountsEachAlarmsRaisesAsTheAlarmLogHasThem() throws {
+        // Two E-stop presses, acknowledged and cleared in between: E_STOP raised twice.
+        let yaml = minimal
+            .replacingOccurrences(of: "  duration: 10s", with: "  duration: 20s")
+            .replacingOccurrences(of: "  - {at: 5s, for: 1s, fault: emergency_stop}", with: """
+              - {at: 5s, for: 1s, fault: emergency_stop}
+              - {at: 7s, action: acknowledge_alarm, alarm: all}
+              - {at: 8s, action: clear_fault}
+              - {at: 12s, for: 1s, fault: emergency_stop}
+            """)
+        let s = try ScenarioLoader.parse(yaml: yaml, file: scenarioFolder.appendingPathComponent("t.yaml").path)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecmo-raises-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try ScenarioRunner(scenario: s, outputDirectory: dir).run()
+        let run = dir.appendingPathComponent(s.name)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("summary.json"))) as? [String: Any]
+        let raises = try #require(summary?["alarm_raises"] as? [String: Int], "summary.json has alarm_raises")
+        #expect(raises["E_STOP"] == 2, "\(raises)")
+        // Every count equals the raised lines of the alarm log.
+        let events = try String(contentsOf: run.appendingPathComponent("events.jsonl"), encoding: .utf8).split(separator: "\n")
+        for (id, n) in raises {
+            let logged = events.filter { $0.contains("\"action\":\"raised\"") && $0.contains("\"alarm\":\"\(id)\"") }.count
+            #expect(logged == n, "\(id): summary \(n), log \(logged)")
+        }
+    }
+}
