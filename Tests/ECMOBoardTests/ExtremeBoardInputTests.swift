@@ -1,3 +1,4 @@
+import RigTestSupport
 import ECMOBoard
 import ECMODataFile
 import Foundation

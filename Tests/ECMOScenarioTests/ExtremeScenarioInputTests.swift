@@ -1,3 +1,4 @@
+import RigTestSupport
 import ECMODataFile
 import ECMOScenario
 import Foundation

@@ -1,29 +1,28 @@
 import Foundation
 
-// Shared by the extreme-input tests of the board, protocol and scenario loaders (each test
-// target has its own copy: there is no shared test-support module for the data files).
+// Shared by the extreme-input tests of the board, protocol and scenario loaders.
 
 /// The values item 16 of issue 15 pushes through every input path: non-finite numbers,
 /// the extremes of Double, a subnormal, the Int64/UInt64 edges and both zeros.
-let extremeValues = ["nan", ".nan", "inf", ".inf", "-.inf", "1e308", "-1e308", "1e-320", "-1e-320",
+public let extremeValues = ["nan", ".nan", "inf", ".inf", "-.inf", "1e308", "-1e308", "1e-320", "-1e-320",
                      "9223372036854775807", "-9223372036854775808", "9223372036854775808",
                      "18446744073709551616", "0", "-0"]
 
 /// Values no numeric key of a data file may accept: not finite, or beyond any physical
 /// quantity or count a rig uses.
-let valuesNeverAccepted: Set<String> = ["nan", ".nan", "inf", ".inf", "-.inf"]
+public let valuesNeverAccepted: Set<String> = ["nan", ".nan", "inf", ".inf", "-.inf"]
 
 /// One number in a YAML text: `key: 12`, `key: 30s` (a duration), or an item of `key: [a, b]`.
-struct NumericSite: CustomStringConvertible {
-    var line: Int          // 1-based
-    var key: String
-    var range: Range<String.Index>
-    var unit: String       // "" for a plain number; "s", "ms", "m", "h" for a duration
-    var description: String { "line \(line) \(key)\(unit.isEmpty ? "" : " (duration)")" }
+public struct NumericSite: CustomStringConvertible {
+    public var line: Int          // 1-based
+    public var key: String
+    public var range: Range<String.Index>
+    public var unit: String       // "" for a plain number; "s", "ms", "m", "h" for a duration
+    public var description: String { "line \(line) \(key)\(unit.isEmpty ? "" : " (duration)")" }
 }
 
 /// Every number the text gives a key (comments stripped), in order.
-func numericSites(in text: String) -> [NumericSite] {
+public func numericSites(in text: String) -> [NumericSite] {
     let number = #"-?(?:0x[0-9A-Fa-f]+|[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)"#
     let scalar = try! Regex(#"([A-Za-z_][A-Za-z0-9_]*):[ \t]*("# + number + #")(ms|us|s|m|h)?(?=[ \t]*(?:[,}\]]|#|$))"#)
     let list = try! Regex(#"([A-Za-z_][A-Za-z0-9_]*):[ \t]*\[([^\]\n]*)\]"#)
@@ -55,7 +54,7 @@ func numericSites(in text: String) -> [NumericSite] {
 }
 
 /// The text with the number at `site` replaced by `value` (keeping a duration's unit when `keepUnit`).
-func substituting(_ value: String, at site: NumericSite, in text: String, keepUnit: Bool = true) -> String {
+public func substituting(_ value: String, at site: NumericSite, in text: String, keepUnit: Bool = true) -> String {
     var t = text
     let end = keepUnit || site.unit.isEmpty ? site.range.upperBound : text.index(site.range.upperBound, offsetBy: site.unit.count)
     t.replaceSubrange(site.range.lowerBound..<end, with: value)
