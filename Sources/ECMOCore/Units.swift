@@ -167,18 +167,33 @@ extension Pressure {
 
 extension Duration {
     /// The duration in seconds as a `Double` (loses sub-attosecond precision only).
+    ///
+    /// The tick converts durations dozens of times: `components` divides a 128-bit count
+    /// by 10¹⁸ in a library call (a quarter of a simulated tick's instructions once). Every
+    /// duration the rig makes is whole nanoseconds, so the common case is one division by
+    /// a constant, which the compiler turns into a multiply.
+    /// (A 128-bit division is a library call even by a constant; below ±9.2 s, the
+    /// durations a tick handles, the count fits 64 bits and the division is a multiply.)
+    @inlinable
     public var seconds: Double {
+        let a = attoseconds
+        if let small = Int64(exactly: a) {
+            let ns = small / 1_000_000_000
+            if ns &* 1_000_000_000 == small { return Double(ns) / 1e9 }
+        } else {
+            let ns = a / 1_000_000_000
+            if let n = Int64(exactly: ns), ns &* 1_000_000_000 == a { return Double(n) / 1e9 }
+        }
         let c = components
         return Double(c.seconds) + Double(c.attoseconds) * 1e-18
     }
-    /// Whole nanoseconds, saturating at `Int64` bounds.
+    /// Whole nanoseconds (truncated toward zero), saturating at `Int64` bounds.
+    @inlinable
     public var nanoseconds: Int64 {
-        let c = components
-        let (s, o1) = c.seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if o1 { return c.seconds < 0 ? Int64.min : Int64.max }
-        let (t, o2) = s.addingReportingOverflow(c.attoseconds / 1_000_000_000)
-        if o2 { return c.seconds < 0 ? Int64.min : Int64.max }
-        return t
+        let a = attoseconds
+        if let small = Int64(exactly: a) { return small / 1_000_000_000 }
+        let ns = a / 1_000_000_000
+        return Int64(exactly: ns) ?? (ns < 0 ? Int64.min : Int64.max)
     }
     /// `s` seconds, saturating: beyond about ±292 years it is the longest `Duration` an
     /// `Int64` of nanoseconds holds, and NaN is zero. A number derived from an input (a

@@ -151,17 +151,52 @@ public struct FoulingModel: Sendable, Equatable {
 
     /// g(ACT): 1 at ordinary anticoagulation, → 0 above ~400 s (Takuya: no adhesion).
     public var anticoagulationFactor: Double {
+        Self.anticoagulation(act: activatedClottingTime, parameters: parameters)
+    }
+
+    static func anticoagulation(act: Duration, parameters: Parameters) -> Double {
         let mid = parameters.anticoagulationMidpoint.seconds
         let width = max(parameters.anticoagulationWidth.seconds, 1e-3)
-        return 1 / (1 + Double.exp((activatedClottingTime.seconds - mid) / width))
+        return 1 / (1 + Double.exp((act.seconds - mid) / width))
+    }
+
+    /// g(ACT) for the ACT and parameters it was computed with: `step` runs every
+    /// simulated millisecond, the ACT changes a few times an experiment, and the
+    /// logistic's `exp` was a tenth of a simulated tick.
+    private var anticoagulationCache = AnticoagulationCache()
+
+    private mutating func cachedAnticoagulationFactor() -> Double {
+        let c = anticoagulationCache
+        if c.valid, c.act == activatedClottingTime, c.midpoint == parameters.anticoagulationMidpoint,
+           c.width == parameters.anticoagulationWidth {
+            return c.factor
+        }
+        let f = anticoagulationFactor
+        anticoagulationCache = AnticoagulationCache(valid: true, act: activatedClottingTime, midpoint: parameters.anticoagulationMidpoint,
+                                                    width: parameters.anticoagulationWidth, factor: f)
+        return f
+    }
+
+    /// A memo, not state: two models that differ only in what they have memoised are equal.
+    struct AnticoagulationCache: Sendable, Equatable {
+        var valid = false
+        var act: Duration = .zero
+        var midpoint: Duration = .zero
+        var width: Duration = .zero
+        var factor = 1.0
+        static func == (a: Self, b: Self) -> Bool { true }
     }
 
     var materialFactor: Double { membrane == .pmp ? 1 : parameters.polypropyleneAdhesion }
 
     /// Probability that one particle of `kind` sticks on one pass.
     public func captureProbability(_ kind: ParticleKind) -> Double {
+        captureProbability(kind, anticoagulation: anticoagulationFactor)
+    }
+
+    func captureProbability(_ kind: ParticleKind, anticoagulation g: Double) -> Double {
         let size = kind == .msc ? 1 : parameters.vesicleCaptureRatio
-        return min(1, max(0, parameters.captureProbability * anticoagulationFactor * materialFactor * size))
+        return min(1, max(0, parameters.captureProbability * g * materialFactor * size))
     }
 
     /// Adds `count` particles at `port`. Post-oxygenator particles join the pool only in
@@ -187,13 +222,17 @@ public struct FoulingModel: Sendable, Equatable {
     public mutating func step(flow: Flow, dt: Duration) {
         let h = dt.seconds
         guard h > 0 else { return }
+        // A clean circuit with nothing infused has nothing to move and nothing to grow on.
+        let moving = cells.approaching > 0 || cells.circulating > 0 || vesicles.approaching > 0 || vesicles.circulating > 0
+        guard moving || cells.deposited > 0 || vesicles.deposited > 0 else { return }
         let q = abs(flow.millilitersPerSecond)
-        Self.transport(&cells, p: captureProbability(.msc), q: q, h: h, parameters: parameters)
-        Self.transport(&vesicles, p: captureProbability(.extracellularVesicle), q: q, h: h, parameters: parameters)
+        let g = cachedAnticoagulationFactor()
+        Self.transport(&cells, p: captureProbability(.msc, anticoagulation: g), q: q, h: h, parameters: parameters)
+        Self.transport(&vesicles, p: captureProbability(.extracellularVesicle, anticoagulation: g), q: q, h: h, parameters: parameters)
         // Thrombus: the open fraction decays exponentially at a rate set by the seeding deposit.
         let phiC = cellCoveredFraction
         let qRef = max(parameters.referenceFlow.millilitersPerSecond, 1e-9)
-        let rate = parameters.thrombusGrowthRate * anticoagulationFactor * materialFactor * phiC * q / qRef
+        let rate = parameters.thrombusGrowthRate * g * materialFactor * phiC * q / qRef
         let open = max(1 - phiC - thrombusFraction, 0) * Double.exp(-rate * h)
         thrombusFraction = max(0, 1 - phiC - open)
     }
