@@ -14,6 +14,9 @@ import ECMOScenario
 import ECMODataFile
 import ECMOProtocol
 import ECMOAssembly
+#if os(Linux)
+import ECMOLinux
+#endif
 #if ECMO_RUN_STORE
 import ECMORunStore
 #endif
@@ -223,7 +226,7 @@ struct Run: AsyncParsableCommand {
                     rig.hardware.restorePlunger(cells: state.cells, heparin: state.heparin)
                     rig.hardware.plantLedger = state.pointer
                     try await execute(rig, marker: marker, mode: mode, runLength: runLength, runLengthText: runLengthText,
-                                      resolved: resolved, logger: logger, keepAlive: state)
+                                      resolved: resolved, logger: logger, keepAlive: state, runLoop: { $0.run(for: $1) })
                 } catch let e as ExitCode {
                     throw e
                 } catch {
@@ -232,7 +235,7 @@ struct Run: AsyncParsableCommand {
                 }
             } else {
                 try await execute(rig, marker: marker, mode: mode, runLength: runLength, runLengthText: runLengthText,
-                                  resolved: resolved, logger: logger, keepAlive: nil)
+                                  resolved: resolved, logger: logger, keepAlive: nil, runLoop: { $0.run(for: $1) })
             }
         case .rig:
             let hardware: any HardwareProvider
@@ -243,7 +246,7 @@ struct Run: AsyncParsableCommand {
                 logger.error("\(error)")
                 throw ExitCode(ExitCodes.hardware)
             }
-            func assemble<H: HardwareProvider>(_ hw: H) async throws {
+            func assemble<H: HardwareProvider>(_ hw: H, runLoop: @escaping @Sendable (Rig<H>, Duration) -> RigSession.Outcome) async throws {
                 let rig: Rig<H>
                 do {
                     rig = try RigAssembly.assemble(board: config, hardware: hw, settings: settings, protocolSetup: setup,
@@ -254,15 +257,28 @@ struct Run: AsyncParsableCommand {
                     throw ExitCode(ExitCodes.hardware)
                 }
                 try await execute(rig, marker: marker, mode: mode, runLength: runLength, runLengthText: runLengthText,
-                                  resolved: resolved, logger: logger, keepAlive: nil)
+                                  resolved: resolved, logger: logger, keepAlive: nil, runLoop: runLoop)
             }
-            try await assemble(hardware)
+            // The loop closure is written where the hardware's type is concrete, so the
+            // compiler specialises the whole tick for it (direct calls, no generic
+            // metadata lookups per tick); opened as an existential it would run generic.
+            #if os(Linux)
+            if let linux = hardware as? LinuxHardware {
+                try await assemble(linux, runLoop: { $0.run(for: $1) })
+                return
+            }
+            #endif
+            func assembleOpened<H: HardwareProvider>(_ hw: H) async throws { try await assemble(hw, runLoop: { $0.run(for: $1) }) }
+            try await assembleOpened(hardware)
         }
     }
 
     /// Runs an assembled rig: record, console, status line, signals, summary.
+    /// `runLoop` runs the rig's loop for a duration: written by the caller where `H` is a
+    /// concrete type, so the tick inside it is specialised (see the `.rig` branch).
     func execute<H: HardwareProvider>(_ rig: Rig<H>, marker: SessionMarker, mode: PumpMode, runLength: Duration, runLengthText: String,
-                                      resolved: ResolvedProtocol?, logger: Logger, keepAlive: AnyObject?) async throws {
+                                      resolved: ResolvedProtocol?, logger: Logger, keepAlive: AnyObject?,
+                                      runLoop: @escaping @Sendable (Rig<H>, Duration) -> RigSession.Outcome) async throws {
         let config = rig.board
         let loop = rig.loop
         if rig.session.evidence.watchdogReset || rig.session.evidence.uncleanStop {
@@ -299,7 +315,8 @@ struct Run: AsyncParsableCommand {
         logger.info("board \(config.name) (\(config.kind.rawValue)), loop \(Int(ticksPerSecond)) Hz, \(Self.describe(mode)), \(runLengthText) \(pace.rawValue); recording to \(runDirectory.path)")
 
         let loopThreadSetup = LoopThreadSetup(board: config, options: realtimeOptions, pacing: runner.pacing, logger: logger)
-        let service = RigService(rig: rig, duration: runLength, recorder: recorder, quiet: quiet, loopThreadSetup: loopThreadSetup)
+        let service = RigService(rig: rig, duration: runLength, recorder: recorder, quiet: quiet, loopThreadSetup: loopThreadSetup,
+                                 runLoop: runLoop)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -426,6 +443,8 @@ final class RigService<Hardware: HardwareProvider>: Service, @unchecked Sendable
     let quiet: Bool
     let loopThreadSetup: LoopThreadSetup?
     let outcome = OutcomeBox()
+    /// The loop itself, specialised for the concrete hardware by whoever built it.
+    let runLoop: @Sendable (Rig<Hardware>, Duration) -> RigSession.Outcome
 
     final class OutcomeBox: @unchecked Sendable {
         private let lock = NSLock()
@@ -436,8 +455,10 @@ final class RigService<Hardware: HardwareProvider>: Service, @unchecked Sendable
         }
     }
 
-    init(rig: Rig<Hardware>, duration: Duration, recorder: RunRecorder, quiet: Bool, loopThreadSetup: LoopThreadSetup? = nil) {
+    init(rig: Rig<Hardware>, duration: Duration, recorder: RunRecorder, quiet: Bool, loopThreadSetup: LoopThreadSetup? = nil,
+         runLoop: @escaping @Sendable (Rig<Hardware>, Duration) -> RigSession.Outcome) {
         self.rig = rig
+        self.runLoop = runLoop
         self.loopThreadSetup = loopThreadSetup
         self.duration = duration
         self.recorder = recorder
@@ -451,7 +472,7 @@ final class RigService<Hardware: HardwareProvider>: Service, @unchecked Sendable
         await withGracefulShutdownHandler {
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
                 let t = Thread { [self] in
-                    if loopThreadSetup?.enter() ?? true { outcome.value = rig.run(for: duration) }
+                    if loopThreadSetup?.enter() ?? true { outcome.value = runLoop(rig, duration) }
                     done.resume()
                 }
                 t.name = "control-loop"
@@ -544,13 +565,22 @@ struct Simulate: AsyncParsableCommand {
     @Flag(help: "Pace each scenario to the wall clock instead of running as fast as possible.")
     var realtime = false
 
+    @Option(help: "Run every scenario on this simulated board file instead of the one it names (e.g. Board/sim-fast.yaml, the sensor-level board).")
+    var board: String?
+
     func run() async throws {
         // Load everything first: a malformed file stops the batch before anything runs.
         var loaded: [Scenario] = []
         var bad = false
+        if let board, !FileManager.default.fileExists(atPath: board) {
+            FileHandle.standardError.write(Data("--board: no board file at '\(board)'\n".utf8))
+            throw ExitCode(ExitCodes.boardInvalid)
+        }
         for path in scenarios {
             do {
-                loaded.append(try ScenarioLoader.load(path: path))
+                var s = try ScenarioLoader.load(path: path)
+                if let board { s.board = board }
+                loaded.append(s)
             } catch {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
                 bad = true
