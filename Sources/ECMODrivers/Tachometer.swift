@@ -41,11 +41,14 @@ public final class Tachometer<Input: DigitalInput> {
             }
             for i in 0..<n {
                 let t = buffer[i].timestamp
-                if let previous = lastEdge, t > previous {
+                if let previous = lastEdge, t > previous, t - previous <= stallTimeout {
                     let period = Double((t - previous).nanoseconds)
                     // First period after a stall is taken as is; then a light low-pass.
                     smoothedPeriodNs = smoothedPeriodNs == 0 ? period : smoothedPeriodNs + (period - smoothedPeriodNs) * 0.25
                 }
+                // A gap longer than the stall timeout is not a period (the rotor stopped, or
+                // the pulses were lost): the edge after it only starts timing again. Taken as
+                // a period, a 10 s gap read as 3 rpm for a tick while the pump ran at 3000.
                 lastEdge = t
                 totalPulses &+= 1
             }
