@@ -24,6 +24,9 @@ public struct BoardConfiguration: Sendable, Equatable {
     public var outputs: [ActuatorRole: OutputLineConfiguration]
     public var pump: PumpConfiguration
     public var syringe: SyringeDriveConfiguration?
+    /// How a simulated board models its sensors (`simulation:` in the header; register
+    /// level when absent). Meaningless on a rig board, which the decoder enforces.
+    public var simulation: SimulationFidelity = .register
 
     public init(sourceFile: String, name: String, description: String, kind: BoardKind, realtime: RealtimeRequirement,
                 loopPeriod: Duration, watchdog: WatchdogConfiguration, i2cBuses: [String: I2CBusConfiguration],
@@ -60,6 +63,19 @@ public struct BoardConfiguration: Sendable, Equatable {
 public enum BoardKind: String, Sendable, Equatable, CaseIterable {
     case simulated
     case rig
+}
+
+/// How far down a simulated board models its devices.
+///
+/// The register-level board is the one to test drivers and buses against: each ABP2 and
+/// ADS1115 is a datasheet model behind a mock I²C bus, fed every tick. The sensor-level
+/// board keeps the same device models (conversion times, quantisation, status bits) but
+/// talks to them without a bus and asks the plant for a value only when a conversion
+/// finishes, so thousands of experiments can be simulated (ArduPilot's SITL works at the
+/// sensor level for the same reason). Same firmware, same 1 kHz period either way.
+public enum SimulationFidelity: String, Sendable, Equatable, CaseIterable {
+    case register
+    case sensor
 }
 
 /// Whether the loop must get real-time scheduling to start.

@@ -26,6 +26,7 @@ struct BoardDecoder {
     static let topKeys = ["board", "i2c_buses", "gpio_chips", "pwm_chips", "devices", "sensors", "inputs", "outputs", "pump", "syringe"]
     static let requiredTopKeys = ["board", "i2c_buses", "gpio_chips", "pwm_chips", "devices", "sensors", "inputs", "outputs", "pump"]
     static let headerKeys = ["name", "description", "kind", "realtime", "loop_period_us", "watchdog"]
+    static let optionalHeaderKeys = ["simulation"]
     static let deviceCommonKeys = ["driver", "bus", "address"]
     static let abp2Keys = ["pressure_min_mmhg", "pressure_max_mmhg", "transfer_function"]
     static let ads1115Keys = ["full_scale_v", "data_rate_sps"]
@@ -113,11 +114,13 @@ struct BoardDecoder {
         checkHardwareKind()
 
         guard let header, let pump, top.entry("syringe") == nil || syringe != nil else { return nil }
-        return BoardConfiguration(
+        var board = BoardConfiguration(
             sourceFile: file, name: header.name, description: header.description, kind: header.kind,
             realtime: header.realtime, loopPeriod: header.loopPeriod, watchdog: header.watchdog,
             i2cBuses: buses, gpioChips: chips, pwmChips: pwms, devices: devices, sensors: sensors,
             inputs: inputs, outputs: outputs, pump: pump, syringe: syringe)
+        board.simulation = header.simulation
+        return board
     }
 
     // MARK: Sections
@@ -129,11 +132,12 @@ struct BoardDecoder {
         var realtime: RealtimeRequirement
         var loopPeriod: Duration
         var watchdog: WatchdogConfiguration
+        var simulation: SimulationFidelity
     }
 
     private mutating func decodeHeader(_ entry: Entry) -> Header? {
         guard let m = reader.mapping(entry) else { return nil }
-        reader.checkKeys(m, allowed: Self.headerKeys, required: Self.headerKeys)
+        reader.checkKeys(m, allowed: Self.headerKeys + Self.optionalHeaderKeys, required: Self.headerKeys)
         let name = reader.string(m, "name")
         if let name, !Self.isIdentifier(name.value, allowingDots: true) {
             reader.error(name.position, name.path, "board names use letters, digits, '_', '-' and '.', starting with a letter")
@@ -141,6 +145,13 @@ struct BoardDecoder {
         let description = reader.string(m, "description")
         kind = reader.choice(m, "kind", BoardKind.self)
         let realtime = reader.choice(m, "realtime", RealtimeRequirement.self)
+        var simulation = SimulationFidelity.register
+        if m.entry("simulation") != nil, let chosen = reader.choice(m, "simulation", SimulationFidelity.self) {
+            simulation = chosen.value
+            if let kind, kind.value != .simulated {
+                reader.error(chosen.position, chosen.path, "only a simulated board has a simulation fidelity (this board's kind is \(kind.value.rawValue), line \(kind.position.line))")
+            }
+        }
         let loop = reader.int(m, "loop_period_us", in: 100...100_000, unit: " µs")
         loopPeriodMicroseconds = loop?.value
 
@@ -156,7 +167,7 @@ struct BoardDecoder {
         }
         guard let name, let description, let kind, let realtime, let loop, let watchdog else { return nil }
         return Header(name: name.value, description: description.value, kind: kind.value, realtime: realtime.value,
-                      loopPeriod: .microseconds(loop.value), watchdog: watchdog)
+                      loopPeriod: .microseconds(loop.value), watchdog: watchdog, simulation: simulation)
     }
 
     private mutating func decodeBuses(_ top: MappingView) -> [String: I2CBusConfiguration] {

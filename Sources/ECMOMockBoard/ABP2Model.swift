@@ -90,8 +90,18 @@ public final class ABP2Model: I2CDeviceModel {
     }
 
     /// The measurement samples pressure and temperature at its end.
+    /// Sensor level: the plant is asked for the pressure when a conversion finishes
+    /// (`setPressure` is then not needed). Unowned: the simulated board owns its models.
+    public weak var inputSource: (any ModelInputSource)? {
+        didSet { source = inputSource.map { InputSourceReference($0) } }
+    }
+    private var source: InputSourceReference?
+    /// Which device this is, for `inputSource`.
+    public var inputDevice = 0
+
     private func advance(to now: Instant) {
         guard let end = measurementEnd, end <= now else { return }
+        if let source { pressure = .mmHg(source.input(device: inputDevice, channel: 0, at: now)) }
         let p = Self.pressureCounts(for: pressure, pressureMin: pressureMin, pressureMax: pressureMax,
                                     transferFunction: transferFunction)
         pressureCounts = p.counts

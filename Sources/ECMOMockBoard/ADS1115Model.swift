@@ -106,8 +106,23 @@ public final class ADS1115Model: I2CDeviceModel {
         inputs[mux.positiveInput] - (mux.negativeInput.map { inputs[$0] } ?? 0)
     }
 
+    /// Sensor level: the plant is asked for the converted input(s) when a conversion
+    /// finishes (`setInput` is then not needed). Unowned: the simulated board owns its models.
+    public weak var inputSource: (any ModelInputSource)? {
+        didSet { source = inputSource.map { InputSourceReference($0) } }
+    }
+    private var source: InputSourceReference?
+    /// Which device this is, for `inputSource`.
+    public var inputDevice = 0
+
     private func result(_ c: Conversion) -> UInt16 {
-        UInt16(bitPattern: ADS1115.outputCode(for: Voltage(volts: differentialVolts(mux: c.mux)), pga: c.pga))
+        if let source {
+            let now = clock.now()
+            let p = c.mux.positiveInput
+            inputs[p] = source.input(device: inputDevice, channel: p, at: now)
+            if let n = c.mux.negativeInput { inputs[n] = source.input(device: inputDevice, channel: n, at: now) }
+        }
+        return UInt16(bitPattern: ADS1115.outputCode(for: Voltage(volts: differentialVolts(mux: c.mux)), pga: c.pga))
     }
 
     /// Completes every conversion that has ended by `now`. "Continuous-Conversion Mode":

@@ -285,48 +285,74 @@ public final class MockI2CBus {
 public final class MockI2CDevice: I2CDevice {
     public let bus: MockI2CBus
     public let address: UInt8
+    /// Set on a sensor-level board: transfers go straight to the device model, with no
+    /// bus in between (no address decoding, no trace, no replay buffer).
+    public let direct: DirectDeviceLink?
     /// [0..<3]: bytes to write; [4..<6]: bytes read.
     private let scratch: UnsafeMutableRawBufferPointer
 
     init(bus: MockI2CBus, address: UInt8) {
         self.bus = bus
         self.address = address
+        direct = nil
+        scratch = .allocate(byteCount: 8, alignment: 1)
+        scratch.initializeMemory(as: UInt8.self, repeating: 0)
+    }
+
+    /// A device wired straight to its model (`link`); `bus` is only its name's owner.
+    public init(bus: MockI2CBus, link: DirectDeviceLink) {
+        self.bus = bus
+        address = link.address
+        direct = link
         scratch = .allocate(byteCount: 8, alignment: 1)
         scratch.initializeMemory(as: UInt8.self, repeating: 0)
     }
 
     deinit { scratch.deallocate() }
 
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(HALError) {
+    // Optional chaining calls the `let` link in place: an `if let` binding around a
+    // throwing call costs a retain per transfer (see FixedSlots).
+    @inline(__always)
+    private func send(_ bytes: UnsafeRawBufferPointer) throws(HALError) {
+        if direct != nil { try direct?.write(bytes); return }
         try bus.write(address, bytes)
     }
 
+    @inline(__always)
+    private func exchange(_ bytes: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
+        if direct != nil { try direct?.writeRead(bytes, into: buffer); return }
+        try bus.writeRead(address, bytes, into: buffer)
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(HALError) {
+        try send(bytes)
+    }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
+        if direct != nil { try direct?.read(into: buffer); return }
         try bus.read(address, into: buffer)
     }
 
     public func writeRead(_ bytes: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
-        try bus.writeRead(address, bytes, into: buffer)
+        try exchange(bytes, into: buffer)
     }
 
     public func readByteData(register: UInt8) throws(HALError) -> UInt8 {
         scratch[0] = register
-        try bus.writeRead(address, UnsafeRawBufferPointer(rebasing: scratch[0..<1]),
-                          into: UnsafeMutableRawBufferPointer(rebasing: scratch[4..<5]))
+        try exchange(UnsafeRawBufferPointer(rebasing: scratch[0..<1]), into: UnsafeMutableRawBufferPointer(rebasing: scratch[4..<5]))
         return scratch[4]
     }
 
     public func writeByteData(register: UInt8, value: UInt8) throws(HALError) {
         scratch[0] = register
         scratch[1] = value
-        try bus.write(address, UnsafeRawBufferPointer(rebasing: scratch[0..<2]))
+        try send(UnsafeRawBufferPointer(rebasing: scratch[0..<2]))
     }
 
     /// SMBus read word: the first byte on the wire is the low byte of the result.
     public func readWordData(register: UInt8) throws(HALError) -> UInt16 {
         scratch[0] = register
-        try bus.writeRead(address, UnsafeRawBufferPointer(rebasing: scratch[0..<1]),
-                          into: UnsafeMutableRawBufferPointer(rebasing: scratch[4..<6]))
+        try exchange(UnsafeRawBufferPointer(rebasing: scratch[0..<1]), into: UnsafeMutableRawBufferPointer(rebasing: scratch[4..<6]))
         return UInt16(scratch[4]) | UInt16(scratch[5]) << 8
     }
 
@@ -335,6 +361,95 @@ public final class MockI2CDevice: I2CDevice {
         scratch[0] = register
         scratch[1] = UInt8(truncatingIfNeeded: value)
         scratch[2] = UInt8(truncatingIfNeeded: value >> 8)
-        try bus.write(address, UnsafeRawBufferPointer(rebasing: scratch[0..<3]))
+        try send(UnsafeRawBufferPointer(rebasing: scratch[0..<3]))
+    }
+}
+
+/// One device model wired straight to its driver, for the sensor-level simulated board.
+///
+/// What a bus adds that the firmware can see is kept: a device that does not answer
+/// (NAK, for a fault or an empty address) and a burst of NAKs. What only a bus test
+/// needs is left out: address decoding, the transaction trace, the frozen-device replay.
+public final class DirectDeviceLink {
+    public let address: UInt8
+    private let model: ModelReference?
+    /// Keeps the model alive (`model` holds it unretained for the hot path).
+    public let owner: (any I2CDeviceModel)?
+    private let clock: any MonotonicClock
+    /// The device stops acknowledging until cleared (a disconnected sensor).
+    public var permanentNAK = false
+    /// The next `naksToInject` transfers are not acknowledged.
+    public var naksToInject = 0
+    public private(set) var transfers = 0
+    public private(set) var naks = 0
+
+    /// `model` nil: nothing at this address (every transfer is a NAK).
+    public init(address: UInt8, model: (any I2CDeviceModel)?, clock: any MonotonicClock) {
+        self.address = address
+        self.model = model.map { ModelReference($0) }
+        owner = model
+        self.clock = clock
+    }
+
+    @inline(__always)
+    private func answers() -> Bool {
+        transfers &+= 1
+        guard model != nil, !permanentNAK else { naks &+= 1; return false }
+        if naksToInject > 0 {
+            naksToInject -= 1
+            naks &+= 1
+            return false
+        }
+        return true
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws(HALError) {
+        guard answers(), model?.write(bytes, at: clock.now()) == true else { throw .nak(address: address) }
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
+        guard answers(), model?.read(into: buffer, at: clock.now()) == true else { throw .nak(address: address) }
+    }
+
+    func writeRead(_ bytes: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
+        let now = clock.now()
+        guard answers(), model?.write(bytes, at: now) == true, model?.read(into: buffer, at: now) == true else {
+            throw .nak(address: address)
+        }
+    }
+}
+
+/// Where a device model gets the quantity it converts when the simulator hands it over
+/// on demand (sensor level) instead of publishing it every tick: asked once per
+/// finished conversion, so noise is drawn only when a conversion is due.
+public protocol ModelInputSource: AnyObject {
+    /// Device `device`'s input `channel` at `now`: a pressure in mmHg for an ABP2
+    /// (channel 0), an input voltage in volts for an ADC channel.
+    func modelInput(device: Int, channel: Int, at now: Instant) -> Double
+}
+
+private protocol InputSourceCall {
+    static func input(_ o: Unmanaged<AnyObject>, device: Int, channel: Int, at now: Instant) -> Double
+}
+private enum InputSourceCallFor<T: ModelInputSource>: InputSourceCall {
+    static func input(_ o: Unmanaged<AnyObject>, device: Int, channel: Int, at now: Instant) -> Double {
+        o._withUnsafeGuaranteedRef { unsafeDowncast($0, to: T.self).modelInput(device: device, channel: channel, at: now) }
+    }
+}
+
+/// A model's input source held without reference counting (like `ModelReference`): a
+/// call through an existential loaded from a weak or unowned field costs a retain, and
+/// the models call it at every conversion. The model's `weak` field keeps it honest.
+struct InputSourceReference {
+    private let object: Unmanaged<AnyObject>
+    private let call: any InputSourceCall.Type
+    init(_ source: any ModelInputSource) {
+        func make<T: ModelInputSource>(_ t: T) -> (Unmanaged<AnyObject>, any InputSourceCall.Type) {
+            (Unmanaged.passUnretained(t as AnyObject), InputSourceCallFor<T>.self)
+        }
+        (object, call) = make(source)
+    }
+    @inline(__always) func input(device: Int, channel: Int, at now: Instant) -> Double {
+        call.input(object, device: device, channel: channel, at: now)
     }
 }

@@ -163,14 +163,14 @@ struct ExpectationEvaluator {
     }
 
     /// The first time `occ` happened (a metric crossing from the observed ticks).
-    private func time(of occ: Expectation.Occurrence, crossing: Duration?, events: [ObservedEvent]) -> Duration? {
+    private func time(of occ: Expectation.Occurrence, crossing: Duration?, events: [ObservedEvent], after: Duration) -> Duration? {
         switch occ {
         case .alarm(let id):
             events.first { e in
-                guard let a = e.alarm, a.kind == .raised else { return false }
+                guard e.time >= after, let a = e.alarm, a.kind == .raised else { return false }
                 return id.map { a.id == $0 } ?? (a.id != nil)
             }?.time
-        case .event(let k, let detail): events.first { $0.matches(k, detail) }?.time
+        case .event(let k, let detail): events.first { $0.time >= after && $0.matches(k, detail) }?.time
         case .crosses: crossing
         }
     }
@@ -214,7 +214,8 @@ struct ExpectationEvaluator {
                 violations += 1
                 if firstViolation == nil { firstViolation = (o.time, level ? 1 : 0) }
             }
-        case .order(let first, let then, _):
+        case .order(let first, let then, _, let after):
+            guard o.time >= after else { return }
             if crossedFirst == nil, let b = Self.beyond(first, o) {
                 if b && firstHeld == false { crossedFirst = o.time }
                 firstHeld = b
@@ -315,11 +316,11 @@ struct ExpectationEvaluator {
                 n = events.filter { $0.matches(k, detail) && window.contains($0.time) }.count
             }
             return v(bound.holds(Double(n)), "\(n) — expected \(bound.description)")
-        case .order(let first, let then, let within):
-            guard let t1 = time(of: first, crossing: crossedFirst, events: events) else {
+        case .order(let first, let then, let within, let after):
+            guard let t1 = time(of: first, crossing: crossedFirst, events: events, after: after) else {
                 return v(false, "\(first.description) never happened")
             }
-            let t2 = time(of: then, crossing: crossedThen, events: events)
+            let t2 = time(of: then, crossing: crossedThen, events: events, after: after)
             if let within {
                 guard let t2 else { return v(false, "\(first.description) at \(fmt(t1.seconds)) s, \(then.description) never") }
                 let ok = t2 >= t1 && t2 - t1 <= within

@@ -146,7 +146,9 @@ public struct Expectation: Sendable {
         case count(CountSubject, window: ClosedRange<Duration>, bound: Bound)
         /// `first` happens, and then `then` (not before it); with `within`, `then` must
         /// happen no later than that after `first`. Without it, `then` may never happen.
-        case order(first: Occurrence, then: Occurrence, within: Duration?)
+        /// `after`: occurrences before it are not counted (a metric that crosses a level
+        /// in the start-up transient is not the crossing the drill is about).
+        case order(first: Occurrence, then: Occurrence, within: Duration?, after: Duration)
         /// The alarm (nil: any alarm) is never raised in the window.
         case noAlarm(AlarmID?, window: ClosedRange<Duration>)
     }

@@ -511,12 +511,15 @@ struct ScenarioDecoder {
             return Expectation(name: name ?? "count \(what.value) \(b.description)", kind: .count(subject, window: w, bound: b), line: line)
         case "first":
             // {first: {alarm: A}, then: {metric: M, below: x}, within: 2s}
-            reader.checkKeys(m, allowed: ["name", "first", "then", "within"], required: ["then"])
+            reader.checkKeys(m, allowed: ["name", "first", "then", "within", "after"], required: ["then"])
             guard let fe = m.entry("first"), let fm = reader.mapping(fe), let te = m.entry("then"), let tm = reader.mapping(te) else { return nil }
             guard let first = occurrence(fm), let then = occurrence(tm) else { return nil }
             let within = m.has("within") ? reader.duration(m, "within", in: .zero...Duration.seconds(30 * 24 * 3600))?.value : nil
             if m.has("within") && within == nil { return nil }
-            return Expectation(name: name ?? "\(first.description) then \(then.description)", kind: .order(first: first, then: then, within: within), line: line)
+            let after = m.has("after") ? reader.duration(m, "after", in: .zero...duration)?.value : .zero
+            guard let after else { return nil }
+            return Expectation(name: name ?? "\(first.description) then \(then.description)",
+                               kind: .order(first: first, then: then, within: within, after: after), line: line)
         default: // no_alarm
             reader.checkKeys(m, allowed: ["name", "no_alarm", "from", "to"], required: [])
             guard let a = reader.string(m, "no_alarm") else { return nil }

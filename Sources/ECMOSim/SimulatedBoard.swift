@@ -10,7 +10,13 @@ import ECMOMockBoard
 /// ADS1115 registers and tachometer edges, all produced here from the physics.
 ///
 /// Deterministic: time comes from the injected clock, noise from a seeded generator.
-public final class SimulatedBoard: HardwareProvider {
+///
+/// Two fidelities (`board.simulation`, `SimulationFidelity`): at register level every
+/// device model sits on a mock I²C bus and the plant publishes noisy values to them every
+/// tick; at sensor level the same models are wired straight to the drivers and ask the
+/// plant for a value only when a conversion finishes. Faults, lines, PWM, watchdog,
+/// syringes and tachometer are the same code in both.
+public final class SimulatedBoard: HardwareProvider, ModelInputSource {
     public let board: BoardConfiguration
     public let mock: MockBoard
     public let clock: any MonotonicClock
@@ -48,6 +54,20 @@ public final class SimulatedBoard: HardwareProvider {
     private let analogInputs: [(role: SensorRole, slot: Int, channel: Int, calibration: AnalogCalibration)]
     private let forceInputs: [(slot: Int, channel: Int, calibration: AnalogCalibration)]
     public let simulatedWatchdog: SimulatedWatchdog
+    /// Register or sensor level (from the board file).
+    public let fidelity: SimulationFidelity
+    /// Sensor level: each device's link to its model, by "bus/address".
+    private var directLinks: [String: DirectDeviceLink] = [:]
+    /// Every device model by device id, whatever the fidelity (faults reach them here).
+    private var modelsByDevice: [String: any I2CDeviceModel] = [:]
+    /// Sensor level: what each (device index × 4 + channel) converts; see `modelInput`.
+    private var inputMap: [ModelInput] = []
+    private enum ModelInput {
+        case none
+        case pressure(SimulatedChannel)
+        case analog(SimulatedChannel, AnalogCalibration)
+        case force(AnalogCalibration)
+    }
     /// Longest physics step; longer service intervals are split.
     public var maximumStep: Duration = .milliseconds(1)
 
@@ -89,6 +109,7 @@ public final class SimulatedBoard: HardwareProvider {
         self.clock = clock
         self.circuit = circuit
         self.noise = noise
+        fidelity = board.simulation
         rng = SeededGenerator(seed: seed)
         mock = MockBoard(clock: clock)
         lastService = clock.now()
@@ -98,33 +119,51 @@ public final class SimulatedBoard: HardwareProvider {
         var adcs: [ADS1115Model] = []
         var analog: [(role: SensorRole, slot: Int, channel: Int, calibration: AnalogCalibration)] = []
         var force: [(slot: Int, channel: Int, calibration: AnalogCalibration)] = []
-        for (id, dev) in board.devices.sorted(by: { $0.key < $1.key }) {
+        var links: [String: DirectDeviceLink] = [:]
+        var models: [String: any I2CDeviceModel] = [:]
+        var map: [ModelInput] = []
+        for (index, (id, dev)) in board.devices.sorted(by: { $0.key < $1.key }).enumerated() {
             let bus = mock.i2cBus(dev.bus)
+            let model: any I2CDeviceModel
+            map += [ModelInput](repeating: .none, count: 4)
             switch dev.driver {
             case .abp2(let lo, let hi, let tf):
-                let model = ABP2Model(clock: clock, pressureMin: lo, pressureMax: hi, transferFunction: tf)
-                do { try bus.attach(model, at: dev.address) } catch {
-                    throw HardwareOpenError(what: "simulated device \(id)", cause: error)
-                }
+                let abp2 = ABP2Model(clock: clock, pressureMin: lo, pressureMax: hi, transferFunction: tf)
+                abp2.inputDevice = index
+                model = abp2
                 for (role, s) in board.sensors where s.device == id {
-                    pressure.append((role, model))
+                    pressure.append((role, abp2))
+                    if let ch = SimulatedChannel(role) { map[index * 4] = .pressure(ch) }
                 }
             case .ads1115:
-                let model = ADS1115Model(clock: clock)
-                do { try bus.attach(model, at: dev.address) } catch {
-                    throw HardwareOpenError(what: "simulated device \(id)", cause: error)
-                }
-                adcs.append(model)
+                let adc = ADS1115Model(clock: clock)
+                adc.inputDevice = index
+                model = adc
+                adcs.append(adc)
                 for (role, s) in board.sensors where s.device == id {
-                    guard let ch = s.channel, let cal = s.analog else { continue }
+                    guard let ch = s.channel, let cal = s.analog, (0...3).contains(ch) else { continue }
                     if role == .syringeForce {
                         force.append((adcs.count - 1, ch, cal))
+                        map[index * 4 + ch] = .force(cal)
                     } else {
                         analog.append((role, adcs.count - 1, ch, cal))
+                        if let sc = SimulatedChannel(role) { map[index * 4 + ch] = .analog(sc, cal) }
                     }
                 }
             }
+            models[id] = model
+            switch board.simulation {
+            case .register:
+                do { try bus.attach(model, at: dev.address) } catch {
+                    throw HardwareOpenError(what: "simulated device \(id)", cause: error)
+                }
+            case .sensor:
+                links[Self.linkKey(dev.bus, dev.address)] = DirectDeviceLink(address: dev.address, model: model, clock: clock)
+            }
         }
+        directLinks = links
+        modelsByDevice = models
+        inputMap = map
         pressure.sort { $0.role.rawValue < $1.role.rawValue }
         analog.sort { $0.role.rawValue < $1.role.rawValue }
         guard pressure.count <= FixedSlots<ABP2Model>.capacity, adcs.count <= FixedSlots<ADS1115Model>.capacity else {
@@ -149,7 +188,43 @@ public final class SimulatedBoard: HardwareProvider {
         emptySwitch = board.inputs[.syringeEndEmpty] != nil ? mock.inputLine(InputRole.syringeEndEmpty.rawValue, edges: .both) : nil
         heparinEmptySwitch = board.inputs[.heparinEndEmpty] != nil ? mock.inputLine(InputRole.heparinEndEmpty.rawValue, edges: .both) : nil
         wireSyringes()
+        if fidelity == .sensor {
+            for i in pressure.indices { pressure[i].model.inputSource = self }
+            for adc in adcs { adc.inputSource = self }
+        }
         publishSensors()
+    }
+
+    static func linkKey(_ bus: String, _ address: UInt8) -> String { "\(bus)/\(address)" }
+
+    /// A device model's input at a finished conversion (sensor level): the plant's value
+    /// now, with this conversion's noise and the channel's faults.
+    public func modelInput(device: Int, channel: Int, at now: Instant) -> Double {
+        let i = device * 4 + channel
+        guard i >= 0, i < inputMap.count else { return 0 }
+        switch inputMap[i] {
+        case .none:
+            return 0
+        case .pressure(let ch):
+            return faulted(ch, truth(ch) + noise.pressure.mmHg * rng.nextGaussian(), now: now)
+        case .analog(let ch, let cal):
+            // An open analog input floats to the supply rail.
+            if sensorFaults[ch.rawValue].disconnected { return 3.3 }
+            let sd = ch == .flow ? noise.flow.litersPerMinute : noise.pressure.mmHg
+            return cal.volts(for: faulted(ch, truth(ch) + sd * rng.nextGaussian(), now: now)).volts
+        case .force(let cal):
+            return cal.volts(for: syringe.forceNewtons).volts
+        }
+    }
+
+    /// The plant's true value on a channel (mmHg, L/min).
+    private func truth(_ ch: SimulatedChannel) -> Double {
+        switch ch {
+        case .drainPressure: circuit.pressures().drain.mmHg
+        case .preOxygenatorPressure: circuit.pressures().preOxygenator.mmHg
+        case .postOxygenatorPressure: circuit.pressures().postOxygenator.mmHg
+        case .flow: circuit.flow.litersPerMinute
+        }
     }
 
     /// The step lines move the syringe mechanisms on each rising edge, as a stepper driver does.
@@ -230,7 +305,28 @@ public final class SimulatedBoard: HardwareProvider {
 
     public func i2cDevice(bus: String, address: UInt8) throws(HardwareOpenError) -> MockI2CDevice {
         guard board.i2cBuses[bus] != nil else { throw HardwareOpenError(what: "I2C bus \(bus)", detail: "not on board \(board.name)") }
-        return mock.i2cBus(bus).device(at: address)
+        switch fidelity {
+        case .register:
+            return mock.i2cBus(bus).device(at: address)
+        case .sensor:
+            let key = Self.linkKey(bus, address)
+            // Nothing at the address: a link without a model, which never acknowledges.
+            let link = directLinks[key] ?? DirectDeviceLink(address: address, model: nil, clock: clock)
+            directLinks[key] = link
+            return MockI2CDevice(bus: mock.i2cBus(bus), link: link)
+        }
+    }
+
+    /// The device model behind a device id (both fidelities).
+    public func deviceModel(_ id: String) -> (any I2CDeviceModel)? { modelsByDevice[id] }
+
+    /// The device at `bus`/`address` stops acknowledging (or answers again), whichever
+    /// way it is wired.
+    func setPermanentNAK(bus: String, address: UInt8, _ active: Bool) {
+        switch fidelity {
+        case .register: mock.i2cBus(bus).setPermanentNAK(address: address, active)
+        case .sensor: directLinks[Self.linkKey(bus, address)]?.permanentNAK = active
+        }
     }
 
     public func outputLine(_ configuration: OutputLineConfiguration) throws(HardwareOpenError) -> MockOutputLine {
@@ -297,6 +393,11 @@ public final class SimulatedBoard: HardwareProvider {
     public var truePressures: CircuitModel.Pressures { circuit.pressures() }
 
     private func publishSensors() {
+        // Optional chaining calls through the `let` fields in place (no retain).
+        if emptySwitch != nil { emptySwitch?.drive(forcedSyringeEmpty || syringe.endEmpty) }
+        if heparinEmptySwitch != nil { heparinEmptySwitch?.drive(forcedHeparinEmpty || heparinSyringe.endEmpty) }
+        // Sensor level: the models ask for their inputs when a conversion finishes.
+        if fidelity == .sensor { return }
         let p = circuit.pressures()
         let now = clock.now()
         for i in forceInputs.indices {
@@ -304,9 +405,6 @@ public final class SimulatedBoard: HardwareProvider {
             let volts = cal.volts(for: syringe.forceNewtons)
             adcModels.with(slot) { $0.setInput(channel: channel, voltage: volts) }
         }
-        // Optional chaining calls through the `let` fields in place (no retain).
-        if emptySwitch != nil { emptySwitch?.drive(forcedSyringeEmpty || syringe.endEmpty) }
-        if heparinEmptySwitch != nil { heparinEmptySwitch?.drive(forcedHeparinEmpty || heparinSyringe.endEmpty) }
         // Index loops: destructuring for-in over tuple arrays allocates in debug builds.
         for i in pressureRoles.indices {
             guard let channel = SimulatedChannel(pressureRoles[i]) else { continue }
@@ -345,7 +443,7 @@ public final class SimulatedBoard: HardwareProvider {
     private func faulted(_ channel: SimulatedChannel, _ value: Double, now: Instant) -> Double {
         let f = sensorFaults[channel.rawValue]
         var v = value
-        if f.driftPerSecond != 0 { v += f.driftPerSecond * (now - f.driftStart).seconds }
+        if f.driftPerSecond != 0 { v += f.driftPerSecond * now.seconds(since: f.driftStart) }
         if f.extraNoise != 0 { v += f.extraNoise * rng.nextGaussian() }
         if let stuck = f.stuckValue { v = stuck }
         lastPublished[channel.rawValue] = v
@@ -358,7 +456,7 @@ public final class SimulatedBoard: HardwareProvider {
     public func setSensorDisconnected(_ role: SensorRole, _ active: Bool) {
         guard let ch = SimulatedChannel(role) else { return }
         sensorFaults[ch.rawValue].disconnected = active
-        if let (bus, address) = digitalDevice(of: role) { mock.i2cBus(bus).setPermanentNAK(address: address, active) }
+        if let (bus, address) = digitalDevice(of: role) { setPermanentNAK(bus: bus, address: address, active) }
     }
 
     public func setSensorStuck(_ role: SensorRole, _ active: Bool) {
@@ -379,7 +477,7 @@ public final class SimulatedBoard: HardwareProvider {
 
     /// The sensor's I²C device stops acknowledging (or answers again).
     public func setI2CNAK(_ role: SensorRole, _ active: Bool) {
-        if let (bus, address) = i2cDevice(of: role) { mock.i2cBus(bus).setPermanentNAK(address: address, active) }
+        if let (bus, address) = i2cDevice(of: role) { setPermanentNAK(bus: bus, address: address, active) }
     }
 
     /// The bus and address of a role's device when it is a digital (single-channel) sensor.

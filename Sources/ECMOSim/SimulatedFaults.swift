@@ -61,7 +61,7 @@ extension SimulatedBoard {
     /// The role's I²C device resets itself (brown-out): an ADS1115 returns to its
     /// power-on configuration; an ABP2 has none to lose.
     public func resetDevice(of role: SensorRole) {
-        guard let s = board.sensors[role], let d = board.devices[s.device] else { return }
-        if let adc = mock.i2cBus(d.bus).model(at: d.address) as? ADS1115Model { adc.powerOnReset() }
+        guard let s = board.sensors[role] else { return }
+        if let adc = deviceModel(s.device) as? ADS1115Model { adc.powerOnReset() }
     }
 }

@@ -1,5 +1,6 @@
 // A small release executable for profilers (valgrind --tool=callgrind, perf):
 //   TickProfile [ticks]            builds the rig, warms up 3 s, then runs `ticks` regulating ticks
+//                                  (ECMO_BOARD=sim-fast.yaml: on the sensor-level board)
 //   TickProfile plant [steps]      CircuitModel.step only
 //   TickProfile record [frames] [--free]
 //                                  the run record's writer: frames through the ring to
@@ -70,7 +71,9 @@ if args.first == "record" {
     print("plant steps \(n) flow \(model.flow.litersPerMinute)")
 } else {
     let n = args.first.flatMap { Int($0) } ?? 100_000
-    let rig = try SimRig()
+    // ECMO_BOARD=sim-fast.yaml profiles the sensor-level board (default: Board/sim.yaml).
+    let boardName = ProcessInfo.processInfo.environment["ECMO_BOARD"] ?? "sim.yaml"
+    let rig = try SimRig(boardFile: RepositoryPaths.board(boardName))
     try rig.startRegulating(warmUp: .seconds(3))
     if ecmo_arc_counter_available() {
         var released: UInt64 = 0
