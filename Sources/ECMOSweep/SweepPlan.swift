@@ -348,10 +348,10 @@ public final class SweepPlan: @unchecked Sendable {
             guard var (e, list) = seen[k] else { return nil }
             if list.count > 1 {
                 let shown = list.prefix(8).map(String.init).joined(separator: ", ") + (list.count > 8 ? ", …" : "")
-                e.message += " [and the same in \(list.count - 1) more experiment\(list.count == 2 ? "" : "s"): \(shown)]"
+                e.message += " [the same in \(list.count) experiments: \(shown)]"
             }
             return e
-        }
+        }.sorted { ($0.line, $0.column) < ($1.line, $1.column) }
     }
 }
 

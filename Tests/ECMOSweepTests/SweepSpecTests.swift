@@ -90,7 +90,7 @@ func sweep(_ body: String, base: String = "base.yaml") -> String {
         let e = try #require(errors.first)
         #expect(e.line == 6 && e.keyPath == "parameters.1.key")
         #expect(e.message.contains("unknown key 'act_ss'") && e.message.contains("did you mean 'act_s'"))
-        #expect(e.message.contains("1 more experiment"))
+        #expect(e.message.contains("the same in 2 experiments"))
     }
 
     @Test func anEmptyRangeOrListFails() throws {
@@ -153,7 +153,7 @@ func sweep(_ body: String, base: String = "base.yaml") -> String {
         #expect(e.file.hasSuffix("s.yaml") && e.line == 5 && e.keyPath == "parameters.0.key")
         #expect(e.message.contains("9e8") || e.message.contains("900000000"))
         #expect(e.message.contains("outside the accepted range"))
-        #expect(e.message.contains("1 more experiment"))
+        #expect(e.message.contains("the same in 2 experiments"))
     }
 
     @Test func aMetricTheScenarioLoaderRefusesPointsAtTheMetric() throws {
