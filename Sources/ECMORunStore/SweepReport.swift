@@ -120,6 +120,12 @@ public enum SweepReport {
         return HTML.fixed(v, 3)
     }
 
+    /// An axis label: a long number in three significant digits (the table has it in full).
+    static func short(_ s: String) -> String {
+        guard s.count > 9, let v = Double(s) else { return s }
+        return String(format: "%.3g", v)
+    }
+
     /// Distinct values, numerically sorted when they are all numbers, else in first-seen order.
     static func ordered(_ values: [String]) -> [String] {
         var seen = Set<String>(), out: [String] = []
@@ -163,10 +169,10 @@ public enum SweepReport {
                 s += "<text x=\"\(HTML.fixed(x + cw / 2, 1))\" y=\"\(HTML.fixed(y + ch / 2 - 2, 1))\" fill=\"\(tc)\">\(cell.mean.map(number) ?? "—")</text>"
                 s += "<text x=\"\(HTML.fixed(x + cw / 2, 1))\" y=\"\(HTML.fixed(y + ch / 2 + 11, 1))\" fill=\"\(tc)\" font-size=\"9\">\(cell.reached)/\(cell.n)</text></g>\n"
             }
-            s += "<text x=\"\(Int(left - 6))\" y=\"\(HTML.fixed(top + ch * Double(row) + ch / 2, 1))\" class=\"ytick\" dy=\"0.32em\">\(HTML.escape(ys[j]))</text>\n"
+            s += "<text x=\"\(Int(left - 6))\" y=\"\(HTML.fixed(top + ch * Double(row) + ch / 2, 1))\" class=\"ytick\" dy=\"0.32em\">\(HTML.escape(short(ys[j])))</text>\n"
         }
         for (i, xv) in xs.enumerated() {
-            s += "<text x=\"\(HTML.fixed(left + cw * Double(i) + cw / 2, 1))\" y=\"\(HTML.fixed(top + ch * Double(ys.count) + 14, 1))\" class=\"xtick\">\(HTML.escape(xv))</text>\n"
+            s += "<text x=\"\(HTML.fixed(left + cw * Double(i) + cw / 2, 1))\" y=\"\(HTML.fixed(top + ch * Double(ys.count) + 14, 1))\" class=\"xtick\">\(HTML.escape(short(xv)))</text>\n"
         }
         s += "<text x=\"\(HTML.fixed(left + cw * Double(xs.count) / 2, 1))\" y=\"\(Int(hgt - 8))\" class=\"xlabel\">\(HTML.escape(xName))</text>\n"
         if let yName { s += "<text transform=\"translate(14 \(HTML.fixed(top + ch * Double(ys.count) / 2, 1))) rotate(-90)\" class=\"ylabel\">\(HTML.escape(yName))</text>\n" }

@@ -90,8 +90,9 @@ public struct Parameter: Sendable {
         if integer || (v.rounded() == v && abs(v) < 1e15) {
             text = String(Int(v.rounded()))
         } else {
-            // Short, exact enough, and never in a form the strict reader refuses.
-            text = "\(v)"
+            // Six significant digits: short in tables and exact enough for a plant or
+            // protocol setting; `%g` forms (2.64575e+07) read back through the strict reader.
+            text = String(format: "%.6g", v)
         }
         return .scalar(Node.Scalar(text, .implicit, .plain))
     }
