@@ -16,6 +16,8 @@
 //                 from its rings (depends on ECMORuntime: the recorder consumes its frames).
 //   ECMOConsoleLink the console link's socket server, beside the loop (RigLink's rings).
 //   ECMOScenario  scenario files and the lockstep harness (re-exports ECMORecord for now).
+//   ECMOSweep     sweep files: experiments made by editing a scenario's (and its protocol's)
+//                 YAML tree, validated by the normal loaders; results as JSON Lines shards.
 //   ECMOProtocol  experiment protocol files: strict loader, planner (doses → steps on a board),
 //                 plan table; no simulator.
 //   ECMORunStore  the run index (SQLite via GRDB), CSV export and HTML reports of run folders.
@@ -114,8 +116,14 @@ var targets: [Target] = [
         "ECMOCore", "ECMODataFile", "ECMOBoard",
         .product(name: "Yams", package: "Yams"),
     ]),
+    // Sweeps: many experiments made from one scenario by editing its YAML tree, each loaded
+    // by the normal strict loaders, run by the scenario runner, results as JSON Lines shards.
+    .target(name: "ECMOSweep", dependencies: [
+        "ECMOScenario", "ECMODataFile", "ECMOBoard", "ECMOProtocol", "ECMOPosix",
+        .product(name: "Yams", package: "Yams"),
+    ]),
     .executableTarget(name: "ecmo-rig", dependencies: [
-        "ECMOScenario", "ECMODataFile", "ECMOProtocol", "ECMOAssembly",
+        "ECMOScenario", "ECMOSweep", "ECMODataFile", "ECMOProtocol", "ECMOAssembly",
         "ECMOCore", "ECMOHAL", "ECMODevices", "ECMOBoard", "ECMODrivers", "ECMORuntime", "ECMORecord", "ECMOSim", "ECMOPosix", "ECMOConsoleLink",
         .product(name: "ECMOLink", package: "Link"),
         .target(name: "ECMOLinux", condition: .when(platforms: [.linux])),
@@ -145,6 +153,7 @@ var targets: [Target] = [
     .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMODevices", "ECMOHAL"]),
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard", "ECMOProtocol"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile", "RigTestSupport"]),
+    .testTarget(name: "ECMOSweepTests", dependencies: ["ECMOSweep", "ECMOScenario", "ECMODataFile", .product(name: "Yams", package: "Yams")]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime", "ECMORecord", "RigTestSupport"]),
     .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOPosix", "ECMORecord", "ECMOSim", "ECMOMockBoard", "ECMOAssembly", "AllocationCounter", "ARCCounter", "RigTestSupport"]),
     .testTarget(name: "ECMORecordTests", dependencies: ["ECMORecord", "ECMORuntime", "ECMOCore", "ECMOSim", "ECMOBoard"]),

@@ -8,7 +8,7 @@ public final class RunStore: Sendable {
     public static let databaseName = "runs.sqlite"
     public let runsDirectory: URL
     public let databasePath: String
-    private let dbQueue: DatabaseQueue
+    let dbQueue: DatabaseQueue
 
     /// Opens (creating if needed) the index of an existing `runsDirectory` and migrates it.
     /// A corrupt or locked database is an error naming the file.
@@ -98,6 +98,9 @@ public final class RunStore: Sendable {
                 t.column("measured", .text).notNull()
                 t.primaryKey(["run_id", "position"])
             }
+        }
+        m.registerMigration("v2: sweeps, one row per experiment") { db in
+            try SweepTables.create(db)
         }
         return m
     }

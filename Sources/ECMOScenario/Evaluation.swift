@@ -231,7 +231,9 @@ struct ExpectationEvaluator {
 
     func verdict(events: [ObservedEvent]) -> Verdict {
         let e = expectation
-        func v(_ passed: Bool, _ detail: String) -> Verdict { Verdict(name: e.name, line: e.line, passed: passed, detail: detail) }
+        func v(_ passed: Bool, _ detail: String, _ value: Double? = nil) -> Verdict {
+            Verdict(name: e.name, line: e.line, passed: passed, detail: detail, value: value)
+        }
         switch e.kind {
         case .metric(_, let stat, _, let change, let bound):
             guard count > 0 else { return v(false, "no valid samples in the window") }
@@ -261,7 +263,7 @@ struct ExpectationEvaluator {
                 detail = "\(fmt(value)) (baseline \(fmt(base)), \(detail))"
             case nil: break
             }
-            return v(bound.holds(value), detail + " — expected \(bound.description)")
+            return v(bound.holds(value), detail + " — expected \(bound.description)", value)
         case .state(let s, _):
             guard samples > 0 else { return v(false, "the window had no ticks") }
             if let (t, raw) = firstViolation {
@@ -282,7 +284,7 @@ struct ExpectationEvaluator {
             return v(true, "\(sig.rawValue) \(asserted ? "asserted" : "released") in all \(samples) ticks")
         case .event(let k, let detail, let after, let within):
             if let hit = events.first(where: { $0.matches(k, detail) && $0.time >= after && $0.time <= after + within }) {
-                return v(true, "at \(fmt(hit.time.seconds)) s (\(fmt((hit.time - after).seconds * 1000)) ms after \(fmt(after.seconds)) s)")
+                return v(true, "at \(fmt(hit.time.seconds)) s (\(fmt((hit.time - after).seconds * 1000)) ms after \(fmt(after.seconds)) s)", hit.time.seconds)
             }
             let any = events.first { $0.matches(k, detail) }
             return v(false, any.map { "only at \(fmt($0.time.seconds)) s" } ?? "never")
@@ -293,7 +295,7 @@ struct ExpectationEvaluator {
                 return priority.map { a.priority == $0 } ?? true
             }
             if let hit = hits.first(where: { $0.time >= after && $0.time <= after + within }) {
-                return v(true, "\(hit.alarm?.id?.identifier ?? "?") \(hit.alarm?.priority.map { "\($0)" } ?? "") at \(fmt(hit.time.seconds)) s (\(fmt((hit.time - after).seconds * 1000)) ms after \(fmt(after.seconds)) s)")
+                return v(true, "\(hit.alarm?.id?.identifier ?? "?") \(hit.alarm?.priority.map { "\($0)" } ?? "") at \(fmt(hit.time.seconds)) s (\(fmt((hit.time - after).seconds * 1000)) ms after \(fmt(after.seconds)) s)", hit.time.seconds)
             }
             return v(false, hits.first.map { "only at \(fmt($0.time.seconds)) s" } ?? "never raised")
         case .noAlarm(let id, let window):
@@ -315,7 +317,7 @@ struct ExpectationEvaluator {
             case .events(let k, let detail):
                 n = events.filter { $0.matches(k, detail) && window.contains($0.time) }.count
             }
-            return v(bound.holds(Double(n)), "\(n) — expected \(bound.description)")
+            return v(bound.holds(Double(n)), "\(n) — expected \(bound.description)", Double(n))
         case .order(let first, let then, let within, let after):
             guard let t1 = time(of: first, crossing: crossedFirst, events: events, after: after) else {
                 return v(false, "\(first.description) never happened")

@@ -20,6 +20,10 @@ public struct Scenario: Sendable {
     /// An experiment protocol to run (infusion plan, alarm limits), path as written.
     public var protocolFile: String?
     public var expectations: [Expectation]
+    /// The protocol's text, already in hand (a sweep's experiment edits the protocol file's
+    /// tree and validates the result): used instead of reading `protocolFile`, which still
+    /// names it in messages and places the journal's plan hash.
+    public var protocolText: String? = nil
 }
 
 /// Which circuit the plant models, with the experiment's settings.

@@ -16,6 +16,10 @@ public struct Verdict: Sendable {
     public var passed: Bool
     /// What was measured, in words ("mean 0.61 L/min", "fault at 60.001 s").
     public var detail: String
+    /// What was measured, as a number where there is one: a metric's statistic (or its
+    /// change), a count, the loop time in seconds of the alarm or event found; nil when
+    /// nothing was measured (no samples, the alarm never raised). Sweeps read it.
+    public var value: Double? = nil
 }
 
 /// What one scenario run produced.
@@ -86,7 +90,8 @@ public final class ScenarioRunner {
             let path = try Self.resolve(board: file, scenarioFile: scenario.file)
             let resolved: ResolvedProtocol
             do {
-                resolved = try ProtocolPlanner.plan(try ProtocolLoader.load(path: path), board: board)
+                let experiment = try scenario.protocolText.map { text throws(DataFileErrors) in try ProtocolLoader.parse(yaml: text, file: path) }
+                resolved = try ProtocolPlanner.plan(try experiment ?? ProtocolLoader.load(path: path), board: board)
             } catch {
                 throw ScenarioError(description: "\(scenario.file): protocol \(file): \(error)")
             }

@@ -93,15 +93,25 @@ struct RunsCommand: AsyncParsableCommand {
 struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Write a self-contained HTML report of a run: summary, doses, fouling indicators, alarms, plots of the channels.")
-    @Argument(help: "Run id, a unique prefix of it, or the run folder's path.")
+        abstract: "Write a self-contained HTML report of a run (summary, doses, fouling indicators, alarms, plots) or of a sweep (heat map, distribution over seeds, table).")
+    @Argument(help: "Run id, a unique prefix of it, or the run folder's path; or a sweep directory, or a sweep's name (runs/sweeps/<name>).")
     var run: String
     @Option(help: "Runs directory.")
     var runs: String = "runs"
-    @Option(help: "Output file (default: <id>-report.html in the current directory).")
+    @Option(help: "Output file (default: <id>-report.html, or <sweep>-sweep-report.html, in the current directory).")
     var out: String?
+    @Option(help: "Sweep report: the parameter across (default: the first varied one).")
+    var x: String?
+    @Option(help: "Sweep report: the parameter up (default: the second varied one).")
+    var y: String?
+    @Option(help: "Sweep report: the metric drawn (default: the first).")
+    var metric: String?
 
     func run() async throws {
+        if let sweep = SweepReportCLI.sweepDirectory(run, runs: runs) {
+            try SweepReportCLI.report(sweep, out: out, x: x, y: y, metric: metric)
+            return
+        }
         try RunStoreCLI.guarded {
             let info = try RunStoreCLI.resolve(run, runs: runs)
             let html = try RunReport.html(run: info)
@@ -116,6 +126,45 @@ struct ReportCommand: AsyncParsableCommand {
             }
             print("report: \(target.path) (\(html.utf8.count / 1024) KiB)")
         }
+    }
+}
+
+/// `ecmo-rig report SWEEP`: the sweep's merged rows from its run store, as one HTML file.
+enum SweepReportCLI {
+    /// A sweep directory given as a path, or `<runs>/sweeps/<name>`.
+    static func sweepDirectory(_ reference: String, runs: String) -> URL? {
+        for candidate in [URL(fileURLWithPath: reference), URL(fileURLWithPath: runs).appendingPathComponent("sweeps").appendingPathComponent(reference)] {
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("plan.json").path) { return candidate.standardizedFileURL }
+        }
+        return nil
+    }
+
+    static func report(_ dir: URL, out: String?, x: String?, y: String?, metric: String?) throws {
+        try RunStoreCLI.guarded {
+            let name = try? JSONDecoder().decode([String: JSONLoose].self, from: Data(contentsOf: dir.appendingPathComponent("plan.json")))["sweep"]?.text
+            let store = try RunStore(runsDirectory: dir)
+            let fallback = try store.sweeps().first
+            guard let sweepName = name ?? fallback, let (record, rows) = try store.sweep(sweepName) else {
+                throw RunStoreError(.unknownRun, path: dir.path, "no merged sweep here: run `ecmo-rig sweep merge \(dir.path)` first")
+            }
+            let choice = try SweepReport.choose(record, x: x, y: y, metric: metric)
+            let html = SweepReport.html(record: record, rows: rows, choice: choice)
+            let target = URL(fileURLWithPath: out ?? "\(record.name)-sweep-report.html").standardizedFileURL
+            do { try Data(html.utf8).write(to: target, options: .atomic) } catch {
+                throw RunStoreError(.io, path: target.path, "cannot write the report: \(error.localizedDescription)")
+            }
+            print("report: \(target.path) (\(html.utf8.count / 1024) KiB; \(choice.metric) over \(choice.x)\(choice.y.map { " × " + $0 } ?? ""))")
+        }
+    }
+
+    /// A JSON value read loosely (plan.json's fields are strings, numbers and lists).
+    enum JSONLoose: Decodable {
+        case text(String), other
+        init(from d: any Decoder) throws {
+            let c = try d.singleValueContainer()
+            self = (try? c.decode(String.self)).map { .text($0) } ?? .other
+        }
+        var text: String? { if case .text(let t) = self { t } else { nil } }
     }
 }
 

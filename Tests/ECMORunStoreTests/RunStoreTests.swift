@@ -89,12 +89,12 @@ import ECMORunStore
         try raw.write { db in try db.execute(sql: "PRAGMA user_version = 0") }
         try raw.close()
         let store = try RunStore(runsDirectory: runs)
-        #expect(try store.appliedMigrations() == ["v1: runs, alarm counts, verdicts"])
+        #expect(try store.appliedMigrations() == ["v1: runs, alarm counts, verdicts", "v2: sweeps, one row per experiment"])
         let check = try DatabaseQueue(path: store.databasePath)
         let tables = try check.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'grdb%' AND name NOT LIKE 'sqlite%' ORDER BY name")
         }
-        #expect(tables == ["alarm_count", "run", "verdict"])
+        #expect(tables == ["alarm_count", "run", "sweep", "sweep_experiment", "sweep_value", "verdict"])
         try check.close()
         #expect(try store.list().isEmpty)
     }
