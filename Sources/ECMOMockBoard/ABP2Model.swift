@@ -92,7 +92,7 @@ public final class ABP2Model: I2CDeviceModel {
     /// The measurement samples pressure and temperature at its end.
     /// Sensor level: the plant is asked for the pressure when a conversion finishes
     /// (`setPressure` is then not needed). Unowned: the simulated board owns its models.
-    public weak var inputSource: (any ModelInputSource)? {
+    public unowned(unsafe) var inputSource: (any ModelInputSource)? {
         didSet { source = inputSource.map { InputSourceReference($0) } }
     }
     private var source: InputSourceReference?

@@ -108,7 +108,7 @@ public final class ADS1115Model: I2CDeviceModel {
 
     /// Sensor level: the plant is asked for the converted input(s) when a conversion
     /// finishes (`setInput` is then not needed). Unowned: the simulated board owns its models.
-    public weak var inputSource: (any ModelInputSource)? {
+    public unowned(unsafe) var inputSource: (any ModelInputSource)? {
         didSet { source = inputSource.map { InputSourceReference($0) } }
     }
     private var source: InputSourceReference?

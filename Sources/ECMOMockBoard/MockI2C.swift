@@ -439,7 +439,9 @@ private enum InputSourceCallFor<T: ModelInputSource>: InputSourceCall {
 
 /// A model's input source held without reference counting (like `ModelReference`): a
 /// call through an existential loaded from a weak or unowned field costs a retain, and
-/// the models call it at every conversion. The model's `weak` field keeps it honest.
+/// the models call it at every conversion. (The field is `unowned(unsafe)`, not `weak`:
+/// a weak reference gives the board a side table, which sends every retain of it down
+/// the slow path: 3 % of a scenario tick.) The simulated board owns its models.
 struct InputSourceReference {
     private let object: Unmanaged<AnyObject>
     private let call: any InputSourceCall.Type

@@ -24,6 +24,9 @@ public final class OutputGuard<Hardware: HardwareProvider> {
         public let present: Bool
         public let safeValue: Double
         public let maxCommandAge: Duration
+        /// `maxCommandAge` in nanoseconds (negative: never fresh), so the per-tick age check
+        /// is an integer compare, not `Duration` arithmetic on every channel every tick.
+        let maxCommandAgeNanoseconds: Int64
         public fileprivate(set) var commanded: Double
         public fileprivate(set) var lastCommandAt: Instant?
         /// What was last written successfully (NaN: nothing yet, or the last write failed).
@@ -48,6 +51,7 @@ public final class OutputGuard<Hardware: HardwareProvider> {
             self.present = present
             self.safeValue = safeValue
             self.maxCommandAge = maxCommandAge
+            maxCommandAgeNanoseconds = maxCommandAge.nanoseconds
             commanded = safeValue
             isAnnunciator = OutputGuard.isAnnunciator(role)
         }
@@ -197,7 +201,7 @@ public final class OutputGuard<Hardware: HardwareProvider> {
     public func enforce(now: Instant) {
         for i in 0..<channels.count where channels[i].present {
             let exempt = !forcedSafe || channels[i].isAnnunciator
-            let fresh = exempt && channels[i].lastCommandAt.map { now - $0 <= channels[i].maxCommandAge } ?? false
+            let fresh = exempt && channels[i].lastCommandAt.map { Self.age(now, since: $0) <= channels[i].maxCommandAgeNanoseconds } ?? false
             if !fresh && !channels[i].expired && channels[i].lastCommandAt != nil {
                 channels[i].expiries &+= 1
                 if !channels[i].relinquished && !Self.agesOutByDesign(channels[i].role) {
@@ -209,6 +213,13 @@ public final class OutputGuard<Hardware: HardwareProvider> {
             if target != channels[i].written { write(i, target) }
         }
         verify()
+    }
+
+    /// Signed nanoseconds from `then` to `now` (as `now - then`, without a `Duration`).
+    @inline(__always)
+    static func age(_ now: Instant, since then: Instant) -> Int64 {
+        now >= then ? Int64(clamping: now.nanosecondsSinceOrigin - then.nanosecondsSinceOrigin)
+                    : -Int64(clamping: then.nanosecondsSinceOrigin - now.nanosecondsSinceOrigin)
     }
 
     /// Reads back every present output that has a known written value and compares: a

@@ -295,11 +295,11 @@ public final class ScenarioRunner {
         o.pumpSpeedCommand = sim.commandedPumpSpeed
         o.annunciators = sim.annunciators
         o.outflowClamp = f.outflowClamp
-        o.syringeEnable = sim.mock.outputLine(ActuatorRole.syringeEnable.rawValue).level
+        o.syringeEnable = sim.level(.syringeEnable)
         if needsSyringeLines {
-            o.heparinEnable = sim.mock.outputLine(ActuatorRole.heparinEnable.rawValue).level
-            o.syringeDirection = sim.mock.outputLine(ActuatorRole.syringeDirection.rawValue).level
-            o.heparinDirection = sim.mock.outputLine(ActuatorRole.heparinDirection.rawValue).level
+            o.heparinEnable = sim.level(.heparinEnable)
+            o.syringeDirection = sim.level(.syringeDirection)
+            o.heparinDirection = sim.level(.heparinDirection)
         }
         o.plantCells = sim.syringe.delivered.milliliters
         o.syringeLine = sim.syringe.linePressure.mmHg

@@ -54,6 +54,9 @@ public final class SimulatedBoard: HardwareProvider, ModelInputSource {
     private let analogInputs: [(role: SensorRole, slot: Int, channel: Int, calibration: AnalogCalibration)]
     private let forceInputs: [(slot: Int, channel: Int, calibration: AnalogCalibration)]
     public let simulatedWatchdog: SimulatedWatchdog
+    /// Sensor level: values the device models asked the plant for (one per finished
+    /// conversion and channel; each draws its noise then, and only then).
+    public private(set) var inputsDrawn: UInt64 = 0
     /// Register or sensor level (from the board file).
     public let fidelity: SimulationFidelity
     /// Sensor level: each device's link to its model, by "bus/address".
@@ -68,6 +71,16 @@ public final class SimulatedBoard: HardwareProvider, ModelInputSource {
         case analog(SimulatedChannel, AnalogCalibration)
         case force(AnalogCalibration)
     }
+    /// Every output line the board has, by role, resolved once: a harness that looks at
+    /// the outputs every tick (the scenario runner) must not hash role names to find them.
+    private var outputLines: [(role: ActuatorRole, line: MockOutputLine)] = []
+
+    /// What the hardware holds on an output now (false for a role the board lacks).
+    public func level(_ role: ActuatorRole) -> Bool {
+        for i in outputLines.indices where outputLines[i].role == role { return outputLines[i].line.level }
+        return false
+    }
+
     /// Longest physics step; longer service intervals are split.
     public var maximumStep: Duration = .milliseconds(1)
 
@@ -188,6 +201,7 @@ public final class SimulatedBoard: HardwareProvider, ModelInputSource {
         emptySwitch = board.inputs[.syringeEndEmpty] != nil ? mock.inputLine(InputRole.syringeEndEmpty.rawValue, edges: .both) : nil
         heparinEmptySwitch = board.inputs[.heparinEndEmpty] != nil ? mock.inputLine(InputRole.heparinEndEmpty.rawValue, edges: .both) : nil
         wireSyringes()
+        outputLines = ActuatorRole.allCases.filter { board.outputs[$0] != nil }.map { ($0, mock.outputLine($0.rawValue)) }
         if fidelity == .sensor {
             for i in pressure.indices { pressure[i].model.inputSource = self }
             for adc in adcs { adc.inputSource = self }
@@ -200,6 +214,7 @@ public final class SimulatedBoard: HardwareProvider, ModelInputSource {
     /// A device model's input at a finished conversion (sensor level): the plant's value
     /// now, with this conversion's noise and the channel's faults.
     public func modelInput(device: Int, channel: Int, at now: Instant) -> Double {
+        inputsDrawn &+= 1
         let i = device * 4 + channel
         guard i >= 0, i < inputMap.count else { return 0 }
         switch inputMap[i] {

@@ -52,8 +52,7 @@ extension SimulatedBoard {
 extension SimulatedBoard {
     /// Buzzer and lamps as the hardware holds them (an alarm is only real if it reaches them).
     public var annunciators: AlarmSignals {
-        func level(_ r: ActuatorRole) -> Bool { board.outputs[r] != nil && mock.outputLine(r.rawValue).level }
-        return AlarmSignals(buzzer: level(.buzzer), red: level(.ledRed), yellow: level(.ledYellow), green: level(.ledGreen))
+        AlarmSignals(buzzer: level(.buzzer), red: level(.ledRed), yellow: level(.ledYellow), green: level(.ledGreen))
     }
 }
 

@@ -106,8 +106,10 @@ expectations:
         #expect(r.verdicts[0].detail.contains("not active"))
     }
 
-    @Test func sameSeedGivesByteIdenticalRecords() throws {
-        let s = try ScenarioLoader.load(path: scenarioFolder.appendingPathComponent("fault-sensor-noise-burst.yaml").path)
+    @Test(arguments: ["Board/sim.yaml", "Board/sim-fast.yaml"])
+    func sameSeedGivesByteIdenticalRecords(board: String) throws {
+        var s = try ScenarioLoader.load(path: scenarioFolder.appendingPathComponent("fault-sensor-noise-burst.yaml").path)
+        s.board = repositoryRoot.appendingPathComponent(board).path
         func run(_ dir: URL) throws -> [Data] {
             _ = try ScenarioRunner(scenario: s, outputDirectory: dir).run()
             let d = dir.appendingPathComponent(s.name)

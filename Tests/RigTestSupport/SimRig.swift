@@ -29,8 +29,9 @@ public struct SimRig {
     public var runner: LoopRunner<SimulatedBoard> { rig.runner }
 
     public init(mode: PumpMode = .constantFlow(.lpm(4)), seed: UInt64 = 1, recordEvery: Int = 10, settings: RunSettings? = nil,
-         protocolSetup: ProtocolSetup? = nil, evidence: BootEvidence = .operatorStart, link: RigLink? = nil) throws {
-        let board = try BoardLoader.load(path: boardFile("sim.yaml"))
+         protocolSetup: ProtocolSetup? = nil, evidence: BootEvidence = .operatorStart, link: RigLink? = nil,
+         board boardName: String = "sim.yaml") throws {
+        let board = try BoardLoader.load(path: boardFile(boardName))
         rig = try RigAssembly.simulated(board: board, settings: settings ?? RunSettings(mode: mode, recordEvery: recordEvery),
                                         protocolSetup: protocolSetup, seed: seed, evidence: evidence, link: link)
         guard case .lockstep(let c) = rig.runner.pacing else { throw SupportError(description: "not a lockstep rig") }

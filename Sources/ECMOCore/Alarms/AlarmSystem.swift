@@ -152,8 +152,13 @@ public struct AlarmSystem: Sendable {
 
         for i in 0..<AlarmID.count {
             guard let id = AlarmID(index: i) else { continue }
+            let present = conditions[id]
+            // Most alarms, most ticks: no condition, none pending, not active. Nothing below
+            // would change (no delay runs, nothing to clear or escalate), so skip the
+            // definition's copy and the duration arithmetic.
+            if !present && !slots[i].conditionPresent && !slots[i].active { continue }
             let def = definitions[i]
-            if conditions[id] {
+            if present {
                 if !slots[i].conditionPresent {
                     slots[i].conditionPresent = true
                     slots[i].conditionSince = now
