@@ -149,6 +149,10 @@ do {
         ("regulating", try regulating(board: board)),
         ("regulating + console link (a command every 100 ticks)", try regulating(board: board, withConsoleLink: true)),
         ("dosing + agitation", try dosing(board: board, protocolPath: repo.appendingPathComponent("Protocols/agitation-short.yaml").path)),
+        // The sensor-level board (sweeps, long runs): its device links and pulled inputs too.
+        ("regulating on sim-fast.yaml", try regulating(board: try BoardLoader.load(path: repo.appendingPathComponent("Board/sim-fast.yaml").path))),
+        ("dosing + agitation on sim-fast.yaml", try dosing(board: try BoardLoader.load(path: repo.appendingPathComponent("Board/sim-fast.yaml").path),
+                                                           protocolPath: repo.appendingPathComponent("Protocols/agitation-short.yaml").path)),
     ]
     var failed = false
     print("tick-gate (release build): per-tick heap allocations and ARC traffic")
