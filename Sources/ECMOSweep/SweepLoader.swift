@@ -249,6 +249,9 @@ struct SweepDecoder {
             }
             let integer = r.has("integer") ? reader.bool(r, "integer")?.value ?? false : false
             guard let from, let to else { return nil }
+            // Steps missing where a grid or list needs them, or out of range: already reported
+            // by `checkKeys` or `int` above, once, at the key; not a second time below.
+            if steps == nil && (!lhs || r.has("steps")) { return nil }
             if from.value > to.value {
                 reader.error(to.position, to.path, "the range is empty: to (\(format(to.value))) is below from (\(format(from.value)))")
                 return nil
