@@ -153,7 +153,7 @@ var targets: [Target] = [
     .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMODevices", "ECMOHAL"]),
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard", "ECMOProtocol"]),
     .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile", "RigTestSupport"]),
-    .testTarget(name: "ECMOSweepTests", dependencies: ["ECMOSweep", "ECMOScenario", "ECMODataFile", .product(name: "Yams", package: "Yams")]),
+    .testTarget(name: "ECMOSweepTests", dependencies: ["ECMOSweep", "ECMOScenario", "ECMODataFile", "RigTestSupport", .product(name: "Yams", package: "Yams")]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime", "ECMORecord", "RigTestSupport"]),
     .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOPosix", "ECMORecord", "ECMOSim", "ECMOMockBoard", "ECMOAssembly", "AllocationCounter", "ARCCounter", "RigTestSupport"]),
     .testTarget(name: "ECMORecordTests", dependencies: ["ECMORecord", "ECMORuntime", "ECMOCore", "ECMOSim", "ECMOBoard"]),

@@ -156,35 +156,26 @@ extension RunStore {
 
     enum JSONScalar { case text(String), number(Double?) }
 
+    // Written with the same JSONSerialization the readers below use: one JSON
+    // implementation for both directions, not a hand-written escaper beside it.
     static func jsonArray(_ a: [String]) -> String {
-        "[" + a.map(jsonString).joined(separator: ",") + "]"
+        json(a as NSArray) ?? "[]"
     }
 
     static func jsonObject<S: Sequence>(_ pairs: S) -> String where S.Element == (String, JSONScalar) {
-        "{" + pairs.map { k, v in
-            let value: String
+        let object = NSMutableDictionary()
+        for (k, v) in pairs {
             switch v {
-            case .text(let t): value = jsonString(t)
-            case .number(let d): value = d.map { $0.isFinite ? "\($0)" : "null" } ?? "null"
-            }
-            return jsonString(k) + ":" + value
-        }.joined(separator: ",") + "}"
-    }
-
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            case .text(let t): object[k] = t
+            case .number(let d): object[k] = d.flatMap { $0.isFinite ? NSNumber(value: $0) : nil } ?? NSNull()
             }
         }
-        return out + "\""
+        return json(object) ?? "{}"
+    }
+
+    private static func json(_ object: Any) -> String? {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return nil }
+        return String(data: data, encoding: .utf8)
     }
 
     static func decodeArray(_ s: String) -> [String] {

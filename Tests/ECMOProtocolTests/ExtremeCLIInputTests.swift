@@ -1,4 +1,5 @@
 import Foundation
+import RigTestSupport
 import Testing
 
 /// Item 16's values, as an operator could type them.

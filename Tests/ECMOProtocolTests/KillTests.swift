@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import RigTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

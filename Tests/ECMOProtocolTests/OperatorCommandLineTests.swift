@@ -1,4 +1,5 @@
 import Foundation
+import RigTestSupport
 import Testing
 
 /// Issue 15, item 6: after an unclean stop (or a watchdog reset) the rig waits for an

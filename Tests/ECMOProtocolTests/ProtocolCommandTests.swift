@@ -1,20 +1,6 @@
 import Testing
 import Foundation
-
-/// The built `ecmo-rig` beside the test bundle (`swift test` builds it with the tests).
-func ecmoRigBinary() -> URL? {
-    var candidates: [URL] = []
-    if let first = CommandLine.arguments.first {
-        var dir = URL(fileURLWithPath: first).deletingLastPathComponent()
-        // On macOS the runner sits inside the .xctest bundle.
-        for _ in 0..<4 {
-            candidates.append(dir.appendingPathComponent("ecmo-rig"))
-            dir = dir.deletingLastPathComponent()
-        }
-    }
-    candidates.append(repositoryRoot.appendingPathComponent(".build/debug/ecmo-rig"))
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-}
+import RigTestSupport
 
 struct Outcome {
     var status: Int32

@@ -1,22 +1,9 @@
 import Testing
 import Foundation
-
-/// The built `ecmo-rig` beside the test bundle (`swift test` builds it with the tests).
-func sweepRigBinary() -> URL? {
-    var candidates: [URL] = []
-    if let first = CommandLine.arguments.first {
-        var dir = URL(fileURLWithPath: first).deletingLastPathComponent()
-        for _ in 0..<4 {
-            candidates.append(dir.appendingPathComponent("ecmo-rig"))
-            dir = dir.deletingLastPathComponent()
-        }
-    }
-    candidates.append(repositoryRoot.appendingPathComponent(".build/debug/ecmo-rig"))
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-}
+import RigTestSupport
 
 func sweepRig(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let binary = try #require(sweepRigBinary(), "ecmo-rig is not built next to the tests")
+    let binary = try #require(ecmoRigBinary(), "ecmo-rig is not built next to the tests")
     let p = Process()
     p.executableURL = binary
     p.arguments = arguments
@@ -68,7 +55,7 @@ func lines(in dir: URL) -> Int {
           - {name: flow, metric: flow_lpm, stat: last}
         """))
         let out = s.url.appendingPathComponent("out")
-        let binary = try #require(sweepRigBinary())
+        let binary = try #require(ecmoRigBinary())
         let p = Process()
         p.executableURL = binary
         p.arguments = ["sweep", spec, "--out", out.path, "--jobs", "2", "--quiet"]
