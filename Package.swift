@@ -91,8 +91,8 @@ var targets: [Target] = [
         .product(name: "RealModule", package: "swift-numerics"),
     ], swiftSettings: specialised),
     .target(name: "ECMORuntime", dependencies: [
+        // Atomics from the standard library's Synchronization: the same module builds in Embedded Swift.
         "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOPosix",
-        .product(name: "Atomics", package: "swift-atomics"),
     ], swiftSettings: specialised),
     // The run's records: the recorder (telemetry.csv, events.jsonl, summary.json) and the
     // delivery journal's file. Consumers of the loop's rings, so they depend on the runtime,
@@ -216,7 +216,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),

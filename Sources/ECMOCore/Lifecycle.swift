@@ -1,7 +1,7 @@
 /// The hardware lifecycle of ros2_control: the rig may only command actuators when
 /// `active`; `inactive` reads sensors so the operator can check them before starting;
 /// `fault` holds every output at its safe value until the cause is cleared.
-public enum LifecycleState: UInt8, Sendable, BitwiseCopyable, Codable, CustomStringConvertible {
+public enum LifecycleState: UInt8, Sendable, BitwiseCopyable, CustomStringConvertible {
     case unconfigured = 0
     case inactive = 1
     case active = 2
@@ -22,7 +22,7 @@ public enum LifecycleState: UInt8, Sendable, BitwiseCopyable, Codable, CustomStr
 }
 
 /// Why the rig entered `fault`. A small closed set so it fits in a telemetry frame.
-public enum FaultReason: UInt8, Sendable, BitwiseCopyable, Codable, CustomStringConvertible {
+public enum FaultReason: UInt8, Sendable, BitwiseCopyable, CustomStringConvertible {
     case none = 0
     case emergencyStop = 1
     case airInLine = 2
@@ -107,3 +107,9 @@ public struct Lifecycle: Sendable {
         return previous
     }
 }
+
+// Codable is for the records and files the hosted build writes; Embedded Swift has no Codable.
+#if !hasFeature(Embedded)
+extension LifecycleState: Codable {}
+extension FaultReason: Codable {}
+#endif

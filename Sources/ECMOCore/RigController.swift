@@ -26,7 +26,7 @@ public enum ControlOutput: Sendable, BitwiseCopyable, Equatable {
 /// Where the start-up sequence is. A centrifugal pump is started against a closed
 /// return clamp, brought to its minimum speed (so flow cannot run backwards through it),
 /// and only then unclamped; regulation starts after that.
-public enum RunPhase: UInt8, Sendable, BitwiseCopyable, Codable, CustomStringConvertible {
+public enum RunPhase: UInt8, Sendable, BitwiseCopyable, CustomStringConvertible {
     case idle = 0
     case spinUp = 1
     case regulating = 2
@@ -160,3 +160,8 @@ public struct RigController: Sendable {
         }
     }
 }
+
+// Codable is for the records and files the hosted build writes; Embedded Swift has no Codable.
+#if !hasFeature(Embedded)
+extension RunPhase: Codable {}
+#endif

@@ -1,6 +1,6 @@
 /// What a signal means on the circuit. The application names roles, never pins or
 /// addresses: the board file maps each role to hardware (Zephyr's `led0`, not `GPIO17`).
-public enum SensorRole: String, CaseIterable, Sendable, BitwiseCopyable, Codable {
+public enum SensorRole: String, CaseIterable, Sendable, BitwiseCopyable {
     case drainPressure = "P_drain"
     case preOxygenatorPressure = "P_pre"
     case postOxygenatorPressure = "P_post"
@@ -11,7 +11,7 @@ public enum SensorRole: String, CaseIterable, Sendable, BitwiseCopyable, Codable
 }
 
 /// Digital inputs the firmware watches.
-public enum InputRole: String, CaseIterable, Sendable, BitwiseCopyable, Codable {
+public enum InputRole: String, CaseIterable, Sendable, BitwiseCopyable {
     case pumpTachometer = "pump_tach"
     case airDetector = "air_detector"
     case emergencyStop = "estop"
@@ -22,7 +22,7 @@ public enum InputRole: String, CaseIterable, Sendable, BitwiseCopyable, Codable 
 
 /// Actuators: everything the firmware can drive. Each has a safe value and a maximum
 /// command age in the board file, enforced by the output guard below the controller.
-public enum ActuatorRole: String, CaseIterable, Sendable, BitwiseCopyable, Codable {
+public enum ActuatorRole: String, CaseIterable, Sendable, BitwiseCopyable {
     case pumpSpeed = "pump_speed"
     case pumpEnable = "pump_enable"
     case syringeStep = "syringe_step"
@@ -57,3 +57,10 @@ public enum ActuatorRole: String, CaseIterable, Sendable, BitwiseCopyable, Codab
     }
     public static let count = 13
 }
+
+// Codable is for the records and files the hosted build writes; Embedded Swift has no Codable.
+#if !hasFeature(Embedded)
+extension SensorRole: Codable {}
+extension InputRole: Codable {}
+extension ActuatorRole: Codable {}
+#endif

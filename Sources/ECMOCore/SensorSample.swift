@@ -1,5 +1,5 @@
 /// Why a sample cannot be trusted. The controller never acts on anything but `.valid`.
-public enum SampleStatus: UInt8, Sendable, BitwiseCopyable, Codable {
+public enum SampleStatus: UInt8, Sendable, BitwiseCopyable {
     /// Read and plausible, and fresh at the time it was taken.
     case valid = 0
     /// Never read yet (start-up).
@@ -95,3 +95,8 @@ public struct SensorFrame: Sendable, BitwiseCopyable {
         return preOxygenatorPressure.value - postOxygenatorPressure.value
     }
 }
+
+// Codable is for the records and files the hosted build writes; Embedded Swift has no Codable.
+#if !hasFeature(Embedded)
+extension SampleStatus: Codable {}
+#endif

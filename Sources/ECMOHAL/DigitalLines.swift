@@ -9,7 +9,7 @@ public protocol DigitalOutput: AnyObject {
 }
 
 /// Which edges of an input line produce events.
-public enum EdgeDetection: String, Sendable, Codable, CaseIterable {
+public enum EdgeDetection: String, Sendable, CaseIterable {
     case none, rising, falling, both
 }
 
@@ -32,3 +32,8 @@ public protocol DigitalInput: AnyObject {
     /// Lines without edge detection return 0.
     func readEdges(into buffer: UnsafeMutableBufferPointer<EdgeEvent>) throws(HALError) -> Int
 }
+
+// Codable is for the records and files the hosted build writes; Embedded Swift has no Codable.
+#if !hasFeature(Embedded)
+extension EdgeDetection: Codable {}
+#endif

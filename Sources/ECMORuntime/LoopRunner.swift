@@ -1,4 +1,4 @@
-import Atomics
+import Synchronization
 import ECMOCore
 import ECMOHAL
 import ECMOPosix
@@ -18,7 +18,7 @@ public enum Pacing: Sendable {
 public final class LoopRunner<Hardware: HardwareProvider>: @unchecked Sendable {
     public let loop: RigLoop<Hardware>
     public let pacing: Pacing
-    public let stopRequested = ManagedAtomic<Bool>(false)
+    public let stopRequested = Atomic<Bool>(false)
     /// Largest lateness seen (real-time pacing only).
     public private(set) var maxLateness: Duration = .zero
     /// Missed periods skipped to catch up after a long stall.

@@ -1,4 +1,4 @@
-import Atomics
+import Synchronization
 import ECMOCore
 
 /// A console command as the loop sees it: a code and two numbers, no strings, so it
@@ -77,7 +77,7 @@ public final class RigLink: Sendable {
     /// A frame every `every` ticks.
     public let every: Int
     /// Set by the loop on a `stop` command; the `LoopRunner` ends the run on it.
-    public let stopRequested = ManagedAtomic<Bool>(false)
+    public let stopRequested = Atomic<Bool>(false)
 
     /// The loop's side, one call each. Not inlined on purpose: inside its own method the link
     /// is a guaranteed reference, so reaching its rings costs no retain (inlined into the

@@ -67,7 +67,7 @@ public struct LoopHealth: OptionSet, Sendable, BitwiseCopyable {
     /// For the run record: "slow_tick", "clock_stalled", "outputs_unconfirmed".
     public var names: [String] {
         [(LoopHealth.slowTick, "slow_tick"), (.clockStalled, "clock_stalled"), (.outputsUnconfirmed, "outputs_unconfirmed")]
-            .filter { contains($0.0) }.map(\.1)
+            .filter { contains($0.0) }.map { $0.1 }
     }
 
     /// The reasons, from what the tick saw (pure: a test judges a tick by hand).

@@ -1,4 +1,4 @@
-import Atomics
+import Synchronization
 
 /// A bounded single-producer single-consumer ring of plain values. The control loop is
 /// the producer: `push` never blocks, never allocates and takes no lock (two atomic
@@ -10,10 +10,10 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     public let capacity: Int
     private let mask: Int
     /// Next slot to write (producer-owned).
-    private let head = ManagedAtomic<Int>(0)
+    private let head = Atomic<Int>(0)
     /// Next slot to read (consumer-owned).
-    private let tail = ManagedAtomic<Int>(0)
-    private let droppedCount = ManagedAtomic<Int>(0)
+    private let tail = Atomic<Int>(0)
+    private let droppedCount = Atomic<Int>(0)
 
     /// `capacity` is rounded up to a power of two.
     public init(capacity: Int) {
@@ -33,7 +33,7 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
         let h = head.load(ordering: .relaxed)
         let t = tail.load(ordering: .acquiring)
         if h - t >= capacity {
-            droppedCount.wrappingIncrement(ordering: .relaxed)
+            droppedCount.wrappingAdd(1, ordering: .relaxed)
             return false
         }
         (storage + (h & mask)).initialize(to: value)
