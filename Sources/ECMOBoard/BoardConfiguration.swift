@@ -27,6 +27,9 @@ public struct BoardConfiguration: Sendable, Equatable {
     /// How a simulated board models its sensors (`simulation:` in the header; register
     /// level when absent). Meaningless on a rig board, which the decoder enforces.
     public var simulation: SimulationFidelity = .register
+    /// The independent safety co-processor, when the rig has one (`coprocessor:`): its link
+    /// and the limits it trips on. Its permit output is wired in series with `pump_enable`.
+    public var coprocessor: CoProcessorConfiguration?
 
     public init(sourceFile: String, name: String, description: String, kind: BoardKind, realtime: RealtimeRequirement,
                 loopPeriod: Duration, watchdog: WatchdogConfiguration, i2cBuses: [String: I2CBusConfiguration],
@@ -234,5 +237,30 @@ public struct SyringeDriveConfiguration: Sendable, Equatable {
     public var drive: SyringeDrive {
         SyringeDrive(stepsPerRevolution: stepsPerRevolution, microsteps: microsteps,
                      leadMillimeters: leadScrewPitchMillimeters, maximumStepRate: maxStepRateHz)
+    }
+}
+
+/// The safety co-processor on a rig board (docs/coprocessor.md): an MCU with its own
+/// sensor inputs and a pump-permit output in series with the Pi's pump enable.
+public struct CoProcessorConfiguration: Sendable, Equatable {
+    /// The Pi's UART to the co-processor.
+    public var uart: String
+    public var baud: Int
+    /// How often the Pi sends its heartbeat.
+    public var heartbeatEvery: Duration
+    /// The Pi counts the co-processor lost after this long without a status frame.
+    public var silenceTimeout: Duration
+    /// What the co-processor trips on (its image is built with these).
+    public var limits: ProtectiveLimits
+    /// Where the permit is wired, for the people who wire it.
+    public var permitWiring: String
+    public init(uart: String, baud: Int, heartbeatEvery: Duration, silenceTimeout: Duration, limits: ProtectiveLimits,
+                permitWiring: String) {
+        self.uart = uart
+        self.baud = baud
+        self.heartbeatEvery = heartbeatEvery
+        self.silenceTimeout = silenceTimeout
+        self.limits = limits
+        self.permitWiring = permitWiring
     }
 }

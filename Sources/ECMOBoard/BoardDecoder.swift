@@ -23,7 +23,11 @@ struct BoardDecoder {
 
     // MARK: Schema
 
-    static let topKeys = ["board", "i2c_buses", "gpio_chips", "pwm_chips", "devices", "sensors", "inputs", "outputs", "pump", "syringe"]
+    static let topKeys = ["board", "i2c_buses", "gpio_chips", "pwm_chips", "devices", "sensors", "inputs", "outputs", "pump", "syringe",
+                          "coprocessor"]
+    static let coprocessorKeys = ["uart", "baud", "heartbeat_ms", "silence_timeout_ms", "permit_wiring", "drainage_low_mmhg",
+                                  "pre_oxygenator_high_mmhg", "pressure_persistence_ms", "zero_flow_s", "heartbeat_timeout_ms",
+                                  "rearm_clear_ms"]
     static let requiredTopKeys = ["board", "i2c_buses", "gpio_chips", "pwm_chips", "devices", "sensors", "inputs", "outputs", "pump"]
     static let headerKeys = ["name", "description", "kind", "realtime", "loop_period_us", "watchdog"]
     static let optionalHeaderKeys = ["simulation"]
@@ -108,18 +112,21 @@ struct BoardDecoder {
         let outputs = decodeOutputs(top)
         let pump = top.entry("pump").flatMap { decodePump($0) }
         let syringe = top.entry("syringe").flatMap { decodeSyringe($0) }
+        let coprocessor = top.entry("coprocessor").flatMap { decodeCoProcessor($0) }
 
         checkLineConflicts()
         checkTiming(devices: devices, sensors: sensors, pump: pump)
         checkHardwareKind()
 
-        guard let header, let pump, top.entry("syringe") == nil || syringe != nil else { return nil }
+        guard let header, let pump, top.entry("syringe") == nil || syringe != nil,
+              top.entry("coprocessor") == nil || coprocessor != nil else { return nil }
         var board = BoardConfiguration(
             sourceFile: file, name: header.name, description: header.description, kind: header.kind,
             realtime: header.realtime, loopPeriod: header.loopPeriod, watchdog: header.watchdog,
             i2cBuses: buses, gpioChips: chips, pwmChips: pwms, devices: devices, sensors: sensors,
             inputs: inputs, outputs: outputs, pump: pump, syringe: syringe)
         board.simulation = header.simulation
+        board.coprocessor = coprocessor
         return board
     }
 
@@ -578,6 +585,49 @@ struct BoardDecoder {
         guard let steps, let microsteps, let pitch, let rate else { return nil }
         return SyringeDriveConfiguration(stepsPerRevolution: steps.value, microsteps: microsteps.value,
                                          leadScrewPitchMillimeters: pitch.value, maxStepRateHz: rate.value)
+    }
+
+    /// The co-processor's limits must lie beyond everything the main controller may be
+    /// configured to (`AlarmLimitKey.hardBounds`), so that it never acts while the main
+    /// controller's own interlocks can still do their job.
+    private mutating func decodeCoProcessor(_ entry: Entry) -> CoProcessorConfiguration? {
+        guard let m = reader.mapping(entry) else { return nil }
+        reader.checkKeys(m, allowed: Self.coprocessorKeys, required: Self.coprocessorKeys)
+        let uart = reader.string(m, "uart")
+        let baud = reader.int(m, "baud", in: 9600...3_000_000, unit: " baud")
+        let heartbeat = reader.int(m, "heartbeat_ms", in: 1...50, unit: " ms")
+        let silence = reader.int(m, "silence_timeout_ms", in: 10...1000, unit: " ms")
+        let wiring = reader.string(m, "permit_wiring")
+        let deepest = AlarmLimitKey.drainPressureLow.hardBounds.lowerBound
+        let highest = AlarmLimitKey.prePressureHigh.hardBounds.upperBound
+        let longestNoFlow = AlarmLimitKey.zeroFlowLimit.hardBounds.upperBound
+        let drain = reader.number(m, "drainage_low_mmhg", in: -1000...deepest, unit: " mmHg")
+        let pre = reader.number(m, "pre_oxygenator_high_mmhg", in: highest...1500, unit: " mmHg")
+        let persistence = reader.int(m, "pressure_persistence_ms", in: 0...500, unit: " ms")
+        var zeroFlow = reader.number(m, "zero_flow_s", in: 0...600, unit: " s")
+        if let z = zeroFlow, z.value <= longestNoFlow {
+            reader.error(z.position, z.path, "zero_flow_s \(z.value) s must be longer than the longest NO_FLOW limit a "
+                         + "configuration may set (\(longestNoFlow) s): the main controller alarms first")
+            zeroFlow = nil
+        }
+        var timeout = reader.int(m, "heartbeat_timeout_ms", in: 10...1000, unit: " ms")
+        if let t = timeout, let h = heartbeat, t.value < 3 * h.value {
+            reader.error(t.position, t.path, "heartbeat_timeout_ms \(t.value) ms must be at least three heartbeats "
+                         + "(3 × heartbeat_ms = \(3 * h.value) ms): one late frame is not a dead controller")
+            timeout = nil
+        }
+        let clear = reader.int(m, "rearm_clear_ms", in: 0...60_000, unit: " ms")
+        guard let uart, let baud, let heartbeat, let silence, let wiring, let drain, let pre, let persistence, let zeroFlow,
+              let timeout, let clear else { return nil }
+        var limits = ProtectiveLimits()
+        limits.drainageLow = Pressure(mmHg: drain.value)
+        limits.preOxygenatorHigh = Pressure(mmHg: pre.value)
+        limits.pressurePersistence = .milliseconds(persistence.value)
+        limits.zeroFlowTime = .seconds(zeroFlow.value)
+        limits.heartbeatTimeout = .milliseconds(timeout.value)
+        limits.rearmClearTime = .milliseconds(clear.value)
+        return CoProcessorConfiguration(uart: uart.value, baud: baud.value, heartbeatEvery: .milliseconds(heartbeat.value),
+                                        silenceTimeout: .milliseconds(silence.value), limits: limits, permitWiring: wiring.value)
     }
 
     // MARK: Pieces
