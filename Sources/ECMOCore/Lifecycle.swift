@@ -35,6 +35,9 @@ public enum FaultReason: UInt8, Sendable, BitwiseCopyable, CustomStringConvertib
     /// tachometer, a stalled or disconnected motor): it must not turn against the closed
     /// clamp indefinitely.
     case spinUpTimeout = 8
+    /// The safety co-processor withdrew the pump permit: the pump has stopped, so the rig
+    /// closes the return clamp (a stopped centrifugal pump lets blood run backwards).
+    case protectiveTrip = 9
 
     public var description: String {
         switch self {
@@ -47,6 +50,7 @@ public enum FaultReason: UInt8, Sendable, BitwiseCopyable, CustomStringConvertib
         case .watchdog: "watchdog"
         case .operatorRequest: "operator request"
         case .spinUpTimeout: "spin-up timeout"
+        case .protectiveTrip: "protective trip"
         }
     }
 }

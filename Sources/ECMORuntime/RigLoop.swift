@@ -137,6 +137,9 @@ public final class RigLoop<Hardware: HardwareProvider> {
     /// The console link (nil: none), fixed when the loop is built: its commands are applied
     /// once per tick before the core's step and its ring is fed every `link.every` ticks.
     public let link: RigLink?
+    /// The safety co-processor's link (nil: the rig has none). Attached before the loop
+    /// runs; each tick hears it before the core's step and sends the heartbeat after the write.
+    public var coprocessor: CoProcessorChannel?
     private let settings: RunSettings
     private let watchdog: Hardware.WatchdogDevice?
     private let cellVolumePerStep: Double
@@ -251,6 +254,7 @@ public final class RigLoop<Hardware: HardwareProvider> {
         if let g = journal?.granted { input.journalGrant = JournalGrant(cells: g.0, heparin: g.1) }
         input.outputFaults = outputFaults
         input.stepsIssued = lastTickIssued
+        input.coprocessor = coprocessor?.poll(now: now)
         let out = core.step(input) { ring.push($0) }
 
         // Write.
@@ -268,6 +272,8 @@ public final class RigLoop<Hardware: HardwareProvider> {
         let hasPlan = core.hasInfusionPlan
         if hasPlan { commandSyringes(out.syringes, now: now) }
         outputs.enforce(now: now)
+        coprocessor?.send(now: now, pumpCommanded: (outputs.value(of: .pumpEnable) ?? 0) != 0, lifecycle: core.state,
+                          rearm: out.requestRearm)
         if hasPlan {
             pulseSyringes(out.syringes)
             journal?.offer(core.infusion.journalSnapshot)   // optional chaining borrows too

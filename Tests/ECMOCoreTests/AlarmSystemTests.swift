@@ -313,10 +313,10 @@ extension AlarmSystemTests {
         @Test func standardDefinitionsMatchTheTable() {
             let high: Set<AlarmID> = [.drainPressureLow, .prePressureHigh, .postPressureHigh, .flowLow, .sensorInvalid,
                                       .airInLine, .emergencyStop, .foulingPause, .syringeOcclusion, .watchdogReset,
-                                      .flowSensorHold, .zeroFlow, .outputFault]
+                                      .flowSensorHold, .zeroFlow, .outputFault, .protectiveTrip, .coprocessorLost]
             let latching: Set<AlarmID> = [.airInLine, .emergencyStop, .loopOverrun, .deviceConfigMismatch, .foulingWarning,
                                           .foulingPause, .syringeOcclusion, .syringeEmpty, .watchdogReset,
-                                          .outputFault, .auxiliaryOutputFault, .sensorDrift]
+                                          .outputFault, .auxiliaryOutputFault, .sensorDrift, .protectiveTrip]
             for id in AlarmID.allCases {
                 let d = AlarmDefinition.standard(id)
                 #expect(d.id == id)

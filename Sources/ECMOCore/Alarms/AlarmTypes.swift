@@ -70,9 +70,14 @@ public enum AlarmID: UInt8, Sendable, BitwiseCopyable, CaseIterable, CustomStrin
     case auxiliaryOutputFault = 27
     /// The sensor cross-check suspects a pressure sensor of drifting (the role is in the event).
     case sensorDrift = 28
+    /// The safety co-processor withdrew the pump permit (its own sensors saw a cause, or it
+    /// stopped hearing the Pi): the pump has stopped; the rig faulted to its safe state.
+    case protectiveTrip = 29
+    /// The safety co-processor cannot be heard: the second protection layer is missing.
+    case coprocessorLost = 30
 
     /// Number of identifiers; `index` is always in `0..<count`.
-    public static let count: Int = Int(AlarmID.sensorDrift.rawValue) + 1
+    public static let count: Int = Int(AlarmID.coprocessorLost.rawValue) + 1
 
     /// Alarms about the circulation (pressures, flow, pump, sensors, the loop), as opposed to
     /// the syringes' own: a high-priority one pauses the cell syringe.
@@ -127,6 +132,8 @@ public enum AlarmID: UInt8, Sendable, BitwiseCopyable, CaseIterable, CustomStrin
         case .outputFault: "OUTPUT_FAULT"
         case .auxiliaryOutputFault: "AUX_OUTPUT_FAULT"
         case .sensorDrift: "SENSOR_DRIFT"
+        case .protectiveTrip: "PROTECTIVE_TRIP"
+        case .coprocessorLost: "COPROCESSOR_LOST"
         }
     }
 
@@ -224,6 +231,10 @@ public struct AlarmDefinition: Sendable, Equatable {
         case .outputFault: (p, latching, delay) = (.high, true, .zero)
         case .auxiliaryOutputFault: (p, latching, delay) = (.medium, true, .zero)
         case .sensorDrift: (p, latching, delay) = (.medium, true, .zero)
+        case .protectiveTrip: (p, latching, delay) = (.high, true, .zero)
+        // 0 ms here: the supervisor already waited its silence timeout (100 ms) before it
+        // called the co-processor lost.
+        case .coprocessorLost: (p, latching, delay) = (.high, false, .zero)
         }
         return AlarmDefinition(id: id, priority: p, latching: latching, conditionDelay: delay,
                                escalateAfter: standardEscalation(for: p),

@@ -25,22 +25,25 @@ public enum CoProcessorMessage: Sendable, Equatable {
 /// The co-processor's state as the Pi sees it.
 public struct CoProcessorStatus: Sendable, BitwiseCopyable, Equatable {
     public var permit: Bool
+    /// A re-arm would be accepted now (`ProtectiveInterlock.rearmReady`).
+    public var ready: Bool
     public var trip: ProtectiveTrip
     public var tripCount: UInt16
     public var causes: ProtectiveCauses
     public var blindChannels: UInt8
     public var lastRefusal: RearmRefusal
-    public init(permit: Bool, trip: ProtectiveTrip, tripCount: UInt16, causes: ProtectiveCauses,
+    public init(permit: Bool, ready: Bool = false, trip: ProtectiveTrip, tripCount: UInt16, causes: ProtectiveCauses,
                 blindChannels: UInt8, lastRefusal: RearmRefusal) {
         self.permit = permit
+        self.ready = ready
         self.trip = trip
         self.tripCount = tripCount
         self.causes = causes
         self.blindChannels = blindChannels
         self.lastRefusal = lastRefusal
     }
-    public init(_ i: ProtectiveInterlock) {
-        self.init(permit: i.permit, trip: i.trip, tripCount: i.tripCount, causes: i.causes,
+    public init(_ i: ProtectiveInterlock, now: Instant) {
+        self.init(permit: i.permit, ready: i.rearmReady(now: now), trip: i.trip, tripCount: i.tripCount, causes: i.causes,
                   blindChannels: i.blindChannels, lastRefusal: i.lastRefusal)
     }
 }
@@ -75,7 +78,7 @@ public enum CoProcessorFrame {
             payload.1 = UInt8(truncatingIfNeeded: n >> 8)
             length = 2
         case .status(let s):
-            payload = (s.permit ? 1 : 0, s.trip.rawValue, UInt8(truncatingIfNeeded: s.tripCount),
+            payload = ((s.permit ? 1 : 0) | (s.ready ? 2 : 0), s.trip.rawValue, UInt8(truncatingIfNeeded: s.tripCount),
                        UInt8(truncatingIfNeeded: s.tripCount >> 8), UInt8(truncatingIfNeeded: s.causes.rawValue),
                        UInt8(truncatingIfNeeded: s.causes.rawValue >> 8), s.blindChannels, s.lastRefusal.rawValue)
             length = 8
@@ -177,8 +180,8 @@ public struct CoProcessorFrameDecoder: Sendable {
         case (0x02, 2):
             return .rearm(tripCount: UInt16(p.0) | UInt16(p.1) << 8)
         case (0x81, 8):
-            guard p.0 <= 1, let trip = ProtectiveTrip(rawValue: p.1), let refusal = RearmRefusal(rawValue: p.7) else { return nil }
-            return .status(CoProcessorStatus(permit: p.0 == 1, trip: trip, tripCount: UInt16(p.2) | UInt16(p.3) << 8,
+            guard p.0 <= 3, let trip = ProtectiveTrip(rawValue: p.1), let refusal = RearmRefusal(rawValue: p.7) else { return nil }
+            return .status(CoProcessorStatus(permit: p.0 & 1 != 0, ready: p.0 & 2 != 0, trip: trip, tripCount: UInt16(p.2) | UInt16(p.3) << 8,
                                              causes: ProtectiveCauses(rawValue: UInt16(p.4) | UInt16(p.5) << 8),
                                              blindChannels: p.6, lastRefusal: refusal))
         default:
@@ -244,7 +247,7 @@ public struct CoProcessorEndpoint: Sendable {
     @discardableResult
     public mutating func step(_ inputs: ProtectiveInputs, now: Instant, transmit: (UInt8) -> Void) -> Bool {
         let permit = interlock.step(inputs, now: now)
-        let s = CoProcessorStatus(interlock)
+        let s = CoProcessorStatus(interlock, now: now)
         stepsSinceStatus += 1
         if stepsSinceStatus >= statusEvery || lastSent != s {
             stepsSinceStatus = 0
@@ -253,6 +256,29 @@ public struct CoProcessorEndpoint: Sendable {
             outgoing &+= 1
         }
         return permit
+    }
+}
+
+/// What the Pi's loop knows of the co-processor in a tick (`CoProcessorSupervisor.view`).
+public struct CoProcessorView: Sendable, BitwiseCopyable, Equatable {
+    /// A status frame arrived within the silence timeout.
+    public var heard: Bool
+    /// Its last status: the permit is given.
+    public var permit: Bool
+    /// It would give the permit back on a re-arm now.
+    public var ready: Bool
+    public var trip: ProtectiveTrip
+    public var tripCount: UInt16
+    /// Causes present at the co-processor now (its own inputs).
+    public var causes: ProtectiveCauses
+    public init(heard: Bool, permit: Bool, ready: Bool = false, trip: ProtectiveTrip = .none, tripCount: UInt16 = 0,
+                causes: ProtectiveCauses = []) {
+        self.heard = heard
+        self.permit = permit
+        self.ready = ready
+        self.trip = trip
+        self.tripCount = tripCount
+        self.causes = causes
     }
 }
 
@@ -293,6 +319,14 @@ public struct CoProcessorSupervisor: Sendable {
     /// The pump may run as far as the co-processor is concerned: heard, and permitting.
     public func permits(now: Instant) -> Bool {
         !silent(now: now) && (status?.permit ?? false)
+    }
+
+    /// This tick's view for the core.
+    public func view(now: Instant) -> CoProcessorView {
+        let s = status
+        return CoProcessorView(heard: !silent(now: now), permit: s?.permit ?? false, ready: s?.ready ?? false,
+                               trip: s?.trip ?? .powerOn,
+                               tripCount: s?.tripCount ?? 0, causes: s?.causes ?? [])
     }
 
     /// Called every tick: sends a heartbeat when one is due.

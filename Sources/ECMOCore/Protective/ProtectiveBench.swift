@@ -93,7 +93,7 @@ public enum ProtectiveBench {
                 let permit = endpoint.step(inputs, now: now) { frame.append($0) }
                 if frame.count > 0 {
                     framesOut += 1
-                    let s = CoProcessorStatus(endpoint.interlock)
+                    let s = CoProcessorStatus(endpoint.interlock, now: now)
                     if lastStatus != s {
                         lastStatus = s
                         out.put("status ")

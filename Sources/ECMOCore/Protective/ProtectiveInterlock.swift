@@ -164,6 +164,13 @@ public struct ProtectiveInterlock: Sendable {
         lastHeartbeat.map { now - $0 <= limits.heartbeatTimeout } ?? false
     }
 
+    /// A re-arm would be accepted now: tripped, every cause gone for `rearmClearTime`, and
+    /// heartbeats fresh (sent in the status frame, so the Pi can tell the operator to wait).
+    public func rearmReady(now: Instant) -> Bool {
+        !permit && causes.isEmpty && heartbeatFresh(now: now)
+            && (clearSince.map { now - $0 >= limits.rearmClearTime } ?? false)
+    }
+
     /// One step: evaluates every cause from `inputs` and withdraws the permit in the step a
     /// cause is detected. Returns the permit to drive.
     @discardableResult

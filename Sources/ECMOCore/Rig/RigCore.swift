@@ -19,6 +19,8 @@ public struct RigTickInput: Sendable, BitwiseCopyable {
     public var stepsIssued: IssuedSteps?
     /// What the output guard found wrong with the outputs when it wrote the last tick.
     public var outputFaults = OutputFaultInput()
+    /// What the loop hears from the safety co-processor (nil: the rig has none).
+    public var coprocessor: CoProcessorView?
 
     public init(now: Instant, frame: SensorFrame) {
         self.now = now
@@ -71,6 +73,9 @@ public struct RigTickOutput: Sendable, BitwiseCopyable {
     /// The interlock speed ceiling in force (nil: none).
     public var speedCeiling: PumpSpeed?
     public var overrun = OverrunMonitor.Status()
+    /// Ask the safety co-processor for the permit back, naming its trip (set in the tick an
+    /// `activate` was accepted; the runtime sends the request).
+    public var requestRearm = false
     public init() {}
 }
 
@@ -150,6 +155,12 @@ public struct RigCore: Sendable {
     private var previousInvalidMask: UInt8 = 0
     private var previousPinnedMask: UInt8 = 0
     private var lastInfusionInputs = InfusionInputs(circuitRunning: false)
+    /// The safety co-processor as last heard (nil: the rig has none).
+    public private(set) var coprocessor: CoProcessorView?
+    /// After `activate`, the co-processor has this long to give the permit back.
+    public static let permitGrace = Duration.milliseconds(250)
+    private var permitDeadline: Instant?
+    private var rearmPending = false
 
     /// `infusion`: the protocol's engine (nil: a run without a protocol).
     public init(configuration c: RigCoreConfiguration, infusion: InfusionEngine? = nil) throws(RigCoreConfigurationError) {
@@ -213,7 +224,16 @@ public struct RigCore: Sendable {
             guard state == .inactive else { return refuse(state == .active ? .alreadyRunning : .notAllowed) }
             // The circuit starts only on sensors the rig can trust (P_drain, P_pre, P_post, flow).
             guard Self.invalidMask(frame) & 0x0F == 0 else { return refuse(.sensorsNotReady) }
-            if !dryRun { transition(.activate, now: now, emit: emit) }
+            // With a safety co-processor: only when it is heard and would give its permit (no
+            // cause of its own, every cause gone for its re-arm time).
+            if let cp = coprocessor, !cp.heard || !(cp.permit || cp.ready) { return refuse(.causePresent) }
+            if !dryRun {
+                transition(.activate, now: now, emit: emit)
+                if coprocessor != nil {
+                    rearmPending = true
+                    permitDeadline = now + Self.permitGrace
+                }
+            }
             return .accepted
         case .deactivate:
             guard state == .active else { return refuse(.notAllowed) }
@@ -223,6 +243,9 @@ public struct RigCore: Sendable {
             guard state == .fault else { return refuse(.notAllowed) }
             // A fault whose cause is still there would come straight back: say so instead.
             if frame.emergencyStop || frame.airDetected { return refuse(.causePresent) }
+            if faultReason == .protectiveTrip, let cp = coprocessor, !cp.heard || !cp.causes.isEmpty {
+                return refuse(.causePresent)
+            }
             if !dryRun { transition(.clearFault, now: now, emit: emit) }
             return .accepted
         case .setFlow(let q):
@@ -372,6 +395,15 @@ public struct RigCore: Sendable {
         } else if frame.airDetected && state != .fault && state != .unconfigured {
             transition(.fault(.airInLine), now: now, emit: emit)
         }
+        // The safety co-processor withdrew its permit (heard, not permitting, past the grace
+        // after activation): the pump has stopped, so the rest of the circuit goes safe too.
+        coprocessor = input.coprocessor
+        if let cp = input.coprocessor {
+            if cp.heard && cp.permit { permitDeadline = nil }
+            if state == .active && cp.heard && !cp.permit && (permitDeadline.map { now >= $0 } ?? true) {
+                transition(.fault(.protectiveTrip), now: now, emit: emit)
+            }
+        }
 
         // 3. Safety assessment, before anything acts on a sample.
         if input.configMismatches != lastConfigMismatches {
@@ -388,6 +420,7 @@ public struct RigCore: Sendable {
         if case .constantFlow = controller.mode { context.flowControlled = true }
         context.outputFault = input.outputFaults.process
         context.auxiliaryOutputFault = input.outputFaults.auxiliary
+        context.coprocessorLost = input.coprocessor.map { !$0.heard } ?? false
         var decision = safety.assess(&frame, context: context, now: now)
         safety.reportMonitorEvents(emit: emit)
 
@@ -445,6 +478,10 @@ public struct RigCore: Sendable {
             let appeared = pinned & ~previousPinnedMask
             if appeared != 0 { emit(RigEvent(.sensorPinned(mask: appeared, high: Self.pinnedHighMask(frame) & appeared), at: now)) }
             previousPinnedMask = pinned
+        }
+        if rearmPending {
+            rearmPending = false
+            out.requestRearm = true
         }
         lastOutput = out
         return out

@@ -106,6 +106,8 @@ public struct SafetySupervisor: Sendable {
         /// (`auxiliaryOutputFault`), failing: write error, aged-out command or read-back mismatch.
         public var outputFault = false
         public var auxiliaryOutputFault = false
+        /// The rig has a safety co-processor and cannot hear it (`COPROCESSOR_LOST`).
+        public var coprocessorLost = false
         public init(state: LifecycleState, phase: RunPhase, faultReason: FaultReason, commandedSpeed: PumpSpeed,
                     pumpEnabled: Bool, overrun: Bool, deviceConfigMismatch: Bool, syringeEmpty: Bool,
                     bootedAfterWatchdogReset: Bool = false) {
@@ -265,6 +267,8 @@ public struct SafetySupervisor: Sendable {
         k[.watchdogReset] = c.bootedAfterWatchdogReset
         k[.outputFault] = c.outputFault
         k[.auxiliaryOutputFault] = c.auxiliaryOutputFault
+        k[.protectiveTrip] = c.faultReason == .protectiveTrip
+        k[.coprocessorLost] = c.coprocessorLost
 
         // Fouling.
         var dp: Pressure?
@@ -294,8 +298,9 @@ public struct SafetySupervisor: Sendable {
 
         // No cells into a circuit that is not flowing: flow low or unknown, the pump not
         // driven or not turning, outside a coordinated outflow-clamp procedure.
+        // No cells either while the second protection layer is missing.
         let circulationPause = running && (
-            flowLowHeld || q == nil
+            flowLowHeld || q == nil || c.coprocessorLost
             || !c.pumpEnabled
             || (speed.map { $0 < safeFloor * 0.5 } ?? true))
 
