@@ -189,7 +189,7 @@ if buildLinuxBackend {
     targets += [
         .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
         .target(name: "ECMOLinux", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMOPosix", "CLinuxIO", "CGPIOD"]),
-        .testTarget(name: "ECMOLinuxTests", dependencies: ["ECMOLinux", "ECMOHAL", "ECMOCore", "ECMOBoard", "ECMOPosix", "CLinuxIO", "AllocationCounter"]),
+        .testTarget(name: "ECMOLinuxTests", dependencies: ["ECMOLinux", "ECMOHAL", "ECMOCore", "ECMOBoard", "ECMOPosix", "CLinuxIO", "ECMORuntime", "AllocationCounter"]),
     ]
 } else {
     // Without libgpiod the target still exists, but holds only what needs no library,

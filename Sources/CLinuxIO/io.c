@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <pthread.h>
 #include <string.h>
+#include <termios.h>
+#include <stdio.h>
 #include <sys/resource.h>
 
 int ecmo_sys_open(const char *path, int flags) { int r = open(path, flags | O_CLOEXEC); return r < 0 ? -errno : r; }
@@ -88,3 +90,46 @@ unsigned long ecmo_wdioc_keepalive(void) { return WDIOC_KEEPALIVE; }
 unsigned long ecmo_wdioc_getbootstatus(void) { return WDIOC_GETBOOTSTATUS; }
 unsigned long ecmo_wdioc_getsupport(void) { return WDIOC_GETSUPPORT; }
 #endif
+
+int ecmo_uart_configure(int fd, unsigned baud) {
+    speed_t speed;
+    switch (baud) {
+    case 9600: speed = B9600; break;
+    case 19200: speed = B19200; break;
+    case 38400: speed = B38400; break;
+    case 57600: speed = B57600; break;
+    case 115200: speed = B115200; break;
+    case 230400: speed = B230400; break;
+    case 460800: speed = B460800; break;
+    case 921600: speed = B921600; break;
+    case 1000000: speed = B1000000; break;
+    case 2000000: speed = B2000000; break;
+    case 3000000: speed = B3000000; break;
+    default: return -EINVAL;
+    }
+    struct termios t;
+    if (tcgetattr(fd, &t) < 0) return -errno;
+    cfmakeraw(&t);
+    t.c_cflag |= CLOCAL | CREAD;
+    t.c_cflag &= ~(CSTOPB | CRTSCTS);
+    t.c_cc[VMIN] = 0;
+    t.c_cc[VTIME] = 0;
+    if (cfsetispeed(&t, speed) < 0 || cfsetospeed(&t, speed) < 0) return -errno;
+    if (tcsetattr(fd, TCSANOW, &t) < 0) return -errno;
+    tcflush(fd, TCIOFLUSH);
+    return 0;
+}
+int ecmo_flag_serial(void) { return O_RDWR | O_NOCTTY | O_NONBLOCK; }
+
+/* A pseudo-terminal pair, for tests: the UART tests hold the master end as the
+ * co-processor and open the slave's path as the serial line. Returns the master fd (its
+ * slave's path in `name`) or -errno. */
+int ecmo_open_pty(char *name, size_t capacity) {
+    int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return -errno;
+    int unlock = 0;
+    unsigned int n = 0;
+    if (ioctl(m, TIOCSPTLCK, &unlock) < 0 || ioctl(m, TIOCGPTN, &n) < 0) { int e = errno; close(m); return -e; }
+    if (snprintf(name, capacity, "/dev/pts/%u", n) >= (int)capacity) { close(m); return -ENAMETOOLONG; }
+    return m;
+}

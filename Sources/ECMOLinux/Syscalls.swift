@@ -25,6 +25,8 @@ public struct LinuxSyscalls {
     public var sleepUntil: (_ deadlineNanoseconds: UInt64) -> Int32
     /// 0 if the path exists, else -errno.
     public var exists: (_ path: UnsafePointer<CChar>) -> Int32
+    /// Puts a serial line in raw mode at a baud rate (termios); 0 or -errno.
+    public var configureSerial: (_ fd: Int32, _ baud: UInt32) -> Int32
 
     public init(open: @escaping (UnsafePointer<CChar>, Int32) -> Int32,
                 close: @escaping (Int32) -> Int32,
@@ -36,7 +38,8 @@ public struct LinuxSyscalls {
                 ioctlValue: @escaping (Int32, UInt, UInt) -> Int32,
                 monotonicNanoseconds: @escaping () -> UInt64,
                 sleepUntil: @escaping (UInt64) -> Int32,
-                exists: @escaping (UnsafePointer<CChar>) -> Int32) {
+                exists: @escaping (UnsafePointer<CChar>) -> Int32,
+                configureSerial: @escaping (Int32, UInt32) -> Int32 = { ecmo_uart_configure($0, $1) }) {
         self.open = open
         self.close = close
         self.read = read
@@ -48,6 +51,7 @@ public struct LinuxSyscalls {
         self.monotonicNanoseconds = monotonicNanoseconds
         self.sleepUntil = sleepUntil
         self.exists = exists
+        self.configureSerial = configureSerial
     }
 
     /// The kernel.
@@ -73,6 +77,7 @@ public enum LinuxConstants {
     public static var readWrite: Int32 { ecmo_flag_rdwr() }
     public static var writeOnly: Int32 { ecmo_flag_wronly() }
     public static var readOnly: Int32 { ecmo_flag_rdonly() }
+    public static var serial: Int32 { ecmo_flag_serial() }
 
     public static let i2cSlave = UInt(I2C_SLAVE)
     public static let i2cFuncs = UInt(I2C_FUNCS)

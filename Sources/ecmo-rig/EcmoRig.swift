@@ -252,6 +252,7 @@ struct Run: AsyncParsableCommand {
                     rig = try RigAssembly.assemble(board: config, hardware: hw, settings: settings, protocolSetup: setup,
                                                    pacing: pacing, evidence: evidence,
                                                    link: consoleOptions.makeLink(loopPeriod: config.loopPeriod))
+                    try HardwareSelection.attachCoProcessor(rig.loop, board: config)
                 } catch {
                     logger.error("\(error)")
                     throw ExitCode(ExitCodes.hardware)

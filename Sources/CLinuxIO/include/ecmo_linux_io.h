@@ -16,6 +16,13 @@
 #include <linux/watchdog.h>
 
 int ecmo_sys_open(const char *path, int flags);
+/* A serial line in raw mode (8N1, no flow control, no echo, reads return at once) at `baud`;
+ * 0 or -errno (-EINVAL for a rate termios does not have). */
+int ecmo_uart_configure(int fd, unsigned baud);
+/* O_RDWR | O_NOCTTY | O_NONBLOCK: a serial line the loop reads without waiting. */
+int ecmo_flag_serial(void);
+/* For tests: a pseudo-terminal pair; the master fd, the slave's path in `name`; or -errno. */
+int ecmo_open_pty(char *name, size_t capacity);
 int ecmo_sys_close(int fd);
 ssize_t ecmo_sys_read(int fd, void *buffer, size_t count);
 ssize_t ecmo_sys_write(int fd, const void *buffer, size_t count);

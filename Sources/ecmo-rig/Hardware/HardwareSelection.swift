@@ -42,6 +42,19 @@ enum HardwareSelection {
         return "simulated hardware"
     }
 
+    /// The safety co-processor's link, when the board has one (`coprocessor:`): its UART
+    /// opened in raw mode and attached to the loop before it runs. A board that says it has
+    /// a co-processor and whose UART cannot be opened does not run: the error names the UART.
+    static func attachCoProcessor<H: HardwareProvider>(_ loop: RigLoop<H>, board: BoardConfiguration) throws {
+        guard let c = board.coprocessor else { return }
+        #if os(Linux)
+        let uart = try LinuxUART(path: c.uart, baud: c.baud)
+        loop.coprocessor = CoProcessorChannel(port: uart, silenceTimeout: c.silenceTimeout, heartbeatEvery: c.heartbeatEvery)
+        #else
+        throw Unavailable(description: "board \(board.name) has a safety co-processor on \(c.uart): the UART backend runs on Linux only")
+        #endif
+    }
+
     static func close(_ hardware: any HardwareProvider) {
         #if os(Linux)
         (hardware as? LinuxHardware)?.close()
