@@ -102,3 +102,55 @@ enum CoProcessorImage {
         return (String(decoding: data, as: UTF8.self), p.terminationStatus)
     }
 }
+
+/// The same core as an aarch64 Linux program (`scripts/build-aarch64-bench`: Embedded Swift,
+/// linked static-pie with Debian's aarch64 glibc) under `qemu-aarch64-static`: the Pi's CPU
+/// and C library, no Swift runtime on the target. Its report must equal the hosted x86_64
+/// run's byte for byte. `scripts/test` sets ECMO_AARCH64_BENCH; without it these are skipped.
+@Suite("The core as an aarch64 Linux program (qemu-aarch64)",
+       .enabled(if: AArch64Bench.available, "set ECMO_AARCH64_BENCH to scripts/build-aarch64-bench's program, with qemu-user-static installed"))
+struct AArch64BenchTests {
+    @Test(arguments: CoProcessorImageTests.scripts.indices)
+    func theAArch64ProgramReportsWhatTheHostedCoreReports(index: Int) throws {
+        let (name, script) = CoProcessorImageTests.scripts[index]
+        let run = try AArch64Bench.run(script)
+        #expect(run.status == 0, "\(name): exit \(run.status)\n\(run.output)")
+        #expect(run.output == BenchReport(script).text, "\(name): aarch64 and x86_64 disagree")
+    }
+
+    @Test func aMalformedScriptFailsTheSameWayOnAArch64() throws {
+        var s = BenchScript.armed()
+        s.bytes += [0x54]
+        let run = try AArch64Bench.run(s.bytes)
+        #expect(run.status == 1)
+        #expect(run.output == BenchReport(s.bytes).text)
+    }
+}
+
+enum AArch64Bench {
+    static var path: String? { ProcessInfo.processInfo.environment["ECMO_AARCH64_BENCH"] }
+    static var qemu: String? {
+        ["/usr/bin/qemu-aarch64-static", "/usr/bin/qemu-aarch64"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+    static var available: Bool {
+        guard let p = path, FileManager.default.fileExists(atPath: p) else { return false }
+        return qemu != nil
+    }
+
+    static func run(_ script: [UInt8]) throws -> (output: String, status: Int32) {
+        guard let program = path, let qemu else { throw CocoaError(.fileNoSuchFile) }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("aarch64-bench-\(UUID().uuidString).bin")
+        try Data(script).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: qemu)
+        p.arguments = [URL(fileURLWithPath: program).standardizedFileURL.path, file.path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (String(decoding: data, as: UTF8.self), p.terminationStatus)
+    }
+}
