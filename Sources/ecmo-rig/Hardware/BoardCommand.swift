@@ -6,7 +6,7 @@ import ECMOBoard
 /// describes probed on the rig (`probe`, Hardware/BoardProbe.swift).
 struct BoardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "board", abstract: "Board files.", subcommands: [Check.self, Probe.self])
+        commandName: "board", abstract: "Board files.", subcommands: [Check.self, Compile.self, Probe.self])
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Validate a board file; exit 2 with one line per error if it is invalid.")
@@ -20,6 +20,36 @@ struct BoardCommand: AsyncParsableCommand {
             } catch {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
                 throw ExitCode(ExitCodes.boardInvalid)
+            }
+        }
+    }
+
+    struct Compile: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a board file as Swift source that builds the same configuration (for embedded images: no YAML at run time).")
+        @Argument(help: "Board file (YAML).")
+        var file: String
+        @Option(help: "Write the source here (default: standard output).")
+        var out: String?
+
+        func run() async throws {
+            let b: BoardConfiguration
+            do {
+                b = try BoardLoader.load(path: file)
+            } catch {
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                throw ExitCode(ExitCodes.boardInvalid)
+            }
+            let source = BoardSwiftSource.render(b, file: file)
+            guard let out else {
+                print(source, terminator: "")
+                return
+            }
+            do {
+                try Data(source.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
+            } catch {
+                FileHandle.standardError.write(Data("cannot write \(out): \(error.localizedDescription)\n".utf8))
+                throw ExitCode.failure
             }
         }
     }
