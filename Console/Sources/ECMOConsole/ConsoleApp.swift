@@ -278,6 +278,7 @@ public struct ConsoleServer: Sendable {
         "protocol_pause": ["channel"], "protocol_resume": ["channel"], "protocol_abort": [], "protocol_start": [],
         "enter_act": ["seconds"], "set_heparin_rate": ["u_per_kg_h"], "annotate": ["text"], "stop": [],
         "activate": [], "clear_fault": [], "fouling_resume": ["new_baseline"],
+        "set_alarm_limit": ["key", "value"],
     ]
 
     func command(_ request: Request, _ context: ConsoleContext) async throws -> Response {
