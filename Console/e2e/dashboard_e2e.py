@@ -180,6 +180,17 @@ def main():
         n_points = driver.js("return Chart.getChart('chart-pressures').data.datasets[0].data.length")
         assert n_points > 10, "pressure chart has only %d points" % n_points
 
+        # Safety at a glance, before any fault: the fouling monitor's state (collecting until it has a baseline;
+        # armed with the baseline drawn on the resistance chart when ECMO_E2E_FOULING_ARMED=1).
+        first = wait_for("the fouling monitor's state", lambda: driver.js("var e=document.querySelector('#fouling-state'); return e && e.dataset.state || null"))
+        print("fouling monitor: %s" % driver.js("return document.querySelector('#fouling-state').textContent"))
+        if os.environ.get("ECMO_E2E_FOULING_ARMED") == "1":
+            assert first == "collecting", "fouling monitor starts %r, not collecting" % first
+            armed_timeout = float(os.environ.get("ECMO_E2E_FOULING_TIMEOUT", "150"))
+            wait_for("the fouling monitor armed", lambda: driver.js("return document.querySelector('#fouling-state').dataset.state") in ("armed", "warning"), timeout=armed_timeout)
+            n_base = wait_for("the baseline drawn on the resistance chart", lambda: driver.js("return Chart.getChart('chart-roxy').data.datasets[1].data.length") or None, timeout=5)
+            print("fouling monitor collecting -> %s; baseline drawn with %d points" % (driver.js("return document.querySelector('#fouling-state').textContent"), n_base))
+
         # Inject the fault: a constant-speed set-point high enough to cross the pressure alarm.
         driver.type("form[data-command=set_speed] input[name=rpm]", os.environ.get("ECMO_E2E_FAULT_RPM", "3800"))
         driver.click("form[data-command=set_speed] button")
@@ -213,17 +224,6 @@ def main():
             print("event list: %s" % ack_text.strip())
             assert not driver.js("return [].slice.call(document.querySelectorAll('#events li')).some(function(x){return /lateness_s|previous_execution_s/.test(x.textContent)})"), \
                 "an event is still shown in its machine form"
-
-        # Safety at a glance: the fouling monitor's state (collecting until it has a baseline;
-        # armed with the baseline drawn on the resistance chart when ECMO_E2E_FOULING_ARMED=1).
-        first = wait_for("the fouling monitor's state", lambda: driver.js("var e=document.querySelector('#fouling-state'); return e && e.dataset.state || null"))
-        print("fouling monitor: %s" % driver.js("return document.querySelector('#fouling-state').textContent"))
-        if os.environ.get("ECMO_E2E_FOULING_ARMED") == "1":
-            assert first == "collecting", "fouling monitor starts %r, not collecting" % first
-            armed_timeout = float(os.environ.get("ECMO_E2E_FOULING_TIMEOUT", "150"))
-            wait_for("the fouling monitor armed", lambda: driver.js("return document.querySelector('#fouling-state').dataset.state") in ("armed", "warning"), timeout=armed_timeout)
-            n_base = wait_for("the baseline drawn on the resistance chart", lambda: driver.js("return Chart.getChart('chart-roxy').data.datasets[1].data.length") or None, timeout=5)
-            print("fouling monitor collecting -> %s; baseline drawn with %d points" % (driver.js("return document.querySelector('#fouling-state').textContent"), n_base))
 
         # Alarm limits: shown with the rig's bounds; an operator changes one within bounds
         # (the rig records who, the change is an event), and one outside them is refused with the bound named.
