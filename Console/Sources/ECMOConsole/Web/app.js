@@ -215,6 +215,12 @@ function renderSafety(f) {
   if (f.clamp_closed) why.push('clamp closed');
   if (!f.pump_on) why.push('pump off (' + f.state + (f.fault && f.fault !== 'none' ? ': ' + f.fault : '') + ')');
   $('#interlock').textContent = why.length ? why.join('; ') : 'nothing: set-point in control';
+  // The clear-fault → activate sequence and its preconditions (the rig checks them again).
+  const sensorsOk = (f.invalid_mask & 0x0F) === 0;
+  const pre = f.state === 'fault' ? 'Step 1: Clear fault (' + f.fault + '; refused while the E-stop is pressed or air is detected), then Activate.'
+    : f.state === 'inactive' ? 'Activate: ' + (sensorsOk ? 'sensors valid, ready.' : 'waiting: a pressure or flow sensor is not valid.')
+    : 'Circuit ' + f.state + ': neither is needed.';
+  $('#restart-pre').textContent = pre;
 }
 
 // ---- alarm limits ---------------------------------------------------------------------
