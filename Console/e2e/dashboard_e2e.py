@@ -146,7 +146,15 @@ def main():
             start([os.path.join(args.bin, "ecmo-fake-rig"), sock, "25"])
         port = free_port()
         base = "http://127.0.0.1:%d" % port
-        start([console, "serve", "--rig", sock, "--users", users, "--bind", "127.0.0.1:%d" % port])
+        serve = [console, "serve", "--rig", sock, "--users", users, "--bind", "127.0.0.1:%d" % port]
+        # The runs panel: a short finished run of the real ecmo-rig in a runs directory of our own.
+        rig_bin = os.environ.get("ECMO_E2E_RIG_BIN")
+        if rig_bin:
+            runs_dir = os.path.join(work, "runs")
+            subprocess.run([rig_bin, "run", "--pace", "fast", "--rpm", "3000", "--duration", "30s", "--quiet", "--operator", "olga", "--out", runs_dir],
+                           check=True, capture_output=True, timeout=120)
+            serve += ["--runs", runs_dir, "--ecmo-rig", rig_bin]
+        start(serve)
         wait_for("the console to listen", lambda: http("GET", base + "/")[0] == 200, timeout=20)
 
         dport = free_port()
@@ -267,7 +275,25 @@ def main():
             .then(function(r){done(r.status)}).catch(function(e){done(String(e))});""", "args": [key]})
         assert status == 403, "viewer's set_alarm_limit returned %r, not 403" % status
         print("viewer: limits read-only, set_alarm_limit refused with 403")
-        print("PASS: dashboard end-to-end (login, live values, alarm, acknowledge by click, event in words, fouling state, alarm limit changed by the operator, viewer refused)")
+
+        # A finished run's report opens from the runs list (a viewer may browse runs).
+        if rig_bin:
+            link = wait_for("a finished run in the runs list", lambda: driver.js(
+                "var a=document.querySelector('#runs tr[data-run] a.run-report'); return a ? a.href : null"), timeout=20)
+            run_id = driver.js("return document.querySelector('#runs tr[data-run]').dataset.run")
+            driver.type("#f-operator", "nobody")
+            assert wait_for("the operator filter", lambda: driver.js("return document.querySelectorAll('#runs tr[data-run]').length === 0") or None, timeout=5)
+            driver.js("var i=document.querySelector('#f-operator'); i.value='olga'; i.dispatchEvent(new Event('input'));")
+            wait_for("the run back under its operator", lambda: driver.js("return document.querySelectorAll('#runs tr[data-run]').length") or None, timeout=5)
+            driver.js("document.querySelector('#runs tr[data-run] a.run-report').removeAttribute('target');")
+            driver.click("#runs tr[data-run] a.run-report")
+            title = wait_for("the run's report", lambda: (lambda t: t if t and t.startswith("Run report") else None)(driver.js("return document.title")), timeout=30)
+            assert run_id in title, "report %r is not of run %s" % (title, run_id)
+            status = driver.cmd("POST", "/execute/async", {"script": """var done=arguments[arguments.length-1];
+                fetch('/api/runs/'+arguments[0]+'/telemetry.csv').then(function(r){return r.text().then(function(t){done([r.status, t.split('\\n')[0]])})}).catch(function(e){done(String(e))});""", "args": [run_id]})
+            assert status[0] == 200 and status[1].startswith("time_s,"), "CSV export: %r" % (status,)
+            print("runs list: %s (filter by operator), report opened: %r, CSV header %s..." % (run_id, title, status[1][:30]))
+        print("PASS: dashboard end-to-end (login, live values, alarm, acknowledge by click, event in words, fouling state, alarm limit changed by the operator, viewer refused, a finished run's report opened from the runs list)")
         print("1 passed, 0 failed")
         return 0
     except Exception as e:  # noqa: BLE001

@@ -333,6 +333,7 @@ function setRole(user, role) {
   for (const b of document.querySelectorAll('.operator-only button, button.operator-only')) b.disabled = role !== 'operator';
   if (state.alarms) renderAlarms();
   renderLimits();
+  loadRuns();
 }
 function loggedOut() {
   state.user = null; state.role = null;
@@ -403,6 +404,57 @@ for (const b of document.querySelectorAll('button[data-simple]')) {
     sendCommand(b.dataset.simple, b.dataset.channel ? { channel: b.dataset.channel } : {});
   });
 }
+
+// ---- finished runs ----------------------------------------------------------------------
+// From ecmo-rig's own run store (GET /api/runs); the report, CSV and comparison are made by
+// ecmo-rig on request. Filters match substrings, case-insensitive.
+state.runs = [];
+async function loadRuns() {
+  const note = $('#runs-note');
+  try {
+    const r = await fetch('/api/runs', { credentials: 'same-origin' });
+    if (!r.ok) { const b = await r.json().catch(() => ({})); note.textContent = b.error || ('runs: ' + r.status); state.runs = []; renderRuns(); return; }
+    state.runs = await r.json();
+    renderRuns();
+  } catch (e) { note.textContent = 'runs: ' + e; }
+}
+function renderRuns() {
+  const f = (id) => $(id).value.trim().toLowerCase();
+  const want = { board: f('#f-board'), protocol: f('#f-protocol'), operator: f('#f-operator'), outcome: f('#f-outcome') };
+  const has = (v, w) => !w || String(v || '').toLowerCase().includes(w);
+  const finished = state.runs.filter((r) => r.outcome !== 'running' && r.ended_at);
+  const shown = finished.filter((r) => has(r.board, want.board) && has(r.protocol_name, want.protocol) && has(r.operator_name, want.operator) && has(r.outcome, want.outcome));
+  $('#runs-note').textContent = shown.length + ' of ' + finished.length + ' finished runs';
+  const body = $('#runs tbody');
+  body.innerHTML = '';
+  for (const r of shown) {
+    const tr = document.createElement('tr');
+    tr.dataset.run = r.id;
+    const pick = document.createElement('input'); pick.type = 'checkbox'; pick.className = 'run-pick'; pick.value = r.id;
+    pick.addEventListener('change', updateCompare);
+    const td0 = document.createElement('td'); td0.appendChild(pick); tr.appendChild(td0);
+    const dur = r.duration_s != null ? (r.duration_s >= 3600 ? fmt(r.duration_s / 3600, 2) + ' h' : fmt(r.duration_s / 60, 1) + ' min') : '–';
+    for (const v of [r.id, r.board || '–', r.protocol_name || '–', r.operator_name || '–', r.outcome + (r.passed === false ? ' (FAIL)' : ''), dur, r.alarms_total]) {
+      const td = document.createElement('td'); td.textContent = v; tr.appendChild(td);
+    }
+    const links = document.createElement('td');
+    const rep = document.createElement('a'); rep.href = '/api/runs/' + encodeURIComponent(r.id) + '/report'; rep.textContent = 'report'; rep.target = '_blank'; rep.className = 'run-report';
+    const csv = document.createElement('a'); csv.href = '/api/runs/' + encodeURIComponent(r.id) + '/telemetry.csv'; csv.textContent = 'CSV'; csv.className = 'run-csv';
+    links.appendChild(rep); links.appendChild(document.createTextNode(' · ')); links.appendChild(csv);
+    tr.appendChild(links);
+    body.appendChild(tr);
+  }
+  updateCompare();
+}
+function updateCompare() {
+  const ids = [...document.querySelectorAll('.run-pick:checked')].map((x) => x.value);
+  const a = $('#compare-link');
+  a.hidden = ids.length < 2;
+  a.href = '/api/compare?ids=' + ids.map(encodeURIComponent).join(',');
+  a.textContent = 'Compare ' + ids.length + ' selected';
+}
+$('#runs-refresh').addEventListener('click', loadRuns);
+for (const id of ['#f-board', '#f-protocol', '#f-operator', '#f-outcome']) $(id).addEventListener('input', renderRuns);
 
 setupCharts();
 setInterval(pushPoints, 250);
