@@ -170,7 +170,7 @@ if buildRunStore {
         // The run store: an SQLite index (GRDB) of the run folders, exports and reports.
         // Derived data only: it reads run records, never writes them.
         .target(name: "ECMORunStore", dependencies: [
-            "ECMORuntime", "ECMOCore",
+            "ECMORuntime", "ECMOCore", .product(name: "ECMOLink", package: "Link"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "ECMORunStoreTests", dependencies: [

@@ -146,7 +146,15 @@ def main():
             start([os.path.join(args.bin, "ecmo-fake-rig"), sock, "25"])
         port = free_port()
         base = "http://127.0.0.1:%d" % port
-        start([console, "serve", "--rig", sock, "--users", users, "--bind", "127.0.0.1:%d" % port])
+        serve = [console, "serve", "--rig", sock, "--users", users, "--bind", "127.0.0.1:%d" % port]
+        # The runs panel: a short finished run of the real ecmo-rig in a runs directory of our own.
+        rig_bin = os.environ.get("ECMO_E2E_RIG_BIN")
+        if rig_bin:
+            runs_dir = os.path.join(work, "runs")
+            subprocess.run([rig_bin, "run", "--pace", "fast", "--rpm", "3000", "--duration", "30s", "--quiet", "--operator", "olga", "--out", runs_dir],
+                           check=True, capture_output=True, timeout=120)
+            serve += ["--runs", runs_dir, "--ecmo-rig", rig_bin]
+        start(serve)
         wait_for("the console to listen", lambda: http("GET", base + "/")[0] == 200, timeout=20)
 
         dport = free_port()
@@ -180,6 +188,17 @@ def main():
         n_points = driver.js("return Chart.getChart('chart-pressures').data.datasets[0].data.length")
         assert n_points > 10, "pressure chart has only %d points" % n_points
 
+        # Safety at a glance, before any fault: the fouling monitor's state (collecting until it has a baseline;
+        # armed with the baseline drawn on the resistance chart when ECMO_E2E_FOULING_ARMED=1).
+        first = wait_for("the fouling monitor's state", lambda: driver.js("var e=document.querySelector('#fouling-state'); return e && e.dataset.state || null"))
+        print("fouling monitor: %s" % driver.js("return document.querySelector('#fouling-state').textContent"))
+        if os.environ.get("ECMO_E2E_FOULING_ARMED") == "1":
+            assert first == "collecting", "fouling monitor starts %r, not collecting" % first
+            armed_timeout = float(os.environ.get("ECMO_E2E_FOULING_TIMEOUT", "150"))
+            wait_for("the fouling monitor armed", lambda: driver.js("return document.querySelector('#fouling-state').dataset.state") in ("armed", "warning"), timeout=armed_timeout)
+            n_base = wait_for("the baseline drawn on the resistance chart", lambda: driver.js("return Chart.getChart('chart-roxy').data.datasets[1].data.length") or None, timeout=5)
+            print("fouling monitor collecting -> %s; baseline drawn with %d points" % (driver.js("return document.querySelector('#fouling-state').textContent"), n_base))
+
         # Inject the fault: a constant-speed set-point high enough to cross the pressure alarm.
         driver.type("form[data-command=set_speed] input[name=rpm]", os.environ.get("ECMO_E2E_FAULT_RPM", "3800"))
         driver.click("form[data-command=set_speed] button")
@@ -205,6 +224,35 @@ def main():
             "return names.every(function(n){var x=a.find(function(y){return y.name===n}); return !x || x.state==='acknowledged'})", shown), timeout=10)
         print("acknowledged by a click: %s" % ", ".join(shown))
 
+        # The acknowledge is an event a person reads: who, which alarm, in words.
+        if os.environ.get("ECMO_RIG_CMD"):
+            ack_text = wait_for("a human-readable acknowledge event", lambda: driver.js(
+                "var li=[].slice.call(document.querySelectorAll('#events li')).map(function(x){return x.textContent});"
+                "return li.find(function(t){return /Olga acknowledged [A-Z_]+/.test(t)}) || null"), timeout=10)
+            print("event list: %s" % ack_text.strip())
+            assert not driver.js("return [].slice.call(document.querySelectorAll('#events li')).some(function(x){return /lateness_s|previous_execution_s/.test(x.textContent)})"), \
+                "an event is still shown in its machine form"
+
+        # Alarm limits: shown with the rig's bounds; an operator changes one within bounds
+        # (the rig records who, the change is an event), and one outside them is refused with the bound named.
+        key, value = os.environ.get("ECMO_E2E_LIMIT", "flow_high_lpm=7.5").split("=")
+        row = "#limits tr[data-key=%s]" % key
+        wait_for("the alarm limits table", lambda: driver.displayed(row))
+        driver.js("var i=document.querySelector(arguments[0]+' input'); i.value=arguments[1];", row, "1000")
+        driver.click(row + " button")
+        refusal = wait_for("the out-of-bounds limit refused", lambda: (lambda t: t if "set_alarm_limit: refused" in t else None)(
+            driver.js("return document.querySelector('#command-result').textContent")), timeout=10)
+        print("out of bounds: %s" % refusal)
+        assert "maximum" in refusal, "the refusal does not name the bound: %s" % refusal
+        driver.js("var i=document.querySelector(arguments[0]+' input'); i.value=arguments[1];", row, value)
+        driver.click(row + " button")
+        wait_for("set_alarm_limit accepted", lambda: "set_alarm_limit: done" in driver.js("return document.querySelector('#command-result').textContent"))
+        shown_value = wait_for("the new limit shown", lambda: (lambda t: t if t.startswith(("%.2f" % float(value))) else None)(
+            driver.js("return document.querySelector(arguments[0]+' .limit-value').textContent", row)), timeout=10)
+        limit_event = wait_for("the limit change as an event", lambda: driver.js(
+            "var k=arguments[0]; return [].slice.call(document.querySelectorAll('#events li')).map(function(x){return x.textContent}).find(function(t){return t.indexOf('changed alarm limit '+k)>=0}) || null", key), timeout=10)
+        print("limit %s now %s; event: %s" % (key, shown_value, limit_event.strip()))
+
         # A viewer cannot: no button, and the API says 403.
         driver.click("#logout-btn")
         wait_for("the login form again", lambda: driver.displayed("#login-user"))
@@ -218,7 +266,34 @@ def main():
             fetch('/api/command',{method:'POST',headers:{'Content-Type':'application/json'},body:JSON.stringify({name:'acknowledge',args:{alarm:'all'}})})
             .then(function(r){done(r.status)}).catch(function(e){done(String(e))});""", "args": []})
         assert status == 403, "viewer's acknowledge returned %r, not 403" % status
-        print("PASS: dashboard end-to-end (login, live values, alarm, acknowledge by click, viewer refused)")
+        # The viewer sees the limits, read-only; the server refuses a change with 403.
+        wait_for("the viewer's limits table", lambda: driver.displayed(row))
+        assert not driver.js("return !!document.querySelector('#limits input')"), "a viewer gets limit inputs"
+        assert shown_value.split()[0] in driver.js("return document.querySelector(arguments[0]+' .limit-value').textContent", row), "viewer sees a stale limit"
+        status = driver.cmd("POST", "/execute/async", {"script": """var done=arguments[arguments.length-1];
+            fetch('/api/command',{method:'POST',headers:{'Content-Type':'application/json'},body:JSON.stringify({name:'set_alarm_limit',args:{key:arguments[0],value:5}})})
+            .then(function(r){done(r.status)}).catch(function(e){done(String(e))});""", "args": [key]})
+        assert status == 403, "viewer's set_alarm_limit returned %r, not 403" % status
+        print("viewer: limits read-only, set_alarm_limit refused with 403")
+
+        # A finished run's report opens from the runs list (a viewer may browse runs).
+        if rig_bin:
+            link = wait_for("a finished run in the runs list", lambda: driver.js(
+                "var a=document.querySelector('#runs tr[data-run] a.run-report'); return a ? a.href : null"), timeout=20)
+            run_id = driver.js("return document.querySelector('#runs tr[data-run]').dataset.run")
+            driver.type("#f-operator", "nobody")
+            assert wait_for("the operator filter", lambda: driver.js("return document.querySelectorAll('#runs tr[data-run]').length === 0") or None, timeout=5)
+            driver.js("var i=document.querySelector('#f-operator'); i.value='olga'; i.dispatchEvent(new Event('input'));")
+            wait_for("the run back under its operator", lambda: driver.js("return document.querySelectorAll('#runs tr[data-run]').length") or None, timeout=5)
+            driver.js("document.querySelector('#runs tr[data-run] a.run-report').removeAttribute('target');")
+            driver.click("#runs tr[data-run] a.run-report")
+            title = wait_for("the run's report", lambda: (lambda t: t if t and t.startswith("Run report") else None)(driver.js("return document.title")), timeout=30)
+            assert run_id in title, "report %r is not of run %s" % (title, run_id)
+            status = driver.cmd("POST", "/execute/async", {"script": """var done=arguments[arguments.length-1];
+                fetch('/api/runs/'+arguments[0]+'/telemetry.csv').then(function(r){return r.text().then(function(t){done([r.status, t.split('\\n')[0]])})}).catch(function(e){done(String(e))});""", "args": [run_id]})
+            assert status[0] == 200 and status[1].startswith("time_s,"), "CSV export: %r" % (status,)
+            print("runs list: %s (filter by operator), report opened: %r, CSV header %s..." % (run_id, title, status[1][:30]))
+        print("PASS: dashboard end-to-end (login, live values, alarm, acknowledge by click, event in words, fouling state, alarm limit changed by the operator, viewer refused, a finished run's report opened from the runs list)")
         print("1 passed, 0 failed")
         return 0
     except Exception as e:  # noqa: BLE001

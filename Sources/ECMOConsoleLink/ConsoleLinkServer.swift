@@ -112,6 +112,12 @@ public final class ConsoleLinkServer: @unchecked Sendable {
     /// are refused: an operator's command is recorded, or it is not carried out.
     private var commandLogFailure: String?
 
+    /// The alarm limits in force (changed by `alarm_limit` events), for the hello of a
+    /// console that connects later. Link thread only.
+    private var currentLimits: AlarmLimits
+    /// Actor of the last command of each attributable kind (see `attributionKind`). Link thread only.
+    private var lastActor: [String: String] = [:]
+
     private let eventLock = NSLock()
     private var eventQueue: [RigEvent] = []
     private var eventsDropped = 0
@@ -151,6 +157,7 @@ public final class ConsoleLinkServer: @unchecked Sendable {
     public init(configuration: ConsoleLinkConfiguration, link: RigLink) throws {
         self.configuration = configuration
         self.link = link
+        currentLimits = configuration.alarmLimits
         listenFD = try UnixSocket.listen(configuration.socketPath)
         let logURL = configuration.runDirectory.appendingPathComponent("commands.jsonl")
         try? FileManager.default.createDirectory(at: configuration.runDirectory, withIntermediateDirectories: true)
@@ -330,7 +337,7 @@ public final class ConsoleLinkServer: @unchecked Sendable {
             return
         }
         let code: RigCommand.Code
-        var a = 0.0
+        var a = 0.0, b = 0.0
         switch cmd.command {
         case .annotate:
             finish(cmd, client: c, t: t, reason: nil, message: nil)
@@ -356,13 +363,23 @@ public final class ConsoleLinkServer: @unchecked Sendable {
         case .activate: code = .activate
         case .clearFault: code = .clearFault
         case .foulingResume(let nb): code = .resumeAfterFouling; a = nb ? 1 : 0
+        case .setAlarmLimit(let key, let value):
+            guard let k = AlarmLimitKey(rawValue: key) else {
+                finish(cmd, client: c, t: t, reason: "unknown_limit",
+                       message: "no alarm limit named \(key) (known: \(AlarmLimitKey.allCases.map(\.rawValue).joined(separator: ", ")))")
+                return
+            }
+            code = .setAlarmLimit; a = Double(k.index); b = value
         }
         let seq = nextSequence
         nextSequence += 1
-        if !link.commands.push(RigCommand(sequence: seq, code: code, a: a)) {
+        if !link.commands.push(RigCommand(sequence: seq, code: code, a: a, b: b)) {
             finish(cmd, client: c, t: t, reason: "busy", message: "the rig's command queue is full; try again")
             return
         }
+        // Who asked, for the words of the event the command will cause (set before the loop
+        // can emit it; the most recent sender of that kind of command).
+        if let kind = Self.attributionKind(of: cmd.command) { lastActor[kind] = cmd.actor }
         pending[seq] = Pending(command: cmd, client: c.id, sentAt: Date())
     }
 
@@ -429,6 +446,7 @@ public final class ConsoleLinkServer: @unchecked Sendable {
             case .setSpeed(let v): ("speed", v, "rpm")
             case .setHeparinRate(let v): ("heparin rate", v, "U/kg/h")
             case .enterACT(let v): ("ACT", v, "s")
+            case .setAlarmLimit(let k, let v): ("alarm limit \(k)", v, EventWording.limitUnit(k))
             default: ("value", 0, "")
             }
             let side = r.reason == .belowMinimum ? "below the minimum" : "above the maximum"
@@ -496,7 +514,14 @@ public final class ConsoleLinkServer: @unchecked Sendable {
         eventQueue.removeAll(keepingCapacity: true)
         eventLock.unlock()
         for e in events {
-            let message = RigMessage.event(Self.event(e))
+            if case .alarmLimit(let key, _, let to, _) = e.kind { currentLimits[key] = to }
+            var linkEvent = Self.event(e)
+            if case .string("console")? = linkEvent.values["by"], let kind = Self.attributionKind(of: linkEvent),
+               let actor = lastActor[kind] {
+                linkEvent.values["operator"] = .string(actor)
+                linkEvent.text = EventWording.text(code: linkEvent.code, values: linkEvent.values)
+            }
+            let message = RigMessage.event(linkEvent)
             for c in clients where c.greeted && !c.closing { enqueue(c, message, essential: false) }
         }
     }
@@ -587,7 +612,7 @@ public final class ConsoleLinkServer: @unchecked Sendable {
                         runDirectory: cfg.runDirectory.path, loopPeriodMicroseconds: Int(cfg.board.loopPeriod.seconds * 1e6),
                         startedAt: ISO8601DateFormatter().string(from: cfg.startedAt), mode: mode,
                         telemetryHz: (hz * 1000).rounded() / 1000, limits: limits, alarms: catalogue,
-                        commands: LinkCommand.allNames)
+                        commands: LinkCommand.allNames, alarmLimits: Self.linkLimits(currentLimits))
     }
 
     static func finite(_ x: Double) -> Double { x.isFinite ? x : 0 }
@@ -654,9 +679,38 @@ public final class ConsoleLinkServer: @unchecked Sendable {
             if k == "event", case .string(let s) = v { code = s; continue }
             values[k] = linkValue(v)
         }
-        let detail = values.keys.sorted().map { k in "\(k) \(render(values[k] ?? .string("")))" }.joined(separator: ", ")
         return LinkEvent(t: e.time.secondsSinceOrigin, code: code, values: values,
-                         text: detail.isEmpty ? code : "\(code): \(detail)")
+                         text: EventWording.text(code: code, values: values))
+    }
+
+    /// Which console command an event with `by: console` came from (nil: not one an operator sends).
+    static func attributionKind(of e: LinkEvent) -> String? {
+        switch e.code {
+        case "alarm":
+            if case .string(let action)? = e.values["action"] {
+                return action == "acknowledged" ? "acknowledge" : (action == "audio paused" ? "pause_audio" : nil)
+            }
+            return nil
+        case "alarm_limit": return "set_alarm_limit"
+        default: return nil
+        }
+    }
+
+    static func attributionKind(of c: LinkCommand) -> String? {
+        switch c {
+        case .acknowledge: "acknowledge"
+        case .pauseAudio: "pause_audio"
+        case .setAlarmLimit: "set_alarm_limit"
+        default: nil
+        }
+    }
+
+    /// The limits in force with the core's hard bounds, for the hello.
+    static func linkLimits(_ l: AlarmLimits) -> [LinkAlarmLimit] {
+        AlarmLimitKey.allCases.map { k in
+            LinkAlarmLimit(key: k.rawValue, value: l[k], min: k.hardBounds.lowerBound, max: k.hardBounds.upperBound,
+                           unit: EventWording.limitUnit(k.rawValue))
+        }
     }
 
     static func linkValue(_ v: JSONValue) -> LinkValue {

@@ -341,6 +341,12 @@ public final class RunRecorder: @unchecked Sendable {
         case .watchdogWithheld(let reasons):
             o["event"] = .string("watchdog_withheld")
             o["reasons"] = .array(LoopHealth(rawValue: reasons).names.map { .string($0) })
+        case .alarmLimit(let key, let from, let to, let by):
+            o["event"] = .string("alarm_limit")
+            o["key"] = .string(key.rawValue)
+            o["from"] = .number(from)
+            o["to"] = .number(to)
+            o["by"] = .string(by.description)
         }
         return o
     }

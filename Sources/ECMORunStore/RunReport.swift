@@ -1,4 +1,5 @@
 import Foundation
+import ECMOLink
 
 /// One self-contained HTML file per run (inline CSS and SVG, no script, no network):
 /// what was run, by whom and when, doses prescribed against delivered, fouling
@@ -81,10 +82,65 @@ public enum RunReport {
         let dir = URL(fileURLWithPath: info.directory)
         let telemetry = try TelemetryFile.read(dir.appendingPathComponent(RunFolder.telemetryFile))
         let events = try RunFolder.readEvents(dir)
-        return html(run: info, telemetry: telemetry, events: events)
+        return html(run: info, telemetry: telemetry, events: events, commands: readCommands(dir))
     }
 
-    public static func html(run info: RunInfo, telemetry: TelemetryFile, events: [RunEvent]) -> String {
+    /// An accepted operator command from `commands.jsonl`: who sent which command when.
+    public struct OperatorCommandRecord: Sendable, Equatable {
+        public var time: Double
+        public var command: String
+        public var actor: String
+        public init(time: Double, command: String, actor: String) {
+            self.time = time
+            self.command = command
+            self.actor = actor
+        }
+    }
+
+    /// The accepted commands of the run's console (none when it had no console or the file
+    /// is unreadable: the report then names no operator, it does not fail).
+    public static func readCommands(_ dir: URL) -> [OperatorCommandRecord] {
+        guard let data = try? Data(contentsOf: dir.appendingPathComponent("commands.jsonl")) else { return [] }
+        var out: [OperatorCommandRecord] = []
+        for line in data.split(separator: 0x0A) {
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                  o["result"] as? String == "ok", let actor = o["actor"] as? String, let name = o["command"] as? String,
+                  let t = (o["t"] as? NSNumber)?.doubleValue else { continue }
+            out.append(OperatorCommandRecord(time: t, command: name, actor: actor))
+        }
+        return out
+    }
+
+    /// The event in the console's words (`ECMOLink.EventWording`), with the operator whose
+    /// accepted command (the last of its kind at or before the event) caused a `by: console` event.
+    public static func words(_ ev: RunEvent, commands: [OperatorCommandRecord]) -> String {
+        var values: [String: LinkValue] = [:]
+        for (k, v) in ev.fields where k != "t" && k != "event" {
+            if let lv = linkValue(v) { values[k] = lv }
+        }
+        if ev.fields["by"] as? String == "console" {
+            let kind: String? = switch ev.event {
+            case "alarm": ev.action == "acknowledged" ? "acknowledge" : (ev.action == "audio paused" ? "pause_audio" : nil)
+            case "alarm_limit": "set_alarm_limit"
+            default: nil
+            }
+            if let kind, let c = commands.last(where: { $0.command == kind && $0.time <= ev.time + 0.5 }) {
+                values["operator"] = .string(c.actor)
+            }
+        }
+        return EventWording.text(code: ev.event, values: values)
+    }
+
+    static func linkValue(_ v: Any) -> LinkValue? {
+        if JSONObject.isBoolean(v), let b = v as? Bool { return .bool(b) }
+        if let s = v as? String { return .string(s) }
+        if let d = JSONObject.number(v) { return .number(d) }
+        if let a = v as? [Any] { return .array(a.compactMap(linkValue)) }
+        return nil
+    }
+
+    public static func html(run info: RunInfo, telemetry: TelemetryFile, events: [RunEvent],
+                            commands: [OperatorCommandRecord] = []) -> String {
         let e = HTML.escape
         func opt(_ s: String?) -> String { s.map(e) ?? "–" }
         func num(_ d: Double?, _ decimals: Int) -> String { d.map { HTML.fixed($0, decimals) } ?? "–" }
@@ -183,6 +239,17 @@ public enum RunReport {
             }
             h += "</table>\n"
             if alarmEvents.count > limit { h += "<p class=\"muted\">\(alarmEvents.count - limit) more alarm events in events.jsonl.</p>\n" }
+        }
+
+        // Every event in words (the console's wording), the operator named where known.
+        if !events.isEmpty {
+            let shown = events.filter { !($0.event == "infusion" && $0.action == "agitation") }
+            h += "<h2>Events</h2>\n<table class=\"event-log\"><tr><th>Time (s)</th><th>What happened</th></tr>\n"
+            for ev in shown.prefix(500) {
+                h += "<tr><td class=\"n\">\(HTML.fixed(ev.time, 3))</td><td>\(e(words(ev, commands: commands)))</td></tr>\n"
+            }
+            h += "</table>\n"
+            if shown.count > 500 { h += "<p class=\"muted\">\(shown.count - 500) more events in events.jsonl.</p>\n" }
         }
 
         // Verdicts.

@@ -28,15 +28,20 @@ public struct RigCommand: Sendable, BitwiseCopyable, Equatable {
         case deactivate = 14
         /// `a`: 1 to take a new fouling baseline, 0 to keep it.
         case resumeAfterFouling = 15
+        /// `a`: index of the `AlarmLimitKey` in `allCases`; `b`: the new value in its unit.
+        case setAlarmLimit = 16
     }
     /// Chosen by the link, echoed in the reply.
     public var sequence: UInt64
     public var code: Code
     public var a: Double
-    public init(sequence: UInt64, code: Code, a: Double = 0) {
+    /// Second argument (`setAlarmLimit`'s value).
+    public var b: Double
+    public init(sequence: UInt64, code: Code, a: Double = 0, b: Double = 0) {
         self.sequence = sequence
         self.code = code
         self.a = a
+        self.b = b
     }
 }
 
@@ -128,6 +133,9 @@ extension RigCommand {
         case .resumeAfterFouling:
             guard a == 0 || a == 1 else { return nil }
             return .resumeAfterFouling(newBaseline: a == 1)
+        case .setAlarmLimit:
+            guard a.isFinite, a >= 0, a < 64, !b.isNaN, let key = AlarmLimitKey(index: Int(a)) else { return nil }
+            return .setAlarmLimit(key, b)
         }
     }
 }

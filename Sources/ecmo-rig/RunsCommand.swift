@@ -94,8 +94,8 @@ struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Write a self-contained HTML report of a run (summary, doses, fouling indicators, alarms, plots) or of a sweep (heat map, distribution over seeds, table).")
-    @Argument(help: "Run id, a unique prefix of it, or the run folder's path; or a sweep directory, or a sweep's name (runs/sweeps/<name>).")
-    var run: String
+    @Argument(help: "Run id, a unique prefix of it, or the run folder's path; or a sweep directory, or a sweep's name (runs/sweeps/<name>). Several runs: a comparison report (flow, ΔP, oxygenator resistance, cells delivered against the time since each run's first dose, outcome metrics side by side).")
+    var run: [String]
     @Option(help: "Runs directory.")
     var runs: String = "runs"
     @Option(help: "Output file (default: <id>-report.html, or <sweep>-sweep-report.html, in the current directory).")
@@ -108,6 +108,26 @@ struct ReportCommand: AsyncParsableCommand {
     var metric: String?
 
     func run() async throws {
+        guard let first = self.run.first else { throw ValidationError("name a run (or several to compare)") }
+        if self.run.count > 1 {
+            try RunStoreCLI.guarded {
+                var infos: [RunInfo] = []
+                for r in self.run { infos.append(try RunStoreCLI.resolve(r, runs: runs)) }
+                let html = try RunComparison.html(infos: infos)
+                let target = URL(fileURLWithPath: out ?? "comparison-report.html").standardizedFileURL
+                for info in infos where target.deletingLastPathComponent().path == URL(fileURLWithPath: info.directory).standardizedFileURL.path {
+                    throw RunStoreError(.io, path: target.path, "refusing to write into the run folder: a run record is never modified")
+                }
+                do {
+                    try Data(html.utf8).write(to: target, options: .atomic)
+                } catch {
+                    throw RunStoreError(.io, path: target.path, "cannot write the report: \(error.localizedDescription)")
+                }
+                print("comparison report: \(target.path) (\(infos.count) runs, \(html.utf8.count / 1024) KiB)")
+            }
+            return
+        }
+        let run = first
         if let sweep = SweepReportCLI.sweepDirectory(run, runs: runs) {
             try SweepReportCLI.report(sweep, out: out, x: x, y: y, metric: metric)
             return

@@ -31,6 +31,10 @@ public struct ConsoleConfiguration: Sendable {
     /// Mark the cookie Secure (behind a TLS reverse proxy).
     public var secureCookie = false
     public var commandTimeout = Duration.seconds(3)
+    /// The rig's runs directory (run folders and runs.sqlite): the runs panel lists it
+    /// through `ecmoRigBinary`. Nil: no runs panel.
+    public var runsDirectory: String?
+    public var ecmoRigBinary = "/usr/local/bin/ecmo-rig"
 
     public init(rigSocket: String, users: UsersFile, webDirectory: String = ConsoleConfiguration.defaultWebDirectory(),
                 chartJSPath: String? = ConsoleConfiguration.defaultChartJS) {
@@ -204,6 +208,7 @@ public struct ConsoleServer: Sendable {
             return await status(who)
         }
         router.post("/api/command") { request, context in try await command(request, context) }
+        addRunRoutes(to: router)
         router.get("/metrics") { request, context in
             let token = Self.token(of: request)
             let metricsOK = configuration.metricsToken.map { !$0.isEmpty && token == $0 } ?? false
@@ -278,6 +283,7 @@ public struct ConsoleServer: Sendable {
         "protocol_pause": ["channel"], "protocol_resume": ["channel"], "protocol_abort": [], "protocol_start": [],
         "enter_act": ["seconds"], "set_heparin_rate": ["u_per_kg_h"], "annotate": ["text"], "stop": [],
         "activate": [], "clear_fault": [], "fouling_resume": ["new_baseline"],
+        "set_alarm_limit": ["key", "value"],
     ]
 
     func command(_ request: Request, _ context: ConsoleContext) async throws -> Response {

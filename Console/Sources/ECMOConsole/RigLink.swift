@@ -120,8 +120,16 @@ public actor RigLink {
         case .reply(let r):
             if let c = pending.removeValue(forKey: r.id) { c.resume(returning: r) }
             return  // replies go to the requester only
-        case .event:
-            break
+        case .event(let e):
+            // A limit changed: the cached hello a page joining later receives says so too.
+            if e.code == "alarm_limit", var h = hello, var limits = h.alarmLimits,
+               case .string(let key)? = e.values["key"], case .number(let to)? = e.values["to"],
+               let i = limits.firstIndex(where: { $0.key == key }) {
+                limits[i].value = to
+                h.alarmLimits = limits
+                hello = h
+                snapshot["hello"] = String(decoding: LinkCodec.encode(RigMessage.hello(h)), as: UTF8.self)
+            }
         case .error(let e):
             logger.warning("rig reported a protocol error: \(e.code): \(e.message)")
         }

@@ -51,6 +51,12 @@ public final class FakeRig: Sendable {
         switch command {
         case .setFlow(let lpm) where lpm > 6:
             return ("out_of_range", "flow set-point \(lpm) L/min is outside the board's range 0.5...6 L/min")
+        case .setAlarmLimit(let key, let value):
+            // Bounds from the hello, as the real rig's core would check them.
+            guard let l = hello.alarmLimits?.first(where: { $0.key == key }) else { return ("unknown_limit", "no alarm limit named \(key)") }
+            if value > l.max { return ("out_of_range", "alarm limit \(key) \(value) \(l.unit) is above the maximum \(l.max) \(l.unit)") }
+            if value < l.min { return ("out_of_range", "alarm limit \(key) \(value) \(l.unit) is below the minimum \(l.min) \(l.unit)") }
+            return nil
         case .acknowledge(let alarm) where alarm == "NO_SUCH_ALARM":
             return ("alarm_not_active", "no active alarm named NO_SUCH_ALARM")
         default:
@@ -86,7 +92,9 @@ public final class FakeRig: Sendable {
         alarms: [AlarmCatalogueEntry(id: 0, name: "P_DRAIN_LOW", priority: "high", latching: true),
                  AlarmCatalogueEntry(id: 1, name: "FLOW_LOW", priority: "medium", latching: false),
                  AlarmCatalogueEntry(id: 2, name: "P_POST_HIGH", priority: "high", latching: true)],
-        commands: LinkCommand.allNames)
+        commands: LinkCommand.allNames,
+        alarmLimits: [LinkAlarmLimit(key: "p_drain_low_mmhg", value: -150, min: -300, max: -20, unit: "mmHg"),
+                      LinkAlarmLimit(key: "flow_high_lpm", value: 7, min: 1, max: 10, unit: "L/min")])
 
     static func telemetry(t: Double, tick: UInt64, rpm: Double = 2500) -> LinkTelemetry {
         let k = (rpm / 2500) * (rpm / 2500)
@@ -141,6 +149,13 @@ public final class FakeRig: Sendable {
                             } else {
                                 reply = LinkReply(id: c.id, ok: true)
                                 if case .setSpeed(let rpm) = c.command { self.speed.withLock { $0 = rpm } }
+                                if case .setAlarmLimit(let key, let value) = c.command {
+                                    let values: [String: LinkValue] = ["key": .string(key), "from": .number(0), "to": .number(value),
+                                                                       "by": .string("console"), "operator": .string(c.actor)]
+                                    let e = LinkEvent(t: 0, code: "alarm_limit", values: values,
+                                                      text: EventWording.text(code: "alarm_limit", values: values))
+                                    try await outbound.write(ByteBuffer(bytes: LinkCodec.line(RigMessage.event(e))))
+                                }
                                 if case .acknowledge = c.command {
                                     self.alarms.withLock { list in for i in list.indices { list[i].state = "acknowledged" } }
                                 }

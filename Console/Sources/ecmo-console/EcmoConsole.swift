@@ -34,6 +34,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "File holding a bearer token Prometheus may use at /metrics (besides any session).")
     var metricsTokenFile: String?
 
+    @Option(help: "Runs directory of the rig (ecmo-rig … --out DIR): the runs panel lists its finished runs, opens their reports and CSV exports.")
+    var runs: String?
+
+    @Option(help: "The ecmo-rig program the runs panel asks (runs list, report, runs export).")
+    var ecmoRig = "ecmo-rig"
+
     @Flag(help: "Mark the session cookie Secure (when served through a TLS reverse proxy).")
     var secureCookie = false
 
@@ -54,6 +60,17 @@ struct Serve: AsyncParsableCommand {
         config.host = String(bind[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         config.port = port
         config.secureCookie = secureCookie
+        config.runsDirectory = runs.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        if runs != nil {
+            // A bare name is looked up on PATH once, here.
+            var binary = ecmoRig
+            if !binary.contains("/") {
+                let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin"
+                binary = path.split(separator: ":").map { "\($0)/\(ecmoRig)" }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? binary
+            }
+            guard FileManager.default.isExecutableFile(atPath: binary) else { throw ValidationError("--ecmo-rig \(ecmoRig) is not an executable program") }
+            config.ecmoRigBinary = URL(fileURLWithPath: binary).standardizedFileURL.path
+        }
         if let web { config.webDirectory = web }
         if let assets { config.chartJSPath = URL(fileURLWithPath: assets).appendingPathComponent("chart.min.js").path }
         if let path = config.chartJSPath, !FileManager.default.fileExists(atPath: path) {

@@ -160,7 +160,7 @@ struct CommandWire: Codable {
     init(_ c: ConsoleCommand) { command = c }
 
     enum K: String, CodingKey { case id, actor, role, name, args }
-    enum A: String, CodingKey { case lpm, rpm, alarm, channel, seconds, rate = "u_per_kg_h", text, newBaseline = "new_baseline" }
+    enum A: String, CodingKey { case lpm, rpm, alarm, channel, seconds, rate = "u_per_kg_h", text, newBaseline = "new_baseline", key, value }
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: K.self)
@@ -203,6 +203,9 @@ struct CommandWire: Codable {
             // `args` and `new_baseline` are optional: plain resume keeps the baseline.
             let a = try? c.nestedContainer(keyedBy: A.self, forKey: .args)
             command = .foulingResume(newBaseline: try a?.decodeIfPresent(Bool.self, forKey: .newBaseline) ?? false)
+        case "set_alarm_limit":
+            let a = try args()
+            command = .setAlarmLimit(key: try a.decode(String.self, forKey: .key), value: try a.decode(Double.self, forKey: .value))
         default:
             throw LinkDecodeError(code: "unknown_command", message: "unknown command \"\(name)\" (known: \(LinkCommand.allNames.joined(separator: ", ")))")
         }
@@ -225,6 +228,9 @@ struct CommandWire: Codable {
         case .setHeparinRate(let v): try a.encode(v, forKey: .rate)
         case .annotate(let v): try a.encode(v, forKey: .text)
         case .foulingResume(let v): try a.encode(v, forKey: .newBaseline)
+        case .setAlarmLimit(let k, let v):
+            try a.encode(k, forKey: .key)
+            try a.encode(v, forKey: .value)
         case .pauseAudio, .protocolAbort, .protocolStart, .stop, .activate, .clearFault: break
         }
     }

@@ -35,10 +35,14 @@ public struct RigHello: Codable, Sendable, Equatable {
     public var alarms: [AlarmCatalogueEntry]
     /// Command names this rig accepts.
     public var commands: [String]
+    /// The run's alarm limits when the link started, with the hard bounds the core allows
+    /// (nil from a rig that cannot change them). Later changes arrive as `alarm_limit` events.
+    public var alarmLimits: [LinkAlarmLimit]?
 
     public init(protocolVersion: Int = LinkProtocol.version, rigVersion: String, board: String, runID: String,
                 runDirectory: String, loopPeriodMicroseconds: Int, startedAt: String, mode: String,
-                telemetryHz: Double, limits: SetpointLimits, alarms: [AlarmCatalogueEntry], commands: [String]) {
+                telemetryHz: Double, limits: SetpointLimits, alarms: [AlarmCatalogueEntry], commands: [String],
+                alarmLimits: [LinkAlarmLimit]? = nil) {
         self.protocolVersion = protocolVersion
         self.rigVersion = rigVersion
         self.board = board
@@ -51,12 +55,33 @@ public struct RigHello: Codable, Sendable, Equatable {
         self.limits = limits
         self.alarms = alarms
         self.commands = commands
+        self.alarmLimits = alarmLimits
     }
 
     enum CodingKeys: String, CodingKey {
         case protocolVersion = "protocol", rigVersion = "rig_version", board, runID = "run_id"
         case runDirectory = "run_dir", loopPeriodMicroseconds = "loop_period_us", startedAt = "started_at"
-        case mode, telemetryHz = "telemetry_hz", limits, alarms, commands
+        case mode, telemetryHz = "telemetry_hz", limits, alarms, commands, alarmLimits = "alarm_limits"
+    }
+}
+
+/// One configurable alarm limit as the console shows it: the value in force and the hard
+/// bounds the rig's core enforces (the console never keeps its own copy of the bounds).
+public struct LinkAlarmLimit: Codable, Sendable, Equatable {
+    /// The configuration key, e.g. "p_drain_low_mmhg" (what `set_alarm_limit` names).
+    public var key: String
+    public var value: Double
+    public var min: Double
+    public var max: Double
+    /// "mmHg", "L/min", "s" or "" (a fraction).
+    public var unit: String
+
+    public init(key: String, value: Double, min: Double, max: Double, unit: String) {
+        self.key = key
+        self.value = value
+        self.min = min
+        self.max = max
+        self.unit = unit
     }
 }
 
@@ -457,11 +482,15 @@ public enum LinkCommand: Sendable, Equatable {
     /// Resume cell infusion after a fouling pause (OXY_FOULING_PAUSE acknowledged first,
     /// refused with `not_acknowledged`); `new_baseline`: the present resistance becomes the baseline.
     case foulingResume(newBaseline: Bool)
+    /// Change one alarm limit (`key` from the hello's `alarm_limits`); the rig's core checks
+    /// the hard bounds and the low/high pairs and refuses with `out_of_range` naming the bound.
+    case setAlarmLimit(key: String, value: Double)
 
     /// Every command name, as on the wire.
     public static let allNames = ["set_flow", "set_speed", "acknowledge", "pause_audio", "protocol_pause",
                                   "protocol_resume", "protocol_abort", "protocol_start", "enter_act",
-                                  "set_heparin_rate", "annotate", "stop", "activate", "clear_fault", "fouling_resume"]
+                                  "set_heparin_rate", "annotate", "stop", "activate", "clear_fault", "fouling_resume",
+                                  "set_alarm_limit"]
 
     public var name: String {
         switch self {
@@ -480,6 +509,7 @@ public enum LinkCommand: Sendable, Equatable {
         case .activate: "activate"
         case .clearFault: "clear_fault"
         case .foulingResume: "fouling_resume"
+        case .setAlarmLimit: "set_alarm_limit"
         }
     }
 }

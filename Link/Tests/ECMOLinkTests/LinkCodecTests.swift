@@ -65,7 +65,7 @@ import ECMOLink
             .setFlow(lpm: 3.5), .setSpeed(rpm: 3000), .acknowledge(alarm: "all"), .pauseAudio,
             .protocolPause(channel: .cells), .protocolResume(channel: .heparin), .protocolAbort, .protocolStart,
             .enterACT(seconds: 180), .setHeparinRate(unitsPerKilogramPerHour: 20), .annotate(text: "clot at the inlet"), .stop, .activate, .clearFault,
-            .foulingResume(newBaseline: true),
+            .foulingResume(newBaseline: true), .setAlarmLimit(key: "p_drain_low_mmhg", value: -120),
         ]
         #expect(commands.map(\.name) == LinkCommand.allNames)
         for (i, c) in commands.enumerated() {

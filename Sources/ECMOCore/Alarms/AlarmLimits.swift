@@ -38,6 +38,43 @@ public enum AlarmLimitKey: String, Sendable, BitwiseCopyable, CaseIterable, Cust
     }
 
     public var description: String { rawValue }
+
+    /// A dense index for fixed-size messages (the console link's command ring), without
+    /// building `allCases` (an allocation) on the loop thread.
+    public var index: Int {
+        switch self {
+        case .drainPressureLow: 0
+        case .prePressureHigh: 1
+        case .postPressureHigh: 2
+        case .postPressureLow: 3
+        case .oxygenatorDropHigh: 4
+        case .flowLow: 5
+        case .flowHigh: 6
+        case .speedFlowMismatchFraction: 7
+        case .drainPressureWarning: 8
+        case .prePressureWarning: 9
+        case .postPressureWarning: 10
+        case .zeroFlowLimit: 11
+        }
+    }
+
+    public init?(index: Int) {
+        switch index {
+        case 0: self = .drainPressureLow
+        case 1: self = .prePressureHigh
+        case 2: self = .postPressureHigh
+        case 3: self = .postPressureLow
+        case 4: self = .oxygenatorDropHigh
+        case 5: self = .flowLow
+        case 6: self = .flowHigh
+        case 7: self = .speedFlowMismatchFraction
+        case 8: self = .drainPressureWarning
+        case 9: self = .prePressureWarning
+        case 10: self = .postPressureWarning
+        case 11: self = .zeroFlowLimit
+        default: return nil
+        }
+    }
 }
 
 /// A limit that a configuration may not take.

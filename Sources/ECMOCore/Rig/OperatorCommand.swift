@@ -25,6 +25,10 @@ public enum OperatorCommand: Sendable, BitwiseCopyable, Equatable {
     /// Resume after a fouling pause (OXY_FOULING_PAUSE acknowledged), optionally on a new
     /// baseline (the present resistance): the monitor re-arms and the cells resume.
     case resumeAfterFouling(newBaseline: Bool)
+    /// Change one alarm limit during the run (value in the key's unit). The core checks it
+    /// against the key's hard bounds and its partner limits exactly as a configuration file
+    /// is checked, so no console or script can set what a file could not.
+    case setAlarmLimit(AlarmLimitKey, Double)
 
     /// A stable name for logs and replies.
     public var name: String {
@@ -44,6 +48,7 @@ public enum OperatorCommand: Sendable, BitwiseCopyable, Equatable {
         case .setHeparinRate: "set_heparin_rate"
         case .stop: "stop"
         case .resumeAfterFouling: "resume_after_fouling"
+        case .setAlarmLimit: "set_alarm_limit"
         }
     }
 }

@@ -317,11 +317,38 @@ public struct RigCore: Sendable {
                 _ = infusion.resume(.cells, input: i, now: now, emit: { emit(RigEvent(infusion: $0)) })
             }
             return .accepted
+        case .setAlarmLimit(let key, let value):
+            var limits = safety.limits
+            let old = limits[key]
+            limits[key] = value
+            if let r = Self.limitRefusal(limits, changed: key, value: value) { return r }
+            if !dryRun {
+                safety.limits = limits
+                emit(RigEvent(.alarmLimit(key: key, from: old, to: value, by: source), at: now))
+            }
+            return .accepted
         case .stop:
             if stopRequested { return refuse(.notAllowed) }
             if !dryRun { stopRequested = true }
             return .accepted
         }
+    }
+
+    /// Why `limits` (with `changed` just set to `value`) may not be taken, as the bound an
+    /// operator must respect: the key's hard bounds, or the partner limit it must stay below
+    /// (above). Nil when acceptable. Allocation-free: the checks are the file loader's.
+    static func limitRefusal(_ limits: AlarmLimits, changed: AlarmLimitKey, value: Double) -> CommandResult? {
+        if let r = SetpointLimits.check(value, changed.hardBounds) { return r }
+        // The (low, high) pairs `AlarmLimits.validated()` requires, without an array (no allocation).
+        func pair(_ low: AlarmLimitKey, _ high: AlarmLimitKey) -> CommandResult? {
+            guard !(limits[low] < limits[high]) else { return nil }
+            if low == changed { return CommandResult(refusal: .aboveMaximum, limit: limits[high]) }
+            if high == changed { return CommandResult(refusal: .belowMinimum, limit: limits[low]) }
+            return nil
+        }
+        return pair(.flowLow, .flowHigh) ?? pair(.postPressureLow, .postPressureHigh)
+            ?? pair(.drainPressureLow, .drainPressureWarning) ?? pair(.prePressureWarning, .prePressureHigh)
+            ?? pair(.postPressureWarning, .postPressureHigh) ?? pair(.postPressureLow, .postPressureWarning)
     }
 
     private mutating func setMode(_ mode: PumpMode, now: Instant, dryRun: Bool, emit: (RigEvent) -> Void) -> CommandResult {

@@ -34,6 +34,8 @@ public struct RigEvent: Sendable, BitwiseCopyable {
         case watchdogWithheld(reasons: UInt8)
         /// The oxygenator monitors: fouling armed / not armed / resumed, a sensor suspected of drift.
         case monitor(MonitorEvent)
+        /// An alarm limit changed during the run (values in the key's unit), and who asked.
+        case alarmLimit(key: AlarmLimitKey, from: Double, to: Double, by: AlarmActor)
     }
     public var time: Instant
     public var kind: Kind

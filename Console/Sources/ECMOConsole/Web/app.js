@@ -47,7 +47,7 @@ function setupCharts() {
     { label: 'flow (L/min)', borderColor: '#48c9b0', yAxisID: 'y' }, { label: 'rpm', borderColor: '#af7ac5', yAxisID: 'y2' }],
     { y2: { position: 'right', ticks: { color: '#af7ac5' }, grid: { drawOnChartArea: false } } });
   charts.roxy = makeChart('chart-roxy', [
-    { label: 'R oxy', borderColor: '#ec7063' }, { label: 'baseline', borderColor: '#aab7b8', borderDash: [6, 4] }]);
+    { label: 'R oxy', borderColor: '#ec7063' }, { label: 'baseline (fouling monitor)', borderColor: '#f4d03f', borderWidth: 2, borderDash: [6, 4] }]);
   charts.volume = makeChart('chart-volume', [
     { label: 'cells infused', borderColor: '#5dade2' }, { label: 'planned', borderColor: '#aab7b8', borderDash: [6, 4] }]);
 }
@@ -105,6 +105,7 @@ function onTelemetry(f) {
   tile('dp_oxy', fmt(f.dp_oxy, 1)); tile('flow_lpm', fmt(f.flow_lpm, 2)); tile('rpm', fmt(f.rpm, 0));
   tile('r_oxy', fmt(f.r_oxy, 2)); tile('cells_ml', fmt(f.cells_ml, 1)); tile('heparin_ml', fmt(f.heparin_ml, 2));
   tile('state', f.state + (f.phase ? ' / ' + f.phase : '') + (f.fault && f.fault !== 'none' ? ' / ' + f.fault : ''));
+  renderSafety(f);
   if (f.setpoint) $('#setpoint').textContent = 'set-point ' + f.setpoint.value + (f.setpoint.mode === 'flow' ? ' L/min' : ' rpm');
 }
 
@@ -180,7 +181,81 @@ function onProtocol(p) {
   }
 }
 
+// ---- safety at a glance ---------------------------------------------------------------
+// Fouling state from the rig's own numbers: no baseline yet = collecting; a baseline =
+// armed; the fouling alarms say warning / paused. Interlocks from the alarms that take
+// speed away (alarm tier) or hold it (warning tier), as the core's supervisor does.
+const INTERLOCKS = {
+  P_DRAIN_LOW: 'suction (P_drain below its alarm limit): speed taken away',
+  P_PRE_HIGH: 'P_pre above its alarm limit: speed taken away',
+  P_POST_HIGH: 'P_post above its alarm limit: speed taken away',
+  P_DRAIN_LOW_WARN: 'P_drain below its warning limit: speed may not rise',
+  P_PRE_HIGH_WARN: 'P_pre above its warning limit: speed may not rise',
+  P_POST_HIGH_WARN: 'P_post above its warning limit: speed may not rise',
+};
+function activeAlarm(name) { return !!(state.alarms && state.alarms.alarms.some((a) => a.name === name)); }
+function foulingState(f) {
+  if (activeAlarm('OXY_FOULING_PAUSE')) return { key: 'paused', text: 'paused: cells stopped on a resistance rise (acknowledge, then resume)' };
+  const b = f.r_oxy_baseline;
+  if (b === null || b === undefined) return { key: 'collecting', text: 'collecting baseline (R now ' + fmt(f.r_oxy, 2) + ' mmHg/(L/min))' };
+  const rise = f.r_oxy != null && b > 0 ? ' (R ' + fmt(f.r_oxy, 2) + ', ' + (f.r_oxy >= b ? '+' : '') + fmt((f.r_oxy / b - 1) * 100, 0) + ' %)' : '';
+  if (activeAlarm('OXY_FOULING_WARNING')) return { key: 'warning', text: 'warning: baseline R ' + fmt(b, 2) + ' mmHg/(L/min)' + rise };
+  return { key: 'armed', text: 'armed: baseline R ' + fmt(b, 2) + ' mmHg/(L/min)' + rise };
+}
+function renderSafety(f) {
+  const fs = foulingState(f);
+  const el = $('#fouling-state');
+  el.textContent = fs.text; el.dataset.state = fs.key; el.className = 'fouling-' + fs.key;
+  // Zero flow: since when the flow has been under 0.3 L/min with the circuit active.
+  if (f.state === 'active' && f.flow_lpm < 0.3) { if (state.zeroSince == null) state.zeroSince = f.t; } else state.zeroSince = null;
+  const lim = limitValue('zero_flow_limit_s');
+  $('#zero-flow').textContent = state.zeroSince == null ? 'flow present' :
+    fmt(f.t - state.zeroSince, 1) + ' s of no flow' + (lim != null ? ' (NO_FLOW at ' + fmt(lim, 0) + ' s)' : '');
+  const why = Object.keys(INTERLOCKS).filter((n) => activeAlarm(n)).map((n) => INTERLOCKS[n]);
+  if (f.clamp_closed) why.push('clamp closed');
+  if (!f.pump_on) why.push('pump off (' + f.state + (f.fault && f.fault !== 'none' ? ': ' + f.fault : '') + ')');
+  $('#interlock').textContent = why.length ? why.join('; ') : 'nothing: set-point in control';
+  // The clear-fault → activate sequence and its preconditions (the rig checks them again).
+  const sensorsOk = (f.invalid_mask & 0x0F) === 0;
+  const pre = f.state === 'fault' ? 'Step 1: Clear fault (' + f.fault + '; refused while the E-stop is pressed or air is detected), then Activate.'
+    : f.state === 'inactive' ? 'Activate: ' + (sensorsOk ? 'sensors valid, ready.' : 'waiting: a pressure or flow sensor is not valid.')
+    : 'Circuit ' + f.state + ': neither is needed.';
+  $('#restart-pre').textContent = pre;
+}
+
+// ---- alarm limits ---------------------------------------------------------------------
+function limitValue(key) {
+  const l = state.hello && (state.hello.alarm_limits || []).find((x) => x.key === key);
+  return l ? l.value : null;
+}
+function renderLimits() {
+  const limits = (state.hello && state.hello.alarm_limits) || [];
+  const body = $('#limits tbody');
+  body.innerHTML = '';
+  $('#limits-note').textContent = limits.length ? (state.role === 'operator' ? 'The rig checks every change against its bounds.' : 'Read-only: changing a limit needs the operator role.') : 'This rig does not report its alarm limits.';
+  for (const l of limits) {
+    const tr = document.createElement('tr');
+    tr.dataset.key = l.key;
+    const cells = [l.key, fmt(l.value, 2) + ' ' + l.unit, fmt(l.min, 1) + ' … ' + fmt(l.max, 1)];
+    for (const v of cells) { const td = document.createElement('td'); td.textContent = v; tr.appendChild(td); }
+    tr.children[1].className = 'limit-value';
+    const td = document.createElement('td'); td.className = 'operator-only';
+    if (state.role === 'operator') {
+      const input = document.createElement('input'); input.type = 'number'; input.step = 'any'; input.name = 'value'; input.value = l.value;
+      const btn = document.createElement('button'); btn.textContent = 'Set';
+      btn.addEventListener('click', () => sendCommand('set_alarm_limit', { key: l.key, value: Number(input.value) }));
+      td.appendChild(input); td.appendChild(btn);
+    }
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+}
+
 function onEvent(e) {
+  if (e.code === 'alarm_limit' && state.hello && state.hello.alarm_limits && e.values) {
+    const l = state.hello.alarm_limits.find((x) => x.key === e.values.key);
+    if (l) { l.value = e.values.to; renderLimits(); }
+  }
   const li = document.createElement('li');
   li.textContent = fmt(e.t, 1) + ' s  ' + e.text;
   const list = $('#events');
@@ -196,6 +271,7 @@ function onHello(h) {
   setRange('lpm', lim.flow_min_lpm, lim.flow_max_lpm);
   setRange('rpm', lim.rpm_min, lim.rpm_max);
   setRange('u_per_kg_h', lim.heparin_min_u_per_kg_h, lim.heparin_max_u_per_kg_h);
+  renderLimits();
 }
 
 function setLink(connected, reason) {
@@ -256,6 +332,8 @@ function setRole(user, role) {
   $('#who').textContent = user + ' (' + role + ')';
   for (const b of document.querySelectorAll('.operator-only button, button.operator-only')) b.disabled = role !== 'operator';
   if (state.alarms) renderAlarms();
+  renderLimits();
+  loadRuns();
 }
 function loggedOut() {
   state.user = null; state.role = null;
@@ -326,6 +404,57 @@ for (const b of document.querySelectorAll('button[data-simple]')) {
     sendCommand(b.dataset.simple, b.dataset.channel ? { channel: b.dataset.channel } : {});
   });
 }
+
+// ---- finished runs ----------------------------------------------------------------------
+// From ecmo-rig's own run store (GET /api/runs); the report, CSV and comparison are made by
+// ecmo-rig on request. Filters match substrings, case-insensitive.
+state.runs = [];
+async function loadRuns() {
+  const note = $('#runs-note');
+  try {
+    const r = await fetch('/api/runs', { credentials: 'same-origin' });
+    if (!r.ok) { const b = await r.json().catch(() => ({})); note.textContent = b.error || ('runs: ' + r.status); state.runs = []; renderRuns(); return; }
+    state.runs = await r.json();
+    renderRuns();
+  } catch (e) { note.textContent = 'runs: ' + e; }
+}
+function renderRuns() {
+  const f = (id) => $(id).value.trim().toLowerCase();
+  const want = { board: f('#f-board'), protocol: f('#f-protocol'), operator: f('#f-operator'), outcome: f('#f-outcome') };
+  const has = (v, w) => !w || String(v || '').toLowerCase().includes(w);
+  const finished = state.runs.filter((r) => r.outcome !== 'running' && r.ended_at);
+  const shown = finished.filter((r) => has(r.board, want.board) && has(r.protocol_name, want.protocol) && has(r.operator_name, want.operator) && has(r.outcome, want.outcome));
+  $('#runs-note').textContent = shown.length + ' of ' + finished.length + ' finished runs';
+  const body = $('#runs tbody');
+  body.innerHTML = '';
+  for (const r of shown) {
+    const tr = document.createElement('tr');
+    tr.dataset.run = r.id;
+    const pick = document.createElement('input'); pick.type = 'checkbox'; pick.className = 'run-pick'; pick.value = r.id;
+    pick.addEventListener('change', updateCompare);
+    const td0 = document.createElement('td'); td0.appendChild(pick); tr.appendChild(td0);
+    const dur = r.duration_s != null ? (r.duration_s >= 3600 ? fmt(r.duration_s / 3600, 2) + ' h' : fmt(r.duration_s / 60, 1) + ' min') : '–';
+    for (const v of [r.id, r.board || '–', r.protocol_name || '–', r.operator_name || '–', r.outcome + (r.passed === false ? ' (FAIL)' : ''), dur, r.alarms_total]) {
+      const td = document.createElement('td'); td.textContent = v; tr.appendChild(td);
+    }
+    const links = document.createElement('td');
+    const rep = document.createElement('a'); rep.href = '/api/runs/' + encodeURIComponent(r.id) + '/report'; rep.textContent = 'report'; rep.target = '_blank'; rep.className = 'run-report';
+    const csv = document.createElement('a'); csv.href = '/api/runs/' + encodeURIComponent(r.id) + '/telemetry.csv'; csv.textContent = 'CSV'; csv.className = 'run-csv';
+    links.appendChild(rep); links.appendChild(document.createTextNode(' · ')); links.appendChild(csv);
+    tr.appendChild(links);
+    body.appendChild(tr);
+  }
+  updateCompare();
+}
+function updateCompare() {
+  const ids = [...document.querySelectorAll('.run-pick:checked')].map((x) => x.value);
+  const a = $('#compare-link');
+  a.hidden = ids.length < 2;
+  a.href = '/api/compare?ids=' + ids.map(encodeURIComponent).join(',');
+  a.textContent = 'Compare ' + ids.length + ' selected';
+}
+$('#runs-refresh').addEventListener('click', loadRuns);
+for (const id of ['#f-board', '#f-protocol', '#f-operator', '#f-outcome']) $(id).addEventListener('input', renderRuns);
 
 setupCharts();
 setInterval(pushPoints, 250);
