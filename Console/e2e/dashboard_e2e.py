@@ -192,6 +192,19 @@ def main():
         # armed with the baseline drawn on the resistance chart when ECMO_E2E_FOULING_ARMED=1).
         first = wait_for("the fouling monitor's state", lambda: driver.js("var e=document.querySelector('#fouling-state'); return e && e.dataset.state || null"))
         print("fouling monitor: %s" % driver.js("return document.querySelector('#fouling-state').textContent"))
+        if os.environ.get("ECMO_E2E_START_PROTOCOL") == "1":
+            # The plan waits for the operator (`start: operator`): start it from the page, once
+            # the circuit regulates (before that the rig refuses: waiting_for_circuit).
+            def start_from_page():
+                driver.click("button[data-simple=protocol_start]")
+                time.sleep(0.8)
+                t = driver.js("return document.querySelector('#command-result').textContent") or ""
+                return t if "protocol_start: done" in t else None
+            wait_for("the protocol started from the page", start_from_page, timeout=60, interval=1.0)
+            started = wait_for("the protocol-started event", lambda: driver.js(
+                "return [].slice.call(document.querySelectorAll('#events li')).map(function(x){return x.textContent})"
+                ".find(function(t){return /started the protocol|Protocol started/.test(t)}) || null"), timeout=15)
+            print("protocol started from the page: %s" % " ".join(started.split()))
         if os.environ.get("ECMO_E2E_FOULING_ARMED") == "1":
             assert first == "collecting", "fouling monitor starts %r, not collecting" % first
             armed_timeout = float(os.environ.get("ECMO_E2E_FOULING_TIMEOUT", "150"))

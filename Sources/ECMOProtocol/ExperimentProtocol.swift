@@ -55,6 +55,8 @@ public struct ExperimentProtocol: Sendable, Equatable {
     public var description: String
     /// What a restart after a crash does with an unfinished plan (`stop` unless stated).
     public var onRestart: RestartPolicy
+    /// What starts the plan: the circulation (default) or the operator (`start: operator`).
+    public var start: ProtocolStart = .circulation
     public var patient: Patient
     /// Constant flow or constant speed, with where it was written (checked against the board's pump limits).
     public var pumpMode: Sourced<PumpMode>

@@ -11,6 +11,7 @@ public enum PlanTable {
         var patient = "patient \(fmt(p.patient.weight.value.kilograms)) kg"
         if let c = r.circuitPreset { patient += "; simulated circuit \(c.rawValue)" }
         patient += "; pump " + describe(r.pumpMode) + "; on restart: \(p.onRestart.rawValue)"
+            + (p.start == .operator ? "; starts on the operator's start_protocol" : "")
         out.append(patient)
         if let prod = r.product {
             out.append("product \(prod.kind.rawValue), \(sci(prod.concentration.value.cellsPerMilliliter)) per mL, into port \(prod.port.rawValue)")

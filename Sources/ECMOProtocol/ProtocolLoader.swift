@@ -95,8 +95,10 @@ struct ProtocolDecoder {
         // protocol:
         var name: Located<String>?, description: Located<String>?
         var onRestart = RestartPolicy.stop
+        var start = ProtocolStart.circulation
         if let h = top.entry("protocol").flatMap({ reader.mapping($0) }) {
-            reader.checkKeys(h, allowed: ["name", "description", "on_restart"], required: ["name", "description"])
+            reader.checkKeys(h, allowed: ["name", "description", "on_restart", "start"], required: ["name", "description"])
+            if h.has("start"), let s = reader.choice(h, "start", ProtocolStart.self) { start = s.value }
             name = reader.string(h, "name")
             description = reader.string(h, "description")
             if h.has("on_restart"), let r = reader.choice(h, "on_restart", RestartPolicy.self) { onRestart = r.value }
@@ -182,6 +184,7 @@ struct ProtocolDecoder {
                                         patient: patient, pumpMode: pump, alarmLimits: alarmLimits, doseLimits: doseLimits,
                                         cellSyringe: cellSyringe, heparinSyringe: heparinSyringe, product: product,
                                         phases: phases, heparin: heparin, monitoring: monitoring, fouling: fouling)
+        result.start = start
         result.derivedLimits = derivedWarningTiers.map { ExperimentProtocol.DerivedLimit(key: $0.key, value: $0.value, location: $0.at) }
         return result
     }

@@ -279,8 +279,9 @@ public enum ProtocolPlanner {
                                             message: "the plan would last \(Int(t.seconds / 86400)) days, longer than a run may (\(Int(RunLimits.longestRun.seconds / 86400)) days): check the rates and the concentration"))
             }
             let (programme, summary) = heparinProgramme(channel: heparinChannel, weight: weight, total: t)
-            let plan = InfusionPlan(channels: [cellChannel, heparinChannel], items: items, heparin: programme,
+            var plan = InfusionPlan(channels: [cellChannel, heparinChannel], items: items, heparin: programme,
                                     onRestart: p.onRestart, monitoring: p.monitoring)
+            plan.start = p.start
             guard errors.isEmpty else { return nil }
             return ResolvedProtocol(experiment: p, boardName: board.name, boardFile: board.sourceFile, plan: plan, pumpMode: p.pumpMode.value,
                                     alarmLimits: p.alarmLimits, doseLimits: p.doseLimits, circuitPreset: preset, product: p.product,

@@ -29,6 +29,11 @@ public struct InfusionEngine: Sendable {
     /// circuit first regulates).
     public private(set) var elapsed: Int64 = 0
     public private(set) var started = false
+    /// The operator asked the plan to start (`ProtocolStart.operator`).
+    public private(set) var operatorStartGiven = false
+
+    /// The operator's start of a plan that waits for it: it starts once circulation is sound.
+    public mutating func operatorStart() { operatorStartGiven = true }
     /// Built from a journal (a restart after a crash or power loss).
     public private(set) var resumed = false
     public private(set) var completed = false
@@ -163,6 +168,11 @@ public struct InfusionEngine: Sendable {
         var out = InfusionOutput()
 
         if !started {
+            // A plan that waits for the operator does not start before the operator says so.
+            if plan.start == .operator && !operatorStartGiven {
+                startSoundSince = nil
+                return finish(&out, input: input)
+            }
             // The protocol clock starts once the circuit regulates and has flowed soundly for
             // `circulationSettle` (after the unclamp, flow takes a moment to rise and crosses
             // its limit with noise: no prime into a line not yet flowing, no halt at once).

@@ -9,6 +9,8 @@ public struct InfusionPlan: Sendable, Equatable {
     public var heparin: HeparinProgramme?
     /// What a restart after a crash or power loss does with an unfinished plan.
     public var onRestart: RestartPolicy
+    /// What starts the plan (`circulation` unless the protocol says `start: operator`).
+    public var start: ProtocolStart = .circulation
     /// Occlusion, near-empty and deviation thresholds.
     public var monitoring: InfusionMonitoring
 
@@ -168,6 +170,15 @@ public struct HeparinProgramme: Sendable, Equatable {
         self.adviceStep = adviceStep
     }
     public var totalSteps: Int64 { bolusSteps + infusionSteps }
+}
+
+/// What starts a plan's clock.
+public enum ProtocolStart: String, Sendable, Equatable, CaseIterable {
+    /// The plan starts by itself once the circuit regulates and flows soundly (0.5 s).
+    case circulation
+    /// The plan waits, with the circuit running, for the operator's `start_protocol` (from the
+    /// console or `ecmo-rig command`); then it starts once circulation is sound, as above.
+    case `operator`
 }
 
 /// What a restart does with a plan the journal shows unfinished.

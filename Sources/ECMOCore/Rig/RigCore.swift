@@ -292,8 +292,13 @@ public struct RigCore: Sendable {
             guard hasInfusionPlan else { return refuse(.noProtocol) }
             if infusion.completed || infusion.cells.halt == .aborted { return refuse(.protocolFinished) }
             if infusion.started { return refuse(.alreadyRunning) }
-            // The plan starts by itself once the circuit regulates.
-            return refuse(.waitingForCircuit)
+            // A plan that starts with the circulation needs no command: it starts by itself.
+            guard infusion.plan.start == .operator else { return refuse(.waitingForCircuit) }
+            if infusion.operatorStartGiven { return refuse(.alreadyRunning) }
+            // Only into a running circuit: the operator starts what they can see start.
+            guard state == .active && phase == .regulating else { return refuse(.waitingForCircuit) }
+            if !dryRun { infusion.operatorStart() }
+            return .accepted
         case .enterACT(let act):
             guard hasInfusionPlan, infusion.plan.heparin != nil else { return refuse(.noProtocol) }
             if let r = SetpointLimits.check(act.seconds, SetpointLimits.actSeconds) { return r }
