@@ -2,6 +2,9 @@ import ECMOCore
 import ECMOHAL
 import ECMOBoard
 import ECMODrivers
+// Named here (not only through ECMODrivers): Embedded Swift needs the module of the ABP2
+// transfer-function cases imported by the file that uses them.
+import ECMODevices
 
 /// Every sensor of the board, built from the board file, read once per tick into a
 /// `SensorFrame`. Devices shared by several roles (an ADS1115) are serviced once.
