@@ -95,7 +95,7 @@ var targets: [Target] = [
     ], swiftSettings: specialised),
     .target(name: "ECMORuntime", dependencies: [
         // Atomics from the standard library's Synchronization: the same module builds in Embedded Swift.
-        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODrivers", "ECMOPosix",
+        "ECMOCore", "ECMOHAL", "ECMOBoard", "ECMODevices", "ECMODrivers", "ECMOPosix",
     ], swiftSettings: specialised),
     // The run's records: the recorder (telemetry.csv, events.jsonl, summary.json) and the
     // delivery journal's file. Consumers of the loop's rings, so they depend on the runtime,
