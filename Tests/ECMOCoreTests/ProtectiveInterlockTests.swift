@@ -118,6 +118,34 @@ struct ProtectiveInterlockTests {
         #expect(r.end["permit"] == "0")
     }
 
+    /// Other limits, as a board file may set them: the interlocks follow the configuration,
+    /// not the defaults.
+    @Test(arguments: [(-420.0, 20, 40), (-350.0, 120, 250)])
+    func theInterlocksFollowTheConfiguredLimits(drainage: Double, persistenceMs: Int, heartbeatMs: Int) {
+        var limits = ProtectiveLimits()
+        limits.drainageLow = Pressure(mmHg: drainage)
+        limits.pressurePersistence = .milliseconds(persistenceMs)
+        limits.heartbeatTimeout = .milliseconds(heartbeatMs)
+        // Just inside the limit for long: no trip; just beyond: a trip after the persistence.
+        var s = BenchScript.armed()
+        s.drainage = drainage + 5
+        s.run(1000)
+        s.drainage = drainage - 5
+        let onset = s.step
+        s.run(persistenceMs + 100)
+        let r = BenchReport(s.bytes, limits: limits)
+        #expect(r.trips.map(\.0) == [onset + persistenceMs])
+        #expect(r.trips.first?.1 == "drainage_suction")
+
+        var h = BenchScript.armed()
+        h.run(100)
+        let last = h.step - 10
+        h.run(heartbeatMs + 100, heartbeats: false)
+        let rh = BenchReport(h.bytes, limits: limits)
+        #expect(rh.trips.map(\.0) == [last + heartbeatMs + 1])
+        #expect(rh.trips.first?.1 == "heartbeat_lost")
+    }
+
     @Test func aPressureBeyondItsLimitForLessThanThePersistenceDoesNotTrip() {
         var s = BenchScript.armed()
         s.drainage = -350
