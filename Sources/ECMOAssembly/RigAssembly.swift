@@ -99,8 +99,17 @@ public enum RigAssembly {
         let infusion = infusion ?? protocolSetup?.infusion
         // A journal left without its clean-close mark: the last run was killed or lost power.
         if let r = infusion?.recovered, !r.closedCleanly, !r.completed { evidence.uncleanStop = true }
-        let loop = try RigLoop(board: board, hardware: hardware, settings: settings, useWatchdog: useWatchdog,
+        let loop: RigLoop<H>
+        do {
+            loop = try RigLoop(board: board, hardware: hardware, settings: settings, useWatchdog: useWatchdog,
                                infusion: infusion?.engine, journal: infusion?.link, rings: rings, link: link)
+        } catch {
+            // The cause itself, so callers tell refused settings (exit 2) from hardware.
+            switch error {
+            case .settings(let e): throw e
+            case .hardware(let e): throw e
+            }
+        }
         // The watchdog is open now: the Linux backend knows its boot status only from here.
         if hardware.bootedAfterWatchdogReset { evidence.watchdogReset = true }
         return Rig(board: board, hardware: hardware, loop: loop, pacing: pacing, protocolSetup: protocolSetup,

@@ -13,8 +13,10 @@ public struct JournalRecordFlags: OptionSet, Sendable {
 /// `DeliveryJournal` (a file, fdatasync'd), or a test's stand-in. The runtime knows only
 /// this, so the loop's module does no file I/O; the writer calls it off the loop thread.
 public protocol DurableJournal: AnyObject {
+    /// Why an append was not made durable (typed: Embedded Swift has only typed throws).
+    associatedtype AppendError: Error
     /// Appends `snapshot` and returns only once it is durable; throws if it is not.
-    func append(_ snapshot: JournalSnapshot, flags: JournalRecordFlags) throws
+    func append(_ snapshot: JournalSnapshot, flags: JournalRecordFlags) throws(AppendError)
 }
 
 /// Between the loop and the journal writer: the loop pushes snapshots (plain values,

@@ -119,7 +119,7 @@ public final class OutputGuard<Hardware: HardwareProvider> {
 
     /// The guard for a board: every digital output and the pump speed channel, each
     /// written to its safe value as it is opened (outputs first, before anything else runs).
-    public convenience init(board: BoardConfiguration, hardware: Hardware) throws {
+    public convenience init(board: BoardConfiguration, hardware: Hardware) throws(HardwareOpenError) {
         var lines: [Line] = []
         for role in ActuatorRole.allCases {
             guard let c = board.outputs[role] else { continue }

@@ -148,7 +148,7 @@ public final class RigLoop<Hardware: HardwareProvider> {
 
     public init(board: BoardConfiguration, hardware: Hardware, settings: RunSettings, useWatchdog: Bool = true,
                 infusion: InfusionEngine? = nil, journal: JournalLink? = nil, rings: RigRings? = nil,
-                link: RigLink? = nil) throws {
+                link: RigLink? = nil) throws(RigLoopOpenError) {
         self.board = board
         self.link = link
         self.hardware = hardware
@@ -159,24 +159,27 @@ public final class RigLoop<Hardware: HardwareProvider> {
         do {
             core = try RigCore(configuration: settings.coreConfiguration(board: board), infusion: infusion)
         } catch {
-            throw RunSettingsError(description: error.description)
+            throw .settings(RunSettingsError(description: error.description))
         }
         cellVolumePerStep = infusion?.plan.channel(.cells)?.volumePerStep.milliliters ?? 0
         heparinVolumePerStep = infusion?.plan.channel(.heparin)?.volumePerStep.milliliters ?? 0
         recordEvery = UInt64(max(1, settings.recordEvery))
         kickBudget = board.loopPeriod * 10
         // Outputs first, so that every actuator holds its safe value before anything else happens.
-        outputs = try OutputGuard(board: board, hardware: hardware)
-        sensors = try SensorSuite(board: board, hardware: hardware)
+        do throws(HardwareOpenError) {
+            outputs = try OutputGuard(board: board, hardware: hardware)
+            sensors = try SensorSuite(board: board, hardware: hardware)
+        } catch { throw .hardware(error) }
         let rings = rings ?? RigRings(telemetryCapacity: settings.telemetryCapacity, eventCapacity: settings.eventCapacity)
         self.rings = rings
         telemetry = rings.telemetry
         events = rings.events
         frame = SensorFrame(at: hardware.clock.now())
         if useWatchdog {
-            let wd = try hardware.watchdog(board.watchdog)
-            do { try wd.start(timeout: board.watchdog.timeout) } catch {
-                throw HardwareOpenError(what: "watchdog \(board.watchdog.device)", cause: error)
+            let wd: Hardware.WatchdogDevice
+            do throws(HardwareOpenError) { wd = try hardware.watchdog(board.watchdog) } catch { throw .hardware(error) }
+            do throws(HALError) { try wd.start(timeout: board.watchdog.timeout) } catch {
+                throw .hardware(HardwareOpenError(what: "watchdog \(board.watchdog.device)", cause: error))
             }
             watchdog = wd
         } else {
@@ -377,4 +380,18 @@ public final class RigLoop<Hardware: HardwareProvider> {
 /// Run settings the core refuses (a set-point out of range, a limit beyond its hard bounds).
 public struct RunSettingsError: Error, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
+}
+
+/// Why a loop could not be built: its settings, or its hardware. Typed, because Embedded
+/// Swift (the Pi image) has only typed throws; `error` gives the hosted callers the cause.
+public enum RigLoopOpenError: Error, CustomStringConvertible {
+    case settings(RunSettingsError)
+    case hardware(HardwareOpenError)
+    public var description: String {
+        switch self {
+        case .settings(let e): e.description
+        case .hardware(let e): e.description
+        }
+    }
 }

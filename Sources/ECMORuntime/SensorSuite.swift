@@ -31,7 +31,7 @@ public final class SensorSuite<Hardware: HardwareProvider> {
     private let drainMaxAge: Duration, preMaxAge: Duration, postMaxAge: Duration, flowMaxAge: Duration, forceMaxAge: Duration
     public private(set) var inputReadErrors: UInt32 = 0
 
-    public init(board: BoardConfiguration, hardware: Hardware) throws {
+    public init(board: BoardConfiguration, hardware: Hardware) throws(HardwareOpenError) {
         var sources: [SensorRole: Source] = [:]
         var abp2: [ABP2Driver<Hardware.I2C>] = []
         var adcs: [ADS1115Driver<Hardware.I2C>] = []
@@ -79,7 +79,7 @@ public final class SensorSuite<Hardware: HardwareProvider> {
         }
         self.abp2 = FixedSlots(abp2)
         self.adcs = FixedSlots(adcs)
-        func need(_ r: SensorRole) throws -> Source {
+        func need(_ r: SensorRole) throws(HardwareOpenError) -> Source {
             guard let s = sources[r] else { throw HardwareOpenError(what: "sensor \(r.rawValue)", detail: "not on this board") }
             return s
         }
@@ -95,7 +95,7 @@ public final class SensorSuite<Hardware: HardwareProvider> {
         flowMaxAge = age(.flow, .milliseconds(20))
         forceMaxAge = age(.syringeForce, .milliseconds(50))
 
-        func input(_ r: InputRole) throws -> (Hardware.Input, InputLineConfiguration) {
+        func input(_ r: InputRole) throws(HardwareOpenError) -> (Hardware.Input, InputLineConfiguration) {
             guard let c = board.inputs[r] else { throw HardwareOpenError(what: "input \(r.rawValue)", detail: "not on this board") }
             return (try hardware.inputLine(c), c)
         }
