@@ -100,7 +100,12 @@ var targets: [Target] = [
     // The run's records: the recorder (telemetry.csv, events.jsonl, summary.json) and the
     // delivery journal's file. Consumers of the loop's rings, so they depend on the runtime,
     // never the reverse: the loop pushes into rings and does no file I/O.
-    .target(name: "ECMORecord", dependencies: ["ECMOCore", "ECMORuntime", "ECMOPosix"]),
+    // The run record's formats, shared by the hosted recorder and the Pi image (Embedded Swift).
+    .target(name: "ECMORecordFormat", dependencies: ["ECMOCore", "ECMORuntime"]),
+    // HAL transcripts: a run's HAL calls recorded on one build, replayed against another
+    // (the Pi image under qemu-aarch64). Embedded Swift too.
+    .target(name: "ECMOTranscript", dependencies: ["ECMOCore", "ECMOHAL", "ECMOBoard", "ECMORuntime"]),
+    .target(name: "ECMORecord", dependencies: ["ECMOCore", "ECMORuntime", "ECMORecordFormat", "ECMOPosix"]),
     // The console link's server (docs/console-protocol.md): a socket thread beside the loop,
     // reaching it only through RigLink's rings.
     .target(name: "ECMOConsoleLink", dependencies: [
@@ -113,7 +118,7 @@ var targets: [Target] = [
     ], swiftSettings: specialised),
     .target(name: "ECMOScenario", dependencies: [
         "ECMOCore", "ECMOHAL", "ECMODataFile", "ECMOBoard", "ECMOMockBoard", "ECMOSim", "ECMORuntime", "ECMORecord", "ECMOProtocol", "ECMOAssembly",
-        .product(name: "Yams", package: "Yams"),
+        "ECMOTranscript", .product(name: "Yams", package: "Yams"),
     ]),
     .target(name: "ECMOProtocol", dependencies: [
         "ECMOCore", "ECMODataFile", "ECMOBoard",
@@ -155,7 +160,7 @@ var targets: [Target] = [
     .testTarget(name: "ECMODriversTests", dependencies: ["ECMODrivers", "ECMODevices", "ECMOMockBoard", "ECMOHAL"]),
     .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMODevices", "ECMOHAL"]),
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard", "ECMOProtocol"]),
-    .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile", "RigTestSupport"]),
+    .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile", "ECMOTranscript", "ECMOBoard", "ECMOCore", "RigTestSupport"]),
     .testTarget(name: "ECMOSweepTests", dependencies: ["ECMOSweep", "ECMOScenario", "ECMODataFile", "RigTestSupport", .product(name: "Yams", package: "Yams")]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime", "ECMORecord", "RigTestSupport"]),
     .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOPosix", "ECMORecord", "ECMOSim", "ECMOMockBoard", "ECMOAssembly", "AllocationCounter", "ARCCounter", "RigTestSupport"]),

@@ -121,7 +121,8 @@ public enum RigAssembly {
     /// `circuit`: the plant to start from (default: the board's).
     public static func simulated(board: BoardConfiguration, settings: RunSettings, protocolSetup: ProtocolSetup? = nil,
                                  seed: UInt64 = 1, circuit: CircuitModel? = nil, pace: SimulatedPace = .lockstep,
-                                 evidence: BootEvidence = .operatorStart, link: RigLink? = nil) throws -> Rig<SimulatedBoard> {
+                                 evidence: BootEvidence = .operatorStart, link: RigLink? = nil,
+                                 halTap: (any HALTap)? = nil) throws -> Rig<SimulatedBoard> {
         guard board.kind == .simulated else {
             throw RigAssemblyError("board \(board.name) (\(board.sourceFile)) is not a simulated board")
         }
@@ -144,6 +145,8 @@ public enum RigAssembly {
             ProtocolSetup.preparePlant(sim, resolved: setup.resolved)
             if circuit != nil { sim.circuit = plant }
         }
+        // Before the loop opens anything: the tap sees every open.
+        sim.halTap = halTap
         return try assemble(board: board, hardware: sim, settings: settings, protocolSetup: protocolSetup,
                             pacing: pacing, evidence: evidence, link: link)
     }

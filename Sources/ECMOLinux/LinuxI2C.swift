@@ -1,4 +1,4 @@
-#if os(Linux)
+#if os(Linux) || ECMO_LINUX_EMBEDDED
 import CLinuxIO
 import ECMOHAL
 import ECMOBoard

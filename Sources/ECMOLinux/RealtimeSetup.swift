@@ -1,4 +1,4 @@
-#if os(Linux)
+#if os(Linux) || ECMO_LINUX_EMBEDDED
 import CLinuxIO
 
 /// The calls the control thread makes to become real time, as function values (the

@@ -1,4 +1,4 @@
-#if os(Linux)
+#if os(Linux) || ECMO_LINUX_EMBEDDED
 import CLinuxIO
 
 /// Every system call the Linux backend makes, as a table of function values (the way

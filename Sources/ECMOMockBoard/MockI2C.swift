@@ -324,35 +324,47 @@ public final class MockI2CDevice: I2CDevice {
         try bus.writeRead(address, bytes, into: buffer)
     }
 
+    /// Where this device's calls are reported (a HAL transcript), and its id there.
+    public var tap: (any HALTap)?
+    public var tapID: UInt16 = 0
+
     public func write(_ bytes: UnsafeRawBufferPointer) throws(HALError) {
-        try send(bytes)
+        if tap == nil { return try send(bytes) }
+        do throws(HALError) { try send(bytes) } catch { report(.i2cWrite, bytes, nil, error); throw error }
+        report(.i2cWrite, bytes, nil, nil)
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
-        if direct != nil { try direct?.read(into: buffer); return }
-        try bus.read(address, into: buffer)
+        if tap == nil { return try receive(into: buffer) }
+        let n = UInt64(buffer.count).littleEndian
+        var failure: HALError?
+        do throws(HALError) { try receive(into: buffer) } catch { failure = error }
+        withUnsafeBytes(of: n) { report(.i2cRead, $0, failure == nil ? UnsafeRawBufferPointer(buffer) : nil, failure) }
+        if let failure { throw failure }
     }
 
     public func writeRead(_ bytes: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
-        try exchange(bytes, into: buffer)
+        if tap == nil { return try exchange(bytes, into: buffer) }
+        do throws(HALError) { try exchange(bytes, into: buffer) } catch { report(.i2cWriteRead, bytes, nil, error); throw error }
+        report(.i2cWriteRead, bytes, UnsafeRawBufferPointer(buffer), nil)
     }
 
     public func readByteData(register: UInt8) throws(HALError) -> UInt8 {
         scratch[0] = register
-        try exchange(UnsafeRawBufferPointer(rebasing: scratch[0..<1]), into: UnsafeMutableRawBufferPointer(rebasing: scratch[4..<5]))
+        try transfer(.i2cReadByteData, write: 0..<1, read: 4..<5)
         return scratch[4]
     }
 
     public func writeByteData(register: UInt8, value: UInt8) throws(HALError) {
         scratch[0] = register
         scratch[1] = value
-        try send(UnsafeRawBufferPointer(rebasing: scratch[0..<2]))
+        try transfer(.i2cWriteByteData, write: 0..<2, read: nil)
     }
 
     /// SMBus read word: the first byte on the wire is the low byte of the result.
     public func readWordData(register: UInt8) throws(HALError) -> UInt16 {
         scratch[0] = register
-        try exchange(UnsafeRawBufferPointer(rebasing: scratch[0..<1]), into: UnsafeMutableRawBufferPointer(rebasing: scratch[4..<6]))
+        try transfer(.i2cReadWordData, write: 0..<1, read: 4..<6)
         return UInt16(scratch[4]) | UInt16(scratch[5]) << 8
     }
 
@@ -361,7 +373,31 @@ public final class MockI2CDevice: I2CDevice {
         scratch[0] = register
         scratch[1] = UInt8(truncatingIfNeeded: value)
         scratch[2] = UInt8(truncatingIfNeeded: value >> 8)
-        try send(UnsafeRawBufferPointer(rebasing: scratch[0..<3]))
+        try transfer(.i2cWriteWordData, write: 0..<3, read: nil)
+    }
+
+    @inline(__always)
+    private func receive(into buffer: UnsafeMutableRawBufferPointer) throws(HALError) {
+        if direct != nil { try direct?.read(into: buffer); return }
+        try bus.read(address, into: buffer)
+    }
+
+    /// An SMBus transfer through the scratch buffer: the written bytes, then (`read`) the
+    /// answer, reported to the tap when there is one.
+    @inline(__always)
+    private func transfer(_ op: HALTapOp, write w: Range<Int>, read r: Range<Int>?) throws(HALError) {
+        let out = UnsafeRawBufferPointer(rebasing: scratch[w])
+        do throws(HALError) {
+            if let r { try exchange(out, into: UnsafeMutableRawBufferPointer(rebasing: scratch[r])) } else { try send(out) }
+        } catch {
+            if tap != nil { report(op, out, nil, error) }
+            throw error
+        }
+        if tap != nil { report(op, out, r.map { UnsafeRawBufferPointer(rebasing: scratch[$0]) }, nil) }
+    }
+
+    private func report(_ op: HALTapOp, _ arguments: UnsafeRawBufferPointer, _ results: UnsafeRawBufferPointer?, _ error: HALError?) {
+        tap?.call(tapID, op, arguments: arguments, results: results ?? UnsafeRawBufferPointer(start: nil, count: 0), error: error)
     }
 }
 

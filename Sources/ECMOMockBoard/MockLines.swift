@@ -39,9 +39,21 @@ public final class MockOutputLine: DigitalOutput {
         self.trace = trace
     }
 
+    /// Where this line's calls are reported (a HAL transcript), and its id there.
+    public var tap: (any HALTap)?
+    public var tapID: UInt16 = 0
+
     /// Writes are traced with the commanded value, also when stuck (the firmware did
     /// write). A disconnected line throws and traces nothing: nothing reached the pin.
     public func set(_ asserted: Bool) throws(HALError) {
+        if tap == nil { return try drive(commanded: asserted) }
+        let failure: HALError?
+        do throws(HALError) { try drive(commanded: asserted); failure = nil } catch { failure = error }
+        HALCallBytes.with(HALCallBytes.bool(asserted)) { tap?.call(tapID, .outputSet, arguments: $0, results: .init(start: nil, count: 0), error: failure) }
+        if let failure { throw failure }
+    }
+
+    private func drive(commanded asserted: Bool) throws(HALError) {
         if case .disconnected = fault { throw .disconnected(what: "output line") }
         commanded = asserted
         writeCount += 1
@@ -59,7 +71,11 @@ public final class MockOutputLine: DigitalOutput {
     /// The real level of the pin (so a stuck line reads back its stuck level, which is
     /// how readback catches it).
     public func readBack() throws(HALError) -> Bool {
-        if case .disconnected = fault { throw .disconnected(what: "output line") }
+        let failure: HALError? = if case .disconnected = fault { .disconnected(what: "output line") } else { nil }
+        if tap != nil {
+            HALCallBytes.with(HALCallBytes.bool(level)) { tap?.call(tapID, .outputReadBack, arguments: .init(start: nil, count: 0), results: failure == nil ? $0 : .init(start: nil, count: 0), error: failure) }
+        }
+        if let failure { throw failure }
         return level
     }
 
@@ -142,16 +158,46 @@ public final class MockInputLine: DigitalInput {
         pendingEvents += 1
     }
 
+    /// Where this line's calls are reported (a HAL transcript), and its id there.
+    public var tap: (any HALTap)?
+    public var tapID: UInt16 = 0
+
     public func read() throws(HALError) -> Bool {
+        let value: Bool
         switch fault {
-        case .none: return level
-        case .stuck(let l): return l
-        case .disconnected: throw .disconnected(what: "input line")
+        case .none: value = level
+        case .stuck(let l): value = l
+        case .disconnected:
+            tap?.call(tapID, .inputRead, arguments: .init(start: nil, count: 0), results: .init(start: nil, count: 0), error: .disconnected(what: "input line"))
+            throw .disconnected(what: "input line")
         }
+        if tap != nil {
+            HALCallBytes.with(HALCallBytes.bool(value)) { tap?.call(tapID, .inputRead, arguments: .init(start: nil, count: 0), results: $0, error: nil) }
+        }
+        return value
     }
 
     /// Moves up to `buffer.count` pending events, oldest first. Never allocates.
     public func readEdges(into buffer: UnsafeMutableBufferPointer<EdgeEvent>) throws(HALError) -> Int {
+        if tap == nil { return try takeEdges(into: buffer) }
+        let capacity = UInt64(buffer.count)
+        do throws(HALError) {
+            let n = try takeEdges(into: buffer)
+            var bytes = [UInt8]()
+            bytes.reserveCapacity(n * HALCallBytes.edgeSize)
+            for i in 0..<n {
+                bytes.append(buffer[i].kind.rawValue)
+                withUnsafeBytes(of: buffer[i].timestamp.nanosecondsSinceOrigin.littleEndian) { bytes.append(contentsOf: $0) }
+            }
+            HALCallBytes.with(capacity) { a in bytes.withUnsafeBytes { tap?.call(tapID, .inputEdges, arguments: a, results: $0, error: nil) } }
+            return n
+        } catch {
+            HALCallBytes.with(capacity) { tap?.call(tapID, .inputEdges, arguments: $0, results: .init(start: nil, count: 0), error: error) }
+            throw error
+        }
+    }
+
+    private func takeEdges(into buffer: UnsafeMutableBufferPointer<EdgeEvent>) throws(HALError) -> Int {
         if case .disconnected = fault { throw .disconnected(what: "input line") }
         let n = min(buffer.count, pendingEvents)
         for i in 0..<n {

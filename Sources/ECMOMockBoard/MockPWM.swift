@@ -32,8 +32,51 @@ public final class MockPWMChannel: PWMOutput {
         if case .disconnected = fault { throw .disconnected(what: "PWM channel") }
     }
 
-    /// A period of 0 is refused (`.invalidArgument`): the kernel refuses it too.
+    /// Where this channel's calls are reported (a HAL transcript), and its id there.
+    public var tap: (any HALTap)?
+    public var tapID: UInt16 = 0
+
     public func setPeriod(nanoseconds: UInt64) throws(HALError) {
+        if tap == nil { return try writePeriod(nanoseconds) }
+        try reported(.pwmPeriod, nanoseconds) { () throws(HALError) in try writePeriod(nanoseconds) }
+    }
+
+    public func setDutyCycle(_ fraction: Double) throws(HALError) {
+        if tap == nil { return try writeDuty(fraction) }
+        try reported(.pwmDuty, fraction.bitPattern) { () throws(HALError) in try writeDuty(fraction) }
+    }
+
+    public func setEnabled(_ enabled: Bool) throws(HALError) {
+        if tap == nil { return try writeEnabled(enabled) }
+        try reported(.pwmEnabled, enabled ? 1 : 0) { () throws(HALError) in try writeEnabled(enabled) }
+    }
+
+    /// What the hardware outputs (the stuck values while stuck).
+    public func readBack() throws(HALError) -> (dutyCycle: Double, enabled: Bool) {
+        do throws(HALError) {
+            try checkConnected()
+        } catch {
+            tap?.call(tapID, .pwmReadBack, arguments: .init(start: nil, count: 0), results: .init(start: nil, count: 0), error: error)
+            throw error
+        }
+        if tap != nil {
+            var b = [UInt8]()
+            withUnsafeBytes(of: dutyCycle.bitPattern.littleEndian) { b.append(contentsOf: $0) }
+            b.append(HALCallBytes.bool(enabled))
+            b.withUnsafeBytes { tap?.call(tapID, .pwmReadBack, arguments: .init(start: nil, count: 0), results: $0, error: nil) }
+        }
+        return (dutyCycle, enabled)
+    }
+
+    private func reported(_ op: HALTapOp, _ argument: UInt64, _ body: () throws(HALError) -> Void) throws(HALError) {
+        let failure: HALError?
+        do throws(HALError) { try body(); failure = nil } catch { failure = error }
+        HALCallBytes.with(argument) { tap?.call(tapID, op, arguments: $0, results: .init(start: nil, count: 0), error: failure) }
+        if let failure { throw failure }
+    }
+
+    /// A period of 0 is refused (`.invalidArgument`): the kernel refuses it too.
+    private func writePeriod(_ nanoseconds: UInt64) throws(HALError) {
         guard nanoseconds > 0 else { throw .invalidArgument(what: "PWM period must be > 0") }
         try checkConnected()
         commandedPeriodNanoseconds = nanoseconds
@@ -42,7 +85,7 @@ public final class MockPWMChannel: PWMOutput {
     }
 
     /// Refuses a fraction outside 0...1, NaN or infinite, with `.invalidArgument`.
-    public func setDutyCycle(_ fraction: Double) throws(HALError) {
+    private func writeDuty(_ fraction: Double) throws(HALError) {
         guard fraction.isFinite, fraction >= 0, fraction <= 1 else {
             throw .invalidArgument(what: "PWM duty cycle outside 0...1")
         }
@@ -52,17 +95,11 @@ public final class MockPWMChannel: PWMOutput {
         if !isStuck { dutyCycle = fraction }
     }
 
-    public func setEnabled(_ enabled: Bool) throws(HALError) {
+    private func writeEnabled(_ enabled: Bool) throws(HALError) {
         try checkConnected()
         commandedEnabled = enabled
         trace.append(TraceEntry(time: clock.now(), target: .pwmEnabled(id), value: enabled ? 1 : 0))
         if !isStuck { self.enabled = enabled }
-    }
-
-    /// What the hardware outputs (the stuck values while stuck).
-    public func readBack() throws(HALError) -> (dutyCycle: Double, enabled: Bool) {
-        try checkConnected()
-        return (dutyCycle, enabled)
     }
 
     /// Output frozen at `dutyCycle` / `enabled` (a hung PWM controller). The level

@@ -25,6 +25,7 @@ public protocol MonotonicTimeSource {
     func sleep(untilNanoseconds deadline: UInt64) -> MonotonicSleepResult
 }
 
+#if canImport(Glibc) || canImport(Darwin)
 /// CLOCK_MONOTONIC through the C library: `clock_nanosleep(TIMER_ABSTIME)` on Linux, so
 /// the period does not drift with the loop's execution time; relative `nanosleep` steps on
 /// Darwin, which has no absolute sleep.
@@ -55,6 +56,7 @@ public struct PosixTimeSource: MonotonicTimeSource, Sendable {
         #endif
     }
 }
+#endif
 
 /// The real monotonic clock: the loop's clock and, on Linux, the clock of GPIO edge
 /// timestamps, so a tachometer period is the difference of two kernel stamps on the loop's
@@ -80,9 +82,11 @@ public final class PosixMonotonicClock<Source: MonotonicTimeSource>: MonotonicCl
     }
 }
 
+#if canImport(Glibc) || canImport(Darwin)
 /// CLOCK_MONOTONIC of this machine.
 public typealias SystemMonotonicClock = PosixMonotonicClock<PosixTimeSource>
 
 extension PosixMonotonicClock where Source == PosixTimeSource {
     public convenience init() { self.init(source: PosixTimeSource()) }
 }
+#endif

@@ -140,6 +140,9 @@ public final class RigLoop<Hardware: HardwareProvider> {
     /// The safety co-processor's link (nil: the rig has none). Attached before the loop
     /// runs; each tick hears it before the core's step and sends the heartbeat after the write.
     public var coprocessor: CoProcessorChannel?
+    /// Sees every call into the loop and its outcome (a HAL transcript, `ECMOTranscript`);
+    /// nil, the normal case, costs a nil check per call.
+    public var tap: (any RigLoopTap)?
     private let settings: RunSettings
     private let watchdog: Hardware.WatchdogDevice?
     private let cellVolumePerStep: Double
@@ -199,29 +202,39 @@ public final class RigLoop<Hardware: HardwareProvider> {
 
     /// Hardware open, every output safe: read sensors, command nothing (`inactive`).
     public func configure(now: Instant) {
+        tap?.loopWillRun(.configure(now: now))
         let ring = events
         core.configure(now: now) { ring.push($0) }
+        tap?.loopDidRun(.configure(now: now), telemetry: lastTelemetry, result: nil)
     }
 
     /// The board started after its watchdog reset it: raises the latched WATCHDOG_RESET alarm.
-    public func reportBootAfterWatchdogReset() { core.reportBootAfterWatchdogReset() }
+    public func reportBootAfterWatchdogReset() {
+        tap?.loopWillRun(.reportBootAfterWatchdogReset)
+        core.reportBootAfterWatchdogReset()
+        tap?.loopDidRun(.reportBootAfterWatchdogReset, telemetry: lastTelemetry, result: nil)
+    }
 
     /// An operator command from any source, validated by the core (`RigCore.apply`).
     @discardableResult
     public func apply(_ command: OperatorCommand, from source: AlarmActor, now: Instant) -> CommandResult {
+        tap?.loopWillRun(.apply(command, from: source, now: now))
         let ring = events
         let result = core.apply(command, from: source, now: now) { ring.push($0) }
         followLifecycle()
+        tap?.loopDidRun(.apply(command, from: source, now: now), telemetry: lastTelemetry, result: result)
         return result
     }
 
     /// Puts every output safe, leaves the lifecycle, and disarms the watchdog (clean exit only).
     public func shutdown(now: Instant) {
+        tap?.loopWillRun(.shutdown(now: now))
         let ring = events
         core.shutdown(now: now) { ring.push($0) }
         outputs.forceSafe(includingAnnunciators: true)
         ring.push(RigEvent(.outputsSafe, at: now))
         if let wd = watchdog { try? wd.stop() }
+        tap?.loopDidRun(.shutdown(now: now), telemetry: lastTelemetry, result: nil)
     }
 
     /// The output guard follows the lifecycle: held safe in fault and before configuration,
@@ -237,6 +250,16 @@ public final class RigLoop<Hardware: HardwareProvider> {
     /// One period of the loop. `lateness`: how long after its deadline the tick started;
     /// `previousExecution`: how long the previous tick ran (the runner measures both).
     public func tick(now: Instant, lateness: Duration = .zero, previousExecution: Duration = .zero) {
+        if tap == nil { return runTick(now: now, lateness: lateness, previousExecution: previousExecution) }
+        let call = RigLoopCall.tick(now: now, lateness: lateness, previousExecution: previousExecution,
+                                    journalGrant: journal.map { JournalGrant(cells: $0.granted.0, heparin: $0.granted.1) })
+        tap?.loopWillRun(call)
+        runTick(now: now, lateness: lateness, previousExecution: previousExecution)
+        tap?.loopDidRun(call, telemetry: lastTelemetry, result: nil)
+    }
+
+    @inline(__always)
+    private func runTick(now: Instant, lateness: Duration, previousExecution: Duration) {
         tickCount &+= 1
         let ring = events
 

@@ -8,6 +8,7 @@ import ECMORuntime
 import ECMOProtocol
 import ECMOAssembly
 import ECMORecord
+import ECMOTranscript
 
 /// The verdict on one expectation.
 public struct Verdict: Sendable {
@@ -69,9 +70,13 @@ public final class ScenarioRunner {
     private let needsInputs: Bool
     private let needsSyringeLines: Bool
     private var refusals: [String] = []
+    /// Records the firmware's HAL transcript (`halTranscript: true`).
+    public let transcript: TranscriptRecorder?
 
     /// `outputDirectory`: where the run directory is created (nil: no files).
-    public init(scenario: Scenario, outputDirectory: URL?) throws {
+    /// `halTranscript`: record every HAL call and loop call (`transcript`), for a replay
+    /// against another build of the firmware (the Pi image).
+    public init(scenario: Scenario, outputDirectory: URL?, halTranscript: Bool = false) throws {
         self.scenario = scenario
         let boardPath = try Self.resolve(board: scenario.board, scenarioFile: scenario.file)
         do {
@@ -102,12 +107,18 @@ public final class ScenarioRunner {
             settings.fouling = resolved.fouling
         }
         self.settings = settings
+        let tape = halTranscript
+            ? TranscriptRecorder(board: board.name, scenario: scenario.name, settings: settings, useWatchdog: true, initNow: .origin)
+            : nil
+        if protocolSetup != nil { tape?.refuse("it runs a protocol (the replay has no delivery journal)") }
+        transcript = tape
         do {
             rig = try RigAssembly.simulated(board: board, settings: settings, protocolSetup: protocolSetup, seed: scenario.seed,
-                                            circuit: PlantSetup.circuit(for: scenario.circuit))
+                                            circuit: PlantSetup.circuit(for: scenario.circuit), halTap: tape)
         } catch {
             throw ScenarioError(description: "\(scenario.file): \(error)")
         }
+        rig.loop.tap = tape
         guard case .lockstep(let manual) = rig.runner.pacing else {
             throw ScenarioError(description: "\(scenario.file): the scenario harness needs a lockstep rig")
         }
@@ -406,6 +417,9 @@ public final class ScenarioRunner {
 
     /// The watchdog reset the board: the firmware starts again on the same plant.
     private func reboot(evidence: BootEvidence = BootEvidence(operatorStart: false)) throws {
+        transcript?.refuse("the firmware rebooted (a transcript holds one firmware lifetime)")
+        loop.tap = nil
+        sim.halTap = nil
         ticksBeforeReboot += loop.tickCount
         var setup: ProtocolSetup?
         if let old = protocolSetup {

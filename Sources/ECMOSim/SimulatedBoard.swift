@@ -318,8 +318,32 @@ public final class SimulatedBoard: HardwareProvider, ModelInputSource {
 
     // MARK: HardwareProvider
 
+    /// Where the firmware's HAL calls are reported (a HAL transcript, `ECMOTranscript`):
+    /// attach before the loop opens its devices. Nil (the normal case) costs nothing.
+    public var halTap: (any HALTap)?
+
+    /// Reports an open to the tap and hands the device its id there.
+    private func tapped<D: AnyObject>(_ device: D, _ what: HALTapOpen, existing: UInt16?, assign: (D, any HALTap, UInt16) -> Void) -> D {
+        guard let t = halTap else { return device }
+        let id = t.opened(what, existing: existing, error: nil)
+        assign(device, t, id)
+        return device
+    }
+
+    private func tapRefusal(_ what: HALTapOpen, _ error: HardwareOpenError) -> HardwareOpenError {
+        _ = halTap?.opened(what, existing: nil, error: error)
+        return error
+    }
+
     public func i2cDevice(bus: String, address: UInt8) throws(HardwareOpenError) -> MockI2CDevice {
-        guard board.i2cBuses[bus] != nil else { throw HardwareOpenError(what: "I2C bus \(bus)", detail: "not on board \(board.name)") }
+        let d = try openI2CDevice(bus: bus, address: address)
+        return tapped(d, .i2c(bus: bus, address: address), existing: d.tap != nil ? d.tapID : nil) { $0.tap = $1; $0.tapID = $2 }
+    }
+
+    private func openI2CDevice(bus: String, address: UInt8) throws(HardwareOpenError) -> MockI2CDevice {
+        guard board.i2cBuses[bus] != nil else {
+            throw tapRefusal(.i2c(bus: bus, address: address), HardwareOpenError(what: "I2C bus \(bus)", detail: "not on board \(board.name)"))
+        }
         switch fidelity {
         case .register:
             return mock.i2cBus(bus).device(at: address)
@@ -345,24 +369,37 @@ public final class SimulatedBoard: HardwareProvider, ModelInputSource {
     }
 
     public func outputLine(_ configuration: OutputLineConfiguration) throws(HardwareOpenError) -> MockOutputLine {
+        let c = configuration
+        let what = HALTapOpen.output(role: c.role.rawValue, chip: c.chip, line: c.line, safeValue: c.safeValue)
         let line = mock.outputLine(configuration.role.rawValue)
+        // The line is requested driving its safe value (the kernel does it in the request).
+        let wasTapped = line.tap != nil
+        let tap = line.tap
+        line.tap = nil
+        defer { if wasTapped { line.tap = tap } }
         do { try line.set(configuration.safeValue) } catch {
-            throw HardwareOpenError(what: "output \(configuration.role.rawValue)", cause: error)
+            throw tapRefusal(what, HardwareOpenError(what: "output \(configuration.role.rawValue)", cause: error))
         }
-        return line
+        return tapped(line, what, existing: wasTapped ? line.tapID : nil) { $0.tap = $1; $0.tapID = $2 }
     }
 
     public func inputLine(_ configuration: InputLineConfiguration) throws(HardwareOpenError) -> MockInputLine {
-        mock.inputLine(configuration.role.rawValue, edges: Self.edges(configuration.edge))
+        let line = mock.inputLine(configuration.role.rawValue, edges: Self.edges(configuration.edge))
+        return tapped(line, .input(role: configuration.role.rawValue, chip: configuration.chip, line: configuration.line),
+                      existing: line.tap != nil ? line.tapID : nil) { $0.tap = $1; $0.tapID = $2 }
     }
 
     public func pwmChannel(chip: String, channel: Int) throws(HardwareOpenError) -> MockPWMChannel {
-        guard board.pwmChips[chip] != nil else { throw HardwareOpenError(what: "PWM chip \(chip)", detail: "not on board \(board.name)") }
-        return mock.pwmChannel(Self.pwmName(chip: chip, channel: channel))
+        guard board.pwmChips[chip] != nil else {
+            throw tapRefusal(.pwm(chip: chip, channel: channel), HardwareOpenError(what: "PWM chip \(chip)", detail: "not on board \(board.name)"))
+        }
+        let ch = mock.pwmChannel(Self.pwmName(chip: chip, channel: channel))
+        return tapped(ch, .pwm(chip: chip, channel: channel), existing: ch.tap != nil ? ch.tapID : nil) { $0.tap = $1; $0.tapID = $2 }
     }
 
     public func watchdog(_ configuration: WatchdogConfiguration) throws(HardwareOpenError) -> SimulatedWatchdog {
-        simulatedWatchdog
+        let wd = simulatedWatchdog
+        return tapped(wd, .watchdog(device: configuration.device), existing: wd.tap != nil ? wd.tapID : nil) { $0.tap = $1; $0.tapID = $2 }
     }
 
     /// True once the simulated watchdog has reset the board: the firmware that boots next
@@ -589,19 +626,31 @@ public final class SimulatedWatchdog: Watchdog {
 
     init(clock: any MonotonicClock) { self.clock = clock }
 
+    /// Where the watchdog's calls are reported (a HAL transcript), and its id there.
+    public var tap: (any HALTap)?
+    public var tapID: UInt16 = 0
+
     public func start(timeout: Duration) throws(HALError) {
-        guard timeout > .zero else { throw .invalidArgument(what: "watchdog timeout") }
+        guard timeout > .zero else {
+            HALCallBytes.with(UInt64(bitPattern: timeout.nanoseconds)) { tap?.call(tapID, .watchdogStart, arguments: $0, results: .init(start: nil, count: 0), error: .invalidArgument(what: "watchdog timeout")) }
+            throw .invalidArgument(what: "watchdog timeout")
+        }
+        if tap != nil { HALCallBytes.with(UInt64(bitPattern: timeout.nanoseconds)) { tap?.call(tapID, .watchdogStart, arguments: $0, results: .init(start: nil, count: 0), error: nil) } }
         self.timeout = timeout
         armed = true
         lastKick = clock.now()
     }
 
     public func kick() throws(HALError) {
+        tap?.call(tapID, .watchdogKick, arguments: .init(start: nil, count: 0), results: .init(start: nil, count: 0), error: nil)
         lastKick = clock.now()
         kicks &+= 1
     }
 
-    public func stop() throws(HALError) { armed = false }
+    public func stop() throws(HALError) {
+        tap?.call(tapID, .watchdogStop, arguments: .init(start: nil, count: 0), results: .init(start: nil, count: 0), error: nil)
+        armed = false
+    }
 
     /// True once per expiry (then it re-arms from `now`, as a reset board would boot).
     public func hasExpired(at now: Instant) -> Bool {

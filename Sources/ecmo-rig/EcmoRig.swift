@@ -569,6 +569,9 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Run every scenario on this simulated board file instead of the one it names (e.g. Board/sim-fast.yaml, the sensor-level board).")
     var board: String?
 
+    @Option(help: "Also write each scenario's HAL transcript (every HAL and loop call) to DIR/<scenario>.ecmotrn, for `ecmo-pi replay` (docs/embedded.md).")
+    var halTranscripts: String?
+
     func run() async throws {
         // Load everything first: a malformed file stops the batch before anything runs.
         var loaded: [Scenario] = []
@@ -598,7 +601,7 @@ struct Simulate: AsyncParsableCommand {
         for s in loaded {
             let runner: ScenarioRunner
             do {
-                runner = try ScenarioRunner(scenario: s, outputDirectory: outDir)
+                runner = try ScenarioRunner(scenario: s, outputDirectory: outDir, halTranscript: halTranscripts != nil)
             } catch {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
                 throw ExitCode(ExitCodes.boardInvalid)
@@ -621,6 +624,22 @@ struct Simulate: AsyncParsableCommand {
             }
             results.append(r)
             if let dir = r.runDirectory { RunStoreCLI.indexFinishedRun(URL(fileURLWithPath: dir), runsDirectory: outDir) }
+            if let tdir = halTranscripts, let t = runner.transcript {
+                if let why = t.unsupported {
+                    print("  no HAL transcript: \(why)")
+                } else {
+                    let url = URL(fileURLWithPath: tdir).appendingPathComponent("\(s.name).ecmotrn")
+                    do {
+                        try FileManager.default.createDirectory(atPath: tdir, withIntermediateDirectories: true)
+                        let bytes = t.finish()
+                        try Data(bytes).write(to: url)
+                        if !quiet { print("  HAL transcript → \(url.path) (\(bytes.count) bytes)") }
+                    } catch {
+                        FileHandle.standardError.write(Data("--hal-transcripts: cannot write \(url.path): \(error)\n".utf8))
+                        throw ExitCode.failure
+                    }
+                }
+            }
         }
         print("")
         print(Self.table(results))
