@@ -102,7 +102,7 @@ public final class ADS1115Driver<Device: I2CDevice> {
         self.margin = margin
         conversionTime = dr.conversionTime
         conversionTimeout = conversionTime * 2 + .milliseconds(1) + margin
-        inputs = channels.map(\.input)
+        inputs = channels.map { $0.input }
         configWords = configs
         samples = channels.map {
             SensorSample(value: .zero, timestamp: .origin, source: $0.role, errorCount: 0, status: .missing)

@@ -27,9 +27,12 @@ public final class LoopRunner<Hardware: HardwareProvider>: @unchecked Sendable {
     /// for it when a ring is nearly full instead of dropping rows. Off by default, so a
     /// run without a consumer (a test) never waits for one.
     public var waitsForConsumer = false
+    #if !hasFeature(Embedded)
     /// The delivery journal's writer. In lockstep it is serviced between ticks (so the
     /// simulated infusion is deterministic); in real time it runs on its own thread.
+    /// (Hosted only: the Pi image runs without a protocol so far.)
     public var journalWriter: JournalWriter?
+    #endif
 
     /// How long the last tick ran (real-time pacing; zero in lockstep, where no time passes).
     public private(set) var lastExecution: Duration = .zero
@@ -72,7 +75,9 @@ public final class LoopRunner<Hardware: HardwareProvider>: @unchecked Sendable {
                 clock.advance(to: deadline)
                 beforeTick?(deadline)
                 loop.tick(now: deadline)
+                #if !hasFeature(Embedded)
                 if let w = journalWriter, !w.isThreaded { w.serviceOnce() }
+                #endif
                 // No deadline is real here: wait for the recorder rather than drop data.
                 while waitsForConsumer && (loop.telemetry.count > loop.telemetry.capacity * 3 / 4
                     || loop.events.count > loop.events.capacity * 3 / 4) {
@@ -81,7 +86,9 @@ public final class LoopRunner<Hardware: HardwareProvider>: @unchecked Sendable {
                 }
             }
         case .realtime(let clock):
+            #if !hasFeature(Embedded)
             if let w = journalWriter, !w.isThreaded { w.start() }
+            #endif
             var deadline = clock.now() + period
             while !stopping() {
                 if let end, deadline > end { break }
@@ -105,6 +112,8 @@ public final class LoopRunner<Hardware: HardwareProvider>: @unchecked Sendable {
     }
 
     static func yieldBriefly() {
+        #if canImport(Glibc) || canImport(Darwin)
         SystemMonotonicClock().sleep(until: SystemMonotonicClock().now() + .microseconds(200))
+        #endif
     }
 }

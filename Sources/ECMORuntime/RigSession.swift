@@ -1,4 +1,5 @@
 import ECMOCore
+import Synchronization
 import ECMOHAL
 import ECMOBoard
 

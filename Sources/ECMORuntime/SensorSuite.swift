@@ -48,7 +48,7 @@ public final class SensorSuite<Hardware: HardwareProvider> {
         for (id, inputs) in adcInputs.sorted(by: { $0.key < $1.key }) {
             guard let dev = board.devices[id], case .ads1115(let fs, let rate) = dev.driver else { continue }
             let i2c = try hardware.i2cDevice(bus: dev.bus, address: dev.address)
-            do {
+            do throws(ADS1115ConfigurationError) {
                 adcs.append(try ADS1115Driver(device: i2c, fullScale: fs, dataRate: rate, channels: inputs))
             } catch {
                 throw HardwareOpenError(what: "ADS1115 \(id)", detail: "\(error)")
@@ -60,7 +60,7 @@ public final class SensorSuite<Hardware: HardwareProvider> {
             switch dev.driver {
             case .abp2(let lo, let hi, let tf):
                 let i2c = try hardware.i2cDevice(bus: dev.bus, address: dev.address)
-                do {
+                do throws(ABP2ConfigurationError) {
                     abp2.append(try ABP2Driver(device: i2c, role: role, pressureMin: lo, pressureMax: hi,
                                                transferFunction: tf == .a ? .a : .b))
                 } catch {
@@ -77,8 +77,8 @@ public final class SensorSuite<Hardware: HardwareProvider> {
         guard abp2.count <= FixedSlots<ABP2Driver<Hardware.I2C>>.capacity, adcs.count <= FixedSlots<ADS1115Driver<Hardware.I2C>>.capacity else {
             throw HardwareOpenError(what: "sensors of board \(board.name)", detail: "more than \(FixedSlots<ABP2Driver<Hardware.I2C>>.capacity) devices of one kind")
         }
-        self.abp2 = FixedSlots(abp2)
-        self.adcs = FixedSlots(adcs)
+        self.abp2 = FixedSlots(abp2.map { Optional($0) })
+        self.adcs = FixedSlots(adcs.map { Optional($0) })
         func need(_ r: SensorRole) throws(HardwareOpenError) -> Source {
             guard let s = sources[r] else { throw HardwareOpenError(what: "sensor \(r.rawValue)", detail: "not on this board") }
             return s
