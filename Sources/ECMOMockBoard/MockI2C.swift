@@ -387,13 +387,17 @@ public final class MockI2CDevice: I2CDevice {
     @inline(__always)
     private func transfer(_ op: HALTapOp, write w: Range<Int>, read r: Range<Int>?) throws(HALError) {
         let out = UnsafeRawBufferPointer(rebasing: scratch[w])
+        if tap == nil {
+            if let r { try exchange(out, into: UnsafeMutableRawBufferPointer(rebasing: scratch[r])) } else { try send(out) }
+            return
+        }
         do throws(HALError) {
             if let r { try exchange(out, into: UnsafeMutableRawBufferPointer(rebasing: scratch[r])) } else { try send(out) }
         } catch {
-            if tap != nil { report(op, out, nil, error) }
+            report(op, out, nil, error)
             throw error
         }
-        if tap != nil { report(op, out, r.map { UnsafeRawBufferPointer(rebasing: scratch[$0]) }, nil) }
+        report(op, out, r.map { UnsafeRawBufferPointer(rebasing: scratch[$0]) }, nil)
     }
 
     private func report(_ op: HALTapOp, _ arguments: UnsafeRawBufferPointer, _ results: UnsafeRawBufferPointer?, _ error: HALError?) {

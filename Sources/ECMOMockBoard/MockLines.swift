@@ -71,10 +71,12 @@ public final class MockOutputLine: DigitalOutput {
     /// The real level of the pin (so a stuck line reads back its stuck level, which is
     /// how readback catches it).
     public func readBack() throws(HALError) -> Bool {
-        let failure: HALError? = if case .disconnected = fault { .disconnected(what: "output line") } else { nil }
-        if tap != nil {
-            HALCallBytes.with(HALCallBytes.bool(level)) { tap?.call(tapID, .outputReadBack, arguments: .init(start: nil, count: 0), results: failure == nil ? $0 : .init(start: nil, count: 0), error: failure) }
+        if tap == nil {
+            if case .disconnected = fault { throw .disconnected(what: "output line") }
+            return level
         }
+        let failure: HALError? = if case .disconnected = fault { .disconnected(what: "output line") } else { nil }
+        HALCallBytes.with(HALCallBytes.bool(level)) { tap?.call(tapID, .outputReadBack, arguments: .init(start: nil, count: 0), results: failure == nil ? $0 : .init(start: nil, count: 0), error: failure) }
         if let failure { throw failure }
         return level
     }
@@ -162,19 +164,32 @@ public final class MockInputLine: DigitalInput {
     public var tap: (any HALTap)?
     public var tapID: UInt16 = 0
 
+    /// Small enough to inline: a call the caller cannot inline, on a line it holds in an
+    /// optional `let`, costs a retain per tick (tick-gate counts them).
+    @inline(__always)
     public func read() throws(HALError) -> Bool {
+        if tap == nil { return try sensedLevel() }
+        return try tappedRead()
+    }
+
+    @inline(never)
+    private func tappedRead() throws(HALError) -> Bool {
         let value: Bool
-        switch fault {
-        case .none: value = level
-        case .stuck(let l): value = l
-        case .disconnected:
-            tap?.call(tapID, .inputRead, arguments: .init(start: nil, count: 0), results: .init(start: nil, count: 0), error: .disconnected(what: "input line"))
-            throw .disconnected(what: "input line")
+        do throws(HALError) { value = try sensedLevel() } catch {
+            tap?.call(tapID, .inputRead, arguments: .init(start: nil, count: 0), results: .init(start: nil, count: 0), error: error)
+            throw error
         }
-        if tap != nil {
-            HALCallBytes.with(HALCallBytes.bool(value)) { tap?.call(tapID, .inputRead, arguments: .init(start: nil, count: 0), results: $0, error: nil) }
-        }
+        HALCallBytes.with(HALCallBytes.bool(value)) { tap?.call(tapID, .inputRead, arguments: .init(start: nil, count: 0), results: $0, error: nil) }
         return value
+    }
+
+    @inline(__always)
+    private func sensedLevel() throws(HALError) -> Bool {
+        switch fault {
+        case .none: return level
+        case .stuck(let l): return l
+        case .disconnected: throw .disconnected(what: "input line")
+        }
     }
 
     /// Moves up to `buffer.count` pending events, oldest first. Never allocates.

@@ -53,18 +53,20 @@ public final class MockPWMChannel: PWMOutput {
 
     /// What the hardware outputs (the stuck values while stuck).
     public func readBack() throws(HALError) -> (dutyCycle: Double, enabled: Bool) {
+        if tap == nil {
+            try checkConnected()
+            return (dutyCycle, enabled)
+        }
         do throws(HALError) {
             try checkConnected()
         } catch {
             tap?.call(tapID, .pwmReadBack, arguments: .init(start: nil, count: 0), results: .init(start: nil, count: 0), error: error)
             throw error
         }
-        if tap != nil {
-            var b = [UInt8]()
-            withUnsafeBytes(of: dutyCycle.bitPattern.littleEndian) { b.append(contentsOf: $0) }
-            b.append(HALCallBytes.bool(enabled))
-            b.withUnsafeBytes { tap?.call(tapID, .pwmReadBack, arguments: .init(start: nil, count: 0), results: $0, error: nil) }
-        }
+        var b = [UInt8]()
+        withUnsafeBytes(of: dutyCycle.bitPattern.littleEndian) { b.append(contentsOf: $0) }
+        b.append(HALCallBytes.bool(enabled))
+        b.withUnsafeBytes { tap?.call(tapID, .pwmReadBack, arguments: .init(start: nil, count: 0), results: $0, error: nil) }
         return (dutyCycle, enabled)
     }
 
