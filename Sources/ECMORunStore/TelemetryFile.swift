@@ -27,21 +27,23 @@ public struct TelemetryFile: Sendable {
 
     /// Checks every row has the header's field count and the file ends with a newline;
     /// counts rows. Errors name the line.
+    /// Streams the file in 1 MiB chunks: the index scans every finished run, and a run's
+    /// end must not hold its whole record in memory (a 24 h record is hundreds of MB).
     public static func scan(_ url: URL) throws(RunStoreError) -> Scan {
         guard FileManager.default.fileExists(atPath: url.path) else {
             return Scan(header: [], rows: 0)
         }
-        let data = try load(url)
         var scan = Scan(header: [], rows: 0)
-        var lastLine: ArraySlice<UInt8> = []
+        var lastLine: [UInt8] = []
         var cellsIndex: Int?
-        try forEachLine(data, url: url) { number, line in
+        try forEachLine(streaming: url) { number, line in
             if number == 1 {
                 scan.header = String(decoding: line, as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
                 cellsIndex = scan.header.firstIndex(of: "cells_ml")
             } else {
                 scan.rows += 1
-                lastLine = line
+                lastLine.removeAll(keepingCapacity: true)
+                lastLine.append(contentsOf: line)
             }
         }
         if scan.rows > 0 {
@@ -121,27 +123,16 @@ public struct TelemetryFile: Sendable {
         }
     }
 
-    /// Calls `body` with each line (without its newline), 1-based. Checks the header looks
-    /// like the recorder's, every row has as many fields as the header, and the last line
-    /// ends with a newline.
-    static func forEachLine(_ data: [UInt8], url: URL, _ body: (Int, ArraySlice<UInt8>) throws(RunStoreError) -> Void) throws(RunStoreError) {
-        guard !data.isEmpty else { throw RunStoreError(.badHeader, path: url.path, line: 1, "empty file: no header") }
+    /// The structure every line must have: a header like the recorder's, then rows with as
+    /// many fields as the header. Fed one line at a time, so a file can be streamed.
+    struct LineCheck {
         var number = 0
-        var start = 0
         var expected = 0
-        while start < data.count {
+        mutating func check(_ line: inout ArraySlice<UInt8>, url: URL) throws(RunStoreError) {
             number += 1
-            var end = start
-            var commas = 0
-            while end < data.count && data[end] != 0x0A {
-                if data[end] == 0x2C { commas += 1 }
-                end += 1
-            }
-            guard end < data.count else {
-                throw RunStoreError(.truncatedLine, path: url.path, line: number, "last line has no newline: the record was cut short while writing")
-            }
-            var line = data[start..<end]
             if line.last == 0x0D { line = line.dropLast() }
+            var commas = 0
+            for b in line where b == 0x2C { commas += 1 }
             if number == 1 {
                 guard line.starts(with: Array("t_s,".utf8)) else {
                     throw RunStoreError(.badHeader, path: url.path, line: 1, "header must start with t_s (the recorder's telemetry header)")
@@ -150,8 +141,57 @@ public struct TelemetryFile: Sendable {
             } else if commas + 1 != expected {
                 throw RunStoreError(.badColumnCount, path: url.path, line: number, "\(commas + 1) fields, the header has \(expected)")
             }
-            try body(number, line)
+        }
+    }
+
+    /// Calls `body` with each line (without its newline), 1-based. Checks the header looks
+    /// like the recorder's, every row has as many fields as the header, and the last line
+    /// ends with a newline.
+    static func forEachLine(_ data: [UInt8], url: URL, _ body: (Int, ArraySlice<UInt8>) throws(RunStoreError) -> Void) throws(RunStoreError) {
+        guard !data.isEmpty else { throw RunStoreError(.badHeader, path: url.path, line: 1, "empty file: no header") }
+        var check = LineCheck()
+        var start = 0
+        while start < data.count {
+            guard let end = data[start...].firstIndex(of: 0x0A) else {
+                throw RunStoreError(.truncatedLine, path: url.path, line: check.number + 1, "last line has no newline: the record was cut short while writing")
+            }
+            var line = data[start..<end]
+            try check.check(&line, url: url)
+            try body(check.number, line)
             start = end + 1
+        }
+    }
+
+    /// `forEachLine` over the file read in chunks: memory stays at one chunk and one line.
+    static func forEachLine(streaming url: URL, _ body: (Int, ArraySlice<UInt8>) throws(RunStoreError) -> Void) throws(RunStoreError) {
+        let handle: FileHandle
+        do { handle = try FileHandle(forReadingFrom: url) } catch {
+            throw RunStoreError(.io, path: url.path, "cannot read: \(error.localizedDescription)")
+        }
+        defer { try? handle.close() }
+        var check = LineCheck()
+        var buffer: [UInt8] = []
+        var sawBytes = false
+        while true {
+            let chunk: Data?
+            do { chunk = try handle.read(upToCount: 1 << 20) } catch {
+                throw RunStoreError(.io, path: url.path, "cannot read: \(error.localizedDescription)")
+            }
+            guard let chunk, !chunk.isEmpty else { break }
+            sawBytes = true
+            buffer.append(contentsOf: chunk)
+            var start = 0
+            while let end = buffer[start...].firstIndex(of: 0x0A) {
+                var line = buffer[start..<end]
+                try check.check(&line, url: url)
+                try body(check.number, line)
+                start = end + 1
+            }
+            buffer.removeFirst(start)
+        }
+        guard sawBytes else { throw RunStoreError(.badHeader, path: url.path, line: 1, "empty file: no header") }
+        guard buffer.isEmpty else {
+            throw RunStoreError(.truncatedLine, path: url.path, line: check.number + 1, "last line has no newline: the record was cut short while writing")
         }
     }
 }

@@ -21,6 +21,8 @@ public final class LoopRunner<Hardware: HardwareProvider>: @unchecked Sendable {
     public let stopRequested = Atomic<Bool>(false)
     /// Largest lateness seen (real-time pacing only).
     public private(set) var maxLateness: Duration = .zero
+    /// Every tick's lateness (real-time pacing only): the summary's percentiles.
+    public let latenessHistogram = LatenessHistogram()
     /// Missed periods skipped to catch up after a long stall.
     public private(set) var skippedPeriods: UInt64 = 0
     /// Lockstep only: when a consumer thread drains the rings (the CLI's recorder), wait
@@ -96,6 +98,7 @@ public final class LoopRunner<Hardware: HardwareProvider>: @unchecked Sendable {
                 let now = clock.now()
                 let lateness = now - deadline
                 if lateness > maxLateness { maxLateness = lateness }
+                latenessHistogram.record(lateness)
                 beforeTick?(now)
                 loop.tick(now: now, lateness: lateness, previousExecution: lastExecution)
                 lastExecution = clock.now() - now

@@ -410,6 +410,15 @@ struct Run: AsyncParsableCommand {
             "overruns": .int(Int(loop.overruns)),
             "alarm_raises": loop.safety.alarms.raiseCountsJSON,
             "max_lateness_us": .number((runner.maxLateness.seconds * 1e7).rounded() / 10),
+            // Real time only (a lockstep run has no lateness): percentiles, not only the
+            // maximum one stray hiccup decides; 1 µs buckets below 1 ms.
+            "lateness_us": runner.latenessHistogram.total == 0 ? .null : .object([
+                "p50": .number(runner.latenessHistogram.percentileMicroseconds(0.5) ?? 0),
+                "p99": .number(runner.latenessHistogram.percentileMicroseconds(0.99) ?? 0),
+                "p99_9": .number(runner.latenessHistogram.percentileMicroseconds(0.999) ?? 0),
+                "max": .number((runner.maxLateness.seconds * 1e7).rounded() / 10),
+                "over_one_period": .int(Int(runner.latenessHistogram.count(over: config.loopPeriod))),
+            ]),
             "watchdog_kicks": .int(Int(loop.watchdogKicks)),
             "output_write_errors": .int(Int(loop.outputs.totalWriteErrors)),
             "final": .object([
