@@ -42,12 +42,17 @@ func say(_ s: String) { write(1, s + "\n") }
 func complain(_ s: String) { write(2, "ecmo-pi: " + s + "\n") }
 func errnoText(_ e: Int32) -> String { String(cString: piStrerror(e)) }
 
-/// Exit codes, as `ecmo-rig`'s: 0 done, 1 a check failed, 2 bad input, 3 hardware.
+/// Exit codes: `ecmo-rig run`'s table (`RigExitCode`; the service unit never restarts on
+/// them: a person must look), and 1 for a replay that diverged.
 enum Exit {
     static let ok: Int32 = 0
-    static let failed: Int32 = 1
-    static let usage: Int32 = 2
-    static let hardware: Int32 = 3
+    static let diverged: Int32 = 1
+    static let badFile = RigExitCode.boardInvalid
+    static let fault = RigExitCode.faulted
+    static let sensorsNotReady = RigExitCode.sensorsNotReady
+    static let hardware = RigExitCode.hardware
+    static let record = RigExitCode.recordFailed
+    static let usage = RigExitCode.usage
 }
 
 // MARK: Boards compiled in
@@ -227,22 +232,22 @@ func replay(_ args: inout Arguments) -> Int32 {
     var length = 0
     guard let raw = path.withCString({ piReadFile($0, &length) }) else {
         complain("cannot read \(path): \(errnoText(piErrno()))")
-        return Exit.usage
+        return Exit.badFile
     }
     let bytes = [UInt8](UnsafeBufferPointer(start: raw, count: length))
     piFree(raw)
     let replay: TranscriptReplay
     do throws(TranscriptError) { replay = try TranscriptReplay(bytes: bytes) } catch {
         complain("\(path): \(error)")
-        return Exit.usage
+        return Exit.badFile
     }
     guard let board = board(named: replay.header.board) else {
         complain("\(path): board \(replay.header.board) is not compiled into this image (ecmo-pi boards)")
-        return Exit.usage
+        return Exit.badFile
     }
     var record: PiRecord?
     if let dir = recordDir {
-        guard let r = PiRecord(directory: dir) else { return Exit.usage }
+        guard let r = PiRecord(directory: dir) else { return Exit.record }
         record = r
     }
     let rings = RigRings(telemetryCapacity: replay.header.settings.telemetryCapacity, eventCapacity: replay.header.settings.eventCapacity)
@@ -265,7 +270,7 @@ func replay(_ args: inout Arguments) -> Int32 {
     if let record { _ = record.finish(summary: summary) }
     if let d = report.divergence {
         say("DIVERGED \(replay.header.scenario) on \(board.name): \(d)")
-        return Exit.failed
+        return Exit.diverged
     }
     say("IDENTICAL \(replay.header.scenario) on \(board.name): \(report.ticks) ticks, \(report.halCalls) HAL calls and \(report.framesCompared) telemetry frames as recorded; \(RecordFormat.fixed(seconds, 2)) s, \(RecordFormat.fixed(perTick, 2)) us per tick")
     return Exit.ok
@@ -316,7 +321,7 @@ func run(_ args: inout Arguments) -> Int32 {
     do throws(RigLoopOpenError) { loop = try RigLoop(board: board, hardware: hardware, settings: settings) } catch {
         complain("\(error)")
         hardware.close()
-        if case .settings = error { return Exit.usage }
+        if case .settings = error { return Exit.badFile }
         return Exit.hardware
     }
     if let c = board.coprocessor {
@@ -336,7 +341,7 @@ func run(_ args: inout Arguments) -> Int32 {
     guard let record = PiRecord(directory: out + "/" + board.name + "-" + dirName) else {
         loop.shutdown(now: hardware.clock.now())
         hardware.close()
-        return Exit.usage
+        return Exit.record
     }
     piInstallStopSignals()
     let runner = LoopRunner(loop: loop, pacing: .realtime(hardware.clock))
@@ -369,9 +374,9 @@ func run(_ args: inout Arguments) -> Int32 {
     ]
     let recorded = record.finish(summary: summary)
     say("ecmo-pi: \(name) after \(loop.tickCount) ticks → \(record.directory)")
-    if !recorded { return Exit.failed }
-    if case .faulted = outcome { return Exit.failed }
-    if outcome == .sensorsNotReady { return Exit.hardware }
+    if case .faulted = outcome { return Exit.fault }
+    if outcome == .sensorsNotReady { return Exit.sensorsNotReady }
+    if !recorded { return Exit.record }
     return Exit.ok
 }
 

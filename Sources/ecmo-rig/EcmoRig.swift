@@ -30,16 +30,8 @@ struct EcmoRig: AsyncParsableCommand {
         defaultSubcommand: Run.self)
 }
 
-/// Exit codes a script can rely on.
-enum ExitCodes {
-    static let boardInvalid: Int32 = 2
-    static let faulted: Int32 = 3
-    static let sensorsNotReady: Int32 = 4
-    static let hardware: Int32 = 5
-    static let recordFailed: Int32 = 6
-    static let runStore: Int32 = 7
-    static let console: Int32 = 8
-}
+/// Exit codes a script can rely on (shared with the Pi image).
+typealias ExitCodes = RigExitCode
 
 /// A duration on the command line: `600`, `90s`, `10m`, `1.5h`, `250ms`.
 struct DurationArgument: ExpressibleByArgument, Sendable {
