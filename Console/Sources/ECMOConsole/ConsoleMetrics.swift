@@ -176,6 +176,9 @@ public final class ConsoleMetrics: Sendable {
         recordWriteAge.record(newest.map { max(0, Date().timeIntervalSince($0)) } ?? .nan)
     }
 
+    /// As if a rig's hello had named `directory` as its run directory (tests).
+    public func testingRunDirectory(_ directory: String) { window.withLock { $0.runDirectory = directory } }
+
     /// Forget the link's state when the rig goes away.
     func linkDown() {
         alarmsActiveHigh.record(0)
