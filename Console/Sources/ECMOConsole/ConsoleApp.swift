@@ -541,6 +541,11 @@ public struct ConsoleServer: Sendable {
         if let extra = Set(args.keys).subtracting(allowedArgs).sorted().first {
             return Self.error(.badRequest, "unknown argument \"\(extra)\" for \(name) (takes: \(allowedArgs.sorted().joined(separator: ", ")))")
         }
+        // An argument given as null is neither given nor a value (found by schemathesis:
+        // fouling_resume {"new_baseline": null} was taken as a plain resume).
+        if let null = args.filter({ $0.value is NSNull }).keys.sorted().first {
+            return Self.error(.badRequest, "argument \"\(null)\" of \(name) is null; leave it out or give a value")
+        }
         // The wire form, decoded by ECMOLink: the same strict checks the rig applies to shapes.
         let wire: [String: Any] = ["type": "command", "id": 0, "actor": who.user, "role": who.role.rawValue, "name": name, "args": args]
         let linkCommand: LinkCommand

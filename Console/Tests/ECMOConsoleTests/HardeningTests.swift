@@ -307,6 +307,21 @@ struct HardeningTests {
         #expect(mode == 0o600)
     }
 
+    // MARK: found by schemathesis
+
+    @Test func aNullArgumentIsRefusedNotTakenAsAbsent() async throws {
+        let rig = try await FakeRig.start()
+        defer { Task { await rig.stop() } }
+        try await withConsole(rigSocket: rig.path) { h in
+            let token = try await h.operatorToken()
+            try await h.waitForRig()
+            let r = try await h.request("/api/command", .post, token: token, json: #"{"name":"fouling_resume","args":{"new_baseline":null}}"#)
+            #expect(r.status == .badRequest)
+            #expect((jsonObject(r)?["error"] as? String)?.contains("new_baseline") == true)
+            #expect(rig.commands.withLock { $0.isEmpty })
+        }
+    }
+
     // MARK: 405
 
     @Test func anotherMethodOnAKnownPathGets405WithAllow() async throws {
