@@ -158,6 +158,8 @@ public struct ConsoleServer: Sendable {
     let commandLimiter: RateLimiter
     let loginLimiter: RateLimiter
     let lockout: LoginLockout
+    /// `routeTable()`, computed once (405 answers look paths up in it).
+    private(set) var routes: [String] = []
 
     public static let cookieName = "ecmo_session"
     /// Set by a handler on a response it has already written to the audit log.
@@ -178,6 +180,7 @@ public struct ConsoleServer: Sendable {
         commandLimiter = RateLimiter(capacity: configuration.commandBurst, perSecond: configuration.commandsPerSecond)
         loginLimiter = RateLimiter(capacity: configuration.loginBurst, perSecond: configuration.loginsPerSecond)
         lockout = LoginLockout(base: configuration.lockoutBase, maximum: configuration.lockoutMaximum)
+        routes = routeTable()
     }
 
     /// The HTTP router with every route (no server).
@@ -202,7 +205,7 @@ public struct ConsoleServer: Sendable {
     /// The methods registered for `path`, for 405's Allow header (nil: no such path).
     func allowedMethods(_ path: String) -> String? {
         let parts = path.split(separator: "/")
-        let methods = routeTable().compactMap { line -> String? in
+        let methods = routes.compactMap { line -> String? in
             let sp = line.split(separator: " ", maxSplits: 1)
             let pattern = sp[1].split(separator: "/")
             guard pattern.count == parts.count else { return nil }
