@@ -17,7 +17,7 @@ public final class AuditLog: Sendable {
         if let path {
             let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
             guard fd >= 0 else {
-                throw AuditLogError(description: "audit log \(path): cannot open for appending (\(String(cString: strerror(errno))))")
+                throw ConsoleStoreError(description: "audit log \(path): cannot open for appending (\(String(cString: strerror(errno))))")
             }
             self.fd = fd
         } else {
@@ -55,6 +55,7 @@ public final class AuditLog: Sendable {
     }
 }
 
-public struct AuditLogError: Error, CustomStringConvertible, Sendable {
+/// The audit log or the sessions database could not be opened: names the file and why.
+public struct ConsoleStoreError: Error, CustomStringConvertible, Sendable {
     public var description: String
 }

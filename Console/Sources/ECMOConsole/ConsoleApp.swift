@@ -174,7 +174,7 @@ public struct ConsoleServer: Sendable {
         do {
             sessions = try SessionStore(path: configuration.sessionsDatabase, lifetime: configuration.sessionLifetime)
         } catch {
-            throw AuditLogError(description: "sessions database \(configuration.sessionsDatabase ?? ":memory:"): \(error)")
+            throw ConsoleStoreError(description: "sessions database \(configuration.sessionsDatabase ?? ":memory:"): \(error)")
         }
         audit = try AuditLog(path: configuration.auditLog)
         commandLimiter = RateLimiter(capacity: configuration.commandBurst, perSecond: configuration.commandsPerSecond)

@@ -4,6 +4,7 @@ import ECMOLink
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import Testing
 
@@ -214,6 +215,19 @@ struct HardeningTests {
         }) { h in
             let r = try await h.request("/api/status", token: token.value)
             #expect(r.status == .unauthorized)
+        }
+    }
+
+    @Test(arguments: ["sessions", "audit"])
+    func anUnopenableSessionsDatabaseOrAuditLogIsAnErrorNamingTheFile(_ which: String) throws {
+        var config = ConsoleConfiguration(rigSocket: "/nonexistent.sock", users: TestUsers.file)
+        let path = "/nonexistent-ecmo-dir/\(which).file"
+        if which == "sessions" { config.sessionsDatabase = path } else { config.auditLog = path }
+        do {
+            _ = try ConsoleServer(configuration: config, logger: Logger(label: "test"))
+            Issue.record("no error for \(path)")
+        } catch let e as ConsoleStoreError {
+            #expect(e.description.contains(path))
         }
     }
 
