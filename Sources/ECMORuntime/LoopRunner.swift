@@ -11,6 +11,15 @@ public enum Pacing: Sendable {
     case lockstep(ManualClock)
     /// Against the real monotonic clock with absolute deadlines.
     case realtime(any MonotonicClock)
+
+    /// The pace a run record names (`summary.json`'s `pace`): what the loop actually ran
+    /// on, not the command line's `--pace`, which a board with real hardware ignores.
+    public var recordName: String {
+        switch self {
+        case .lockstep: "fast"
+        case .realtime: "realtime"
+        }
+    }
 }
 
 /// Runs a `RigLoop` at the board's period until a duration passes or a stop is

@@ -328,7 +328,7 @@ struct Run: AsyncParsableCommand {
         withExtendedLifetime(keepAlive) {}
 
         var summary = Self.summary(config: config, mode: mode, outcome: outcome, loop: loop, runner: runner,
-                                   recorder: recorder, wallSeconds: wall, seed: seed, pace: pace)
+                                   recorder: recorder, wallSeconds: wall, seed: seed)
         if let setup = rig.protocolSetup { summary["protocol"] = ProtocolRunSupport.summary(setup: setup, loop: loop, protocolPath: protocolFile ?? "", board: config) }
         summary["operator"] = .string(operatorName ?? ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "unknown")
         summary["started_at"] = .string(Run.iso(started))
@@ -388,13 +388,14 @@ struct Run: AsyncParsableCommand {
     }
 
     static func summary<H>(config: BoardConfiguration, mode: PumpMode, outcome: RigSession.Outcome, loop: RigLoop<H>,
-                           runner: LoopRunner<H>, recorder: RunRecorder, wallSeconds: Double, seed: UInt64, pace: Pace) -> [String: JSONValue] {
+                           runner: LoopRunner<H>, recorder: RunRecorder, wallSeconds: Double, seed: UInt64) -> [String: JSONValue] {
         let last = loop.lastTelemetry
         var s: [String: JSONValue] = [
             "board": .string(config.name),
             "board_file": .string(config.sourceFile),
             "outcome": .string("\(outcome)"),
-            "pace": .string(pace.rawValue),
+            // A rig board always runs on the real clock, whatever --pace said.
+            "pace": .string(runner.pacing.recordName),
             "seed": .int(Int(truncatingIfNeeded: seed)),
             "ticks": .int(Int(loop.tickCount)),
             "loop_time_s": .number(Double(loop.tickCount) * config.loopPeriod.seconds),

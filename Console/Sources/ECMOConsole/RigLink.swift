@@ -97,6 +97,7 @@ public actor RigLink {
         switch message {
         case .hello(let h):
             hello = h
+            metrics?.hello(h)
             if !connected {
                 connected = true
                 lastError = nil
@@ -112,7 +113,7 @@ public actor RigLink {
             let ids = Set(a.alarms.map(\.id))
             for alarm in a.alarms where !knownAlarms.contains(alarm.id) { metrics?.alarmRaised(name: alarm.name) }
             knownAlarms = ids
-            metrics?.alarmsActive(a.alarms.count)
+            metrics?.alarms(a.alarms)
             snapshot["alarms"] = text
         case .protocolState(let p):
             metrics?.protocolState(p)

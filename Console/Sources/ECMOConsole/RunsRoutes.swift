@@ -38,22 +38,22 @@ extension ConsoleServer {
 
     func addRunRoutes(to router: Router<ConsoleContext>) {
         router.get("/api/runs") { request, context in
-            guard await identity(request) != nil else { return unauthenticated(request, context) }
+            guard identity(request) != nil else { return unauthenticated(request, context) }
             guard let runs = configuration.runsDirectory else { return Self.error(.notFound, "this console has no runs directory (ecmo-console serve --runs DIR)") }
             let r = await Self.ecmoRig(configuration.ecmoRigBinary, ["runs", "list", "--runs", runs, "--json"])
             guard r.status == 0 else { return Self.error(.internalServerError, "ecmo-rig runs list failed: \(r.err)") }
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: r.out)))
         }
         router.get("/api/runs/:id/report") { request, context in
-            guard await identity(request) != nil else { return unauthenticated(request, context) }
+            guard identity(request) != nil else { return unauthenticated(request, context) }
             return await runFile(context, kind: "report")
         }
         router.get("/api/runs/:id/telemetry.csv") { request, context in
-            guard await identity(request) != nil else { return unauthenticated(request, context) }
+            guard identity(request) != nil else { return unauthenticated(request, context) }
             return await runFile(context, kind: "csv")
         }
         router.get("/api/compare") { request, context in
-            guard await identity(request) != nil else { return unauthenticated(request, context) }
+            guard identity(request) != nil else { return unauthenticated(request, context) }
             let ids = (request.uri.queryParameters.get("ids") ?? "").split(separator: ",")
             guard ids.count >= 2, ids.count <= 8, ids.allSatisfy(Self.validRunID) else {
                 return Self.error(.badRequest, "ids: two to eight run ids separated by commas")

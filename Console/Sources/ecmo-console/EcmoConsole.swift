@@ -43,6 +43,15 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Mark the session cookie Secure (when served through a TLS reverse proxy).")
     var secureCookie = false
 
+    @Option(help: "Sessions database (SQLite; only token hashes are stored). Default: console-sessions.sqlite beside the users file.")
+    var sessions: String?
+
+    @Option(help: "Audit log (JSON lines, appended): logins, failures, lockouts, logouts, refusals. Default: console-audit.jsonl beside the users file.")
+    var auditLog: String?
+
+    @Option(help: "Commands per user: sustained rate per second (burst: 5 times this, at least 10).")
+    var commandRate: Double = 2
+
     func run() async throws {
         var logger = Logger(label: "ecmo-console")
         logger.logLevel = .info
@@ -60,6 +69,12 @@ struct Serve: AsyncParsableCommand {
         config.host = String(bind[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         config.port = port
         config.secureCookie = secureCookie
+        let beside = URL(fileURLWithPath: users).deletingLastPathComponent()
+        config.sessionsDatabase = sessions ?? beside.appendingPathComponent("console-sessions.sqlite").path
+        config.auditLog = auditLog ?? beside.appendingPathComponent("console-audit.jsonl").path
+        guard commandRate > 0, commandRate <= 1000 else { throw ValidationError("--command-rate must be in (0, 1000]") }
+        config.commandsPerSecond = commandRate
+        config.commandBurst = max(10, 5 * commandRate)
         config.runsDirectory = runs.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         if runs != nil {
             // A bare name is looked up on PATH once, here.
@@ -88,8 +103,9 @@ struct Serve: AsyncParsableCommand {
         if !["127.0.0.1", "localhost", "::1"].contains(config.host) {
             logger.warning("listening on \(config.host): not localhost. Put a TLS reverse proxy in front (docs/console.md)")
         }
-        let server = ConsoleServer(configuration: config, logger: logger)
-        logger.info("ecmo-console on http://\(bind), rig socket \(rig), \(usersFile.users.count) user(s)")
+        let server: ConsoleServer
+        do { server = try ConsoleServer(configuration: config, logger: logger) } catch { throw ValidationError("\(error)") }
+        logger.info("ecmo-console on http://\(bind), rig socket \(rig), \(usersFile.users.count) user(s), sessions \(config.sessionsDatabase ?? "-") (\(server.sessions.count()) live), audit log \(config.auditLog ?? "-")")
         try await server.buildApplication().runService()
     }
 }

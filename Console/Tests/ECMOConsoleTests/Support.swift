@@ -75,7 +75,7 @@ func withConsole(rigSocket: String, adjust: (inout ConsoleConfiguration) -> Void
     adjust(&config)
     var logger = Logger(label: "console-test")
     logger.logLevel = .critical
-    let server = ConsoleServer(configuration: config, logger: logger)
+    let server = try ConsoleServer(configuration: config, logger: logger)
     let app = server.buildApplication()
     try await app.test(.live) { client in
         try await body(Harness(client: client, server: server))
