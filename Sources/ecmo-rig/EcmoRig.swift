@@ -26,7 +26,7 @@ struct EcmoRig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ecmo-rig",
         abstract: "Firmware of the bench ECMO rig: runs the circuit, watches it, records it.",
-        subcommands: [Run.self, Simulate.self, SweepCommand.self, CommandCommand.self, RunsCommand.self, ReportCommand.self, BoardCommand.self, ProtocolCommand.self, HILCommand.self, RTCheck.self],
+        subcommands: [Run.self, Simulate.self, DrillCommand.self, SweepCommand.self, CommandCommand.self, RunsCommand.self, ReportCommand.self, BoardCommand.self, ProtocolCommand.self, HILCommand.self, RTCheck.self],
         defaultSubcommand: Run.self)
 }
 
@@ -39,6 +39,8 @@ enum ExitCodes {
     static let recordFailed: Int32 = 6
     static let runStore: Int32 = 7
     static let console: Int32 = 8
+    /// `drill`: a prompt went unanswered (or the operator stopped it): outputs safe, record kept.
+    static let drillAborted: Int32 = 9
 }
 
 /// A duration on the command line: `600`, `90s`, `10m`, `1.5h`, `250ms`.
