@@ -53,6 +53,34 @@ public enum DrillStep: Sendable, Equatable {
 }
 
 extension Fault {
+    /// The fault's name in a scenario file.
+    public var fileName: String {
+        switch self {
+        case .sensorDisconnect: "sensor_disconnect"
+        case .sensorStuck: "sensor_stuck"
+        case .sensorDrift: "sensor_drift"
+        case .sensorNoiseBurst: "sensor_noise_burst"
+        case .i2cNAKBurst: "i2c_nak_burst"
+        case .pumpStall: "pump_stall"
+        case .tachometerLoss: "tachometer_loss"
+        case .drainageKink: "drainage_kink"
+        case .returnKink: "return_kink"
+        case .clampStuck: "clamp_stuck"
+        case .syringeOcclusion: "syringe_occlusion"
+        case .syringeEmpty: "syringe_empty"
+        case .handClamp: "hand_clamp"
+        case .airInLine: "air_in_line"
+        case .emergencyStop: "emergency_stop"
+        case .loopOverrun: "loop_overrun"
+        case .watchdogStarved: "watchdog_starved"
+        case .powerLoss: "power_loss"
+        case .deviceReset: "device_reset"
+        case .journalStall: "journal_stall"
+        case .outputStuck: "output_stuck"
+        case .outputWriteFailure: "output_write_failure"
+        }
+    }
+
     /// Faults a person can make on a rig, by their file names.
     public static let personNames = ["hand_clamp", "emergency_stop", "air_in_line", "sensor_disconnect", "i2c_nak_burst",
                                      "tachometer_loss", "drainage_kink", "return_kink", "syringe_empty", "syringe_occlusion"]
@@ -89,7 +117,7 @@ extension Fault {
         case .returnKink(let o): return start ? "pinch the return line (\(pct(o)))" : "release the return line"
         case .syringeEmpty(let c): return start ? "hold the \(c) syringe's empty end stop closed" : "release the \(c) syringe's end stop"
         case .syringeOcclusion(let c): return start ? "clamp the \(c) syringe's line" : "release the \(c) syringe's line"
-        default: return "\(self)"
+        default: return fileName
         }
     }
 }
@@ -120,8 +148,19 @@ public struct DrillPlan: Sendable {
 
     static func name(_ a: ScenarioAction) -> String {
         switch a {
-        case .fault(let f): "fault \(f)"
-        default: "action \(a)"
+        case .fault(let f): "fault \(f.fileName)"
+        case .setACT: "action set_act"
+        case .crash: "action crash"
+        default: "action"
+        }
+    }
+
+    /// How many prompts a person will see (a fault with `for:` asks twice: do, undo).
+    public var promptCount: Int {
+        scenario.events.reduce(0) { n, e in
+            guard case .needsPerson = DrillStep.kind(of: e.action) else { return n }
+            if case .infuseParticles = e.action { return n + 1 }
+            return n + (e.until == nil ? 1 : 2)
         }
     }
 

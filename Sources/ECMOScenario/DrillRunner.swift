@@ -157,7 +157,7 @@ public final class DrillRunner<H: HardwareProvider> {
                     onSay?("confirmed: \(p.words) (after \(fmt(p.wait?.seconds ?? 0)) s; the drill's times shift by it)")
                 } else if t - p.shownAt >= promptTimeout {
                     prompts.append(p)
-                    abortReason = "no answer to '\(p.words)' within \(fmt(promptTimeout.seconds)) s"
+                    abortReason = "no answer to '\(p.words)' within \(Self.seconds(promptTimeout))"
                     break
                 } else {
                     let left = Int((promptTimeout - (t - p.shownAt)).seconds.rounded(.up))
@@ -191,7 +191,7 @@ public final class DrillRunner<H: HardwareProvider> {
                                             shownAt: t, answeredAt: nil, line: step.event.line, event: step.event, start: step.start)
                         waits.append((t, nil))
                         person.ask(p, now: t)
-                        onSay?("at \(fmt(s.seconds)) s: \(p.words.uppercased()), then confirm (Enter) — \(fmt(promptTimeout.seconds)) s")
+                        onSay?("at \(fmt(s.seconds)) s: \(p.words.uppercased()), then press Enter (\(Self.seconds(promptTimeout)) to answer)")
                         lastCountdown = -1
                         if person.hasConfirmed(now: t) {
                             var q = p
@@ -216,6 +216,7 @@ public final class DrillRunner<H: HardwareProvider> {
             continue runLoop
         }
         // Every output safe, whatever ended the drill; the record is kept either way.
+        let abortedAt = scenarioTime(now - origin)
         loop.shutdown(now: now)
         if let p = waiting, abortReason == nil { prompts.append(p) }
         rig.journalWriter?.stop(final: loop.infusion.journalSnapshot)
@@ -224,7 +225,8 @@ public final class DrillRunner<H: HardwareProvider> {
         for (i, x) in scenario.expectations.enumerated() {
             if let why = plan.skipped[i] {
                 verdicts.append(Verdict(name: x.name, line: x.line, passed: false, detail: "skipped: \(why)", skipped: true))
-            } else if let abortReason {
+            } else if let abortReason, !Self.closed(x, before: abortedAt) {
+                // Its window was not over when the drill stopped: nothing to judge it on.
                 verdicts.append(Verdict(name: x.name, line: x.line, passed: false, detail: "not checked: aborted: \(abortReason)"))
             } else if let e = evaluators[i] {
                 verdicts.append(e.verdict(events: events))
@@ -245,6 +247,33 @@ public final class DrillRunner<H: HardwareProvider> {
             try recorder.finish(summary: summary)
         }
         return result
+    }
+
+    /// Whether an expectation's window had closed when a drill stopped at scenario time
+    /// `stop` (then it is still judged). A span (`from`…`to`) that ends at `stop` has been
+    /// seen whole; an instant (`at`) or an event window must end before it, since the tick
+    /// at `stop` was the prompt's, not observed. Orderings have no end.
+    static func closed(_ x: Expectation, before stop: Duration) -> Bool {
+        func span(_ w: ClosedRange<Duration>) -> Bool {
+            w.lowerBound < w.upperBound ? w.upperBound <= stop : w.upperBound < stop
+        }
+        switch x.kind {
+        case .metric(_, _, let w, let change, _):
+            switch change {
+            case .percent(let b)?, .absolute(let b)?: return span(w) && span(b)
+            case nil: return span(w)
+            }
+        case .state(_, let w), .output(_, _, let w), .input(_, _, let w), .count(_, let w, _), .noEvent(_, _, let w), .noAlarm(_, let w):
+            return span(w)
+        case .event(_, _, let after, let within), .alarm(_, _, let after, let within): return after + within < stop
+        case .order: return false
+        }
+    }
+
+    /// "30 s", "2.5 s".
+    static func seconds(_ d: Duration) -> String {
+        let v = d.seconds
+        return v == v.rounded() && abs(v) < 1e9 ? "\(Int(v)) s" : "\(fmt(v)) s"
     }
 
     private func command(_ c: OperatorCommand, at s: Duration) {

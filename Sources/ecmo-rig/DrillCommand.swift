@@ -159,8 +159,7 @@ struct DrillCommand: ParsableCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(ExitCodes.recordFailed)
         }
-        let prompts = plan.scenario.events.filter { if case .needsPerson = DrillStep.kind(of: $0.action) { return true } else { return false } }
-        print("drill \(plan.scenario.name) on \(rig.board.name) (\(rig.board.kind.rawValue)): \(prompts.count) step(s) for a person, the rest on time; \(plan.skipped.count) expectation(s) need the simulator and are skipped")
+        print("drill \(plan.scenario.name) on \(rig.board.name) (\(rig.board.kind.rawValue)): \(plan.promptCount) prompt(s) for a person, operator actions on time; \(plan.skipped.count) expectation(s) need the simulator and are skipped")
         print("each prompt waits \(promptTimeout.text) for Enter, then the drill aborts with every output safe; Ctrl-C aborts the same way")
         let interactive = isatty(STDOUT_FILENO) != 0
         runner.onSay = { line in
