@@ -60,6 +60,8 @@ public final class DrillRunner<H: HardwareProvider> {
     /// Loop-time intervals during which a prompt waited (the last may still be open).
     private var waits: [(start: Duration, end: Duration?)] = []
     private var origin = Instant.origin
+    /// Real time only: periods skipped to catch up after a stall.
+    public private(set) var skippedPeriods: Int64 = 0
 
     /// `outputDirectory`: the run folder to create (nil: no files).
     public init(plan: DrillPlan, rig: Rig<H>, person: DrillPerson, promptTimeout: Duration = .seconds(30),
@@ -210,7 +212,18 @@ public final class DrillRunner<H: HardwareProvider> {
                 }
             }
             loop.tick(now: now, lateness: lateness)
-            if lockstep != nil { rig.journalWriter?.serviceOnce() }
+            if lockstep != nil {
+                rig.journalWriter?.serviceOnce()
+            } else {
+                // After a stall longer than a period, resynchronise instead of bursting
+                // (as `LoopRunner` does): loop time stays the wall's.
+                let behind = wall.now() - (origin + period * (n + 1))
+                if behind > period {
+                    let missed = behind.nanoseconds / max(1, period.nanoseconds)
+                    n += missed
+                    skippedPeriods += missed
+                }
+            }
             if waiting == nil { observe(scenarioTime(t)) }
             if n % 100 == 0 || loop.events.count > 256 { drain() }
             continue runLoop
@@ -244,6 +257,7 @@ public final class DrillRunner<H: HardwareProvider> {
             summary["ended_at"] = .string(ScenarioRunner.iso(started.addingTimeInterval(wallSeconds)))
             summary["wall_time_s"] = .number((wallSeconds * 1000).rounded() / 1000)
             summary["alarm_raises"] = loop.safety.alarms.raiseCountsJSON
+            summary["skipped_periods"] = .int(Int(skippedPeriods))
             try recorder.finish(summary: summary)
         }
         return result

@@ -17,6 +17,9 @@ enum DrillPersonKind: String, ExpressibleByArgument, CaseIterable {
     case terminal
     /// A script that makes the fault on the simulated board (simulated boards only).
     case script
+    /// A program that does it (`--person-command`): the virtual board's bridge, a bench
+    /// fixture. It confirms by exiting 0.
+    case command
 }
 
 /// `ecmo-rig drill FILE --board B`: a scenario run as a guided drill on a rig, at real
@@ -49,6 +52,15 @@ struct DrillCommand: ParsableCommand {
 
     @Flag(help: "With --person script: never answer (shows the refusal path: the drill aborts when a prompt times out).")
     var scriptSilent = false
+
+    @Option(help: "With --person command: a shell command run for each prompt, with DRILL_PROMPT (the words), DRILL_FAULT (hand_clamp, emergency_stop, …, infuse_particles), DRILL_PHASE (start or end), DRILL_SENSOR (when the fault names one) and DRILL_LINE in its environment; exit 0 confirms.")
+    var personCommand: String?
+
+    func validate() throws {
+        if (person == .command) != (personCommand != nil) {
+            throw ValidationError("--person command and --person-command go together")
+        }
+    }
 
     @Option(help: "Simulated boards only: realtime (default, as on a rig) or fast (lockstep, as fast as the CPU allows).")
     var pace: Pace = .realtime
@@ -99,15 +111,18 @@ struct DrillCommand: ParsableCommand {
                 throw ExitCode(ExitCodes.hardware)
             }
             let sim = rig.hardware
-            let answerer: DrillPerson = person == .script
-                ? ScriptedPerson(sim: sim, delay: scriptDelay.duration, answers: !scriptSilent)
-                // Rehearsing on the simulator: the fault happens on the board when the person confirms.
-                : TerminalPerson(perform: { p in
-                    switch p.event.action {
-                    case .fault(let f): ScenarioSteps.perform(f, on: sim, start: p.start)
-                    default: break
-                    }
-                })
+            // Rehearsing on the simulator: the fault happens on the board when the person confirms.
+            let perform: (DrillPrompt) -> Void = { p in
+                switch p.event.action {
+                case .fault(let f): ScenarioSteps.perform(f, on: sim, start: p.start)
+                default: break
+                }
+            }
+            let answerer: DrillPerson = switch person {
+            case .script: ScriptedPerson(sim: sim, delay: scriptDelay.duration, answers: !scriptSilent)
+            case .terminal: TerminalPerson(perform: perform)
+            case .command: CommandPerson(command: personCommand ?? "false", perform: perform)
+            }
             result = try drill(plan: plan, rig: rig, person: answerer, runDirectory: runDirectory)
         case .rig:
             let hardware: any HardwareProvider
@@ -130,7 +145,8 @@ struct DrillCommand: ParsableCommand {
                     throw ExitCode(ExitCodes.hardware)
                 }
                 defer { HardwareSelection.close(rig.hardware) }
-                return try drill(plan: plan, rig: rig, person: TerminalPerson(perform: nil), runDirectory: runDirectory)
+                let answerer: DrillPerson = person == .command ? CommandPerson(command: personCommand ?? "false", perform: nil) : TerminalPerson(perform: nil)
+                return try drill(plan: plan, rig: rig, person: answerer, runDirectory: runDirectory)
             }
             #if os(Linux)
             if let linux = hardware as? LinuxHardware {
@@ -231,6 +247,59 @@ final class TerminalPerson: DrillPerson, @unchecked Sendable {
         guard confirmed, let p = asked else { return false }
         perform?(p)
         asked = nil
+        return true
+    }
+}
+
+/// A program that answers each prompt (the virtual board's bridge making the fault through
+/// gpio-sim, a bench fixture): started when the prompt is shown, it confirms by exiting 0.
+/// One that fails never confirms, so the prompt times out and the drill aborts safe.
+final class CommandPerson: DrillPerson {
+    let command: String
+    private let perform: ((DrillPrompt) -> Void)?
+    private var running: (Process, DrillPrompt)?
+
+    init(command: String, perform: ((DrillPrompt) -> Void)?) {
+        self.command = command
+        self.perform = perform
+    }
+
+    func ask(_ prompt: DrillPrompt, now: Duration) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command]
+        var env = ProcessInfo.processInfo.environment
+        env["DRILL_PROMPT"] = prompt.words
+        env["DRILL_PHASE"] = prompt.start ? "start" : "end"
+        env["DRILL_LINE"] = "\(prompt.line)"
+        switch prompt.event.action {
+        case .fault(let f):
+            env["DRILL_FAULT"] = f.fileName
+            switch f {
+            case .sensorDisconnect(let r), .i2cNAKBurst(let r): env["DRILL_SENSOR"] = r.rawValue
+            default: break
+            }
+        case .infuseParticles: env["DRILL_FAULT"] = "infuse_particles"
+        default: break
+        }
+        p.environment = env
+        p.standardInput = FileHandle.nullDevice
+        do {
+            try p.run()
+            running = (p, prompt)
+        } catch {
+            FileHandle.standardError.write(Data("person command '\(command)' did not start (\(error)): the prompt stays unanswered\n".utf8))
+        }
+    }
+
+    func hasConfirmed(now: Duration) -> Bool {
+        guard let (p, prompt) = running, !p.isRunning else { return false }
+        running = nil
+        guard p.terminationStatus == 0 else {
+            FileHandle.standardError.write(Data("person command exited \(p.terminationStatus) for '\(prompt.words)': the prompt stays unanswered\n".utf8))
+            return false
+        }
+        perform?(prompt)
         return true
     }
 }

@@ -46,6 +46,24 @@ import RigTestSupport
         }
     }
 
+    @Test func aPersonCommandIsToldWhatToDoAndConfirmsByExitingZero() throws {
+        let out = folder()
+        defer { try? FileManager.default.removeItem(at: out) }
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let log = out.appendingPathComponent("person.log").path
+        let r = try drill(["HIL/scenarios/fault-emergency-stop.yaml", "--board", "Board/sim.yaml", "--person", "command",
+                           "--person-command", "echo \"$DRILL_FAULT $DRILL_PHASE $DRILL_LINE: $DRILL_PROMPT\" >> '\(log)'",
+                           "--pace", "fast", "--out", out.path])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let said = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(said == "emergency_stop start 12: press E-stop\nemergency_stop end 12: release E-stop\n")
+        // A command that fails never confirms: the prompt times out, the drill aborts.
+        let failing = try drill(["HIL/scenarios/fault-emergency-stop.yaml", "--board", "Board/sim.yaml", "--person", "command",
+                                 "--person-command", "exit 3", "--prompt-timeout", "1s", "--pace", "fast", "--out", out.path])
+        #expect(failing.status == 9)
+        #expect(failing.stderr.contains("person command exited 3 for 'press E-stop'"))
+    }
+
     @Test func aScenarioNoOneCanPerformOnARigIsRefusedBeforeAnythingRuns() throws {
         let out = folder()
         defer { try? FileManager.default.removeItem(at: out) }
