@@ -93,8 +93,16 @@ public final class DrillRunner<H: HardwareProvider> {
 
     private func note(_ e: RigEvent) {
         var o = ObservedEvent(e)
-        o.time = scenarioTime(e.time - origin)
+        o.time = scenarioTime(nominal(e.time - origin))
         events.append(o)
+    }
+
+    /// The tick's nominal time for a time inside it: at real time a tick starts a little
+    /// after its deadline and stamps its events with that `now`; the expectations, like
+    /// the harness's, count in ticks ("in the same tick" is "within 0 s").
+    func nominal(_ t: Duration) -> Duration {
+        let p = max(1, rig.board.loopPeriod.nanoseconds)
+        return .nanoseconds((max(0, t.nanoseconds) / p) * p)
     }
 
     private func drain() {
@@ -131,6 +139,7 @@ public final class DrillRunner<H: HardwareProvider> {
         var abortReason: String?
         var n: Int64 = 0
         var now = origin
+        var lastT = Duration.zero
         let activateAt = Duration.milliseconds(200)
 
         runLoop: while true {
@@ -145,7 +154,9 @@ public final class DrillRunner<H: HardwareProvider> {
                 now = wall.now()
                 lateness = now - deadline
             }
-            let t = now - origin
+            // Loop time of this tick on the period grid (its deadline): the drill's clock.
+            let t = deadline - origin
+            lastT = t
             if stopRequested?() == true {
                 abortReason = "stopped by the operator at \(fmt(scenarioTime(t).seconds)) s"
                 break
@@ -229,7 +240,7 @@ public final class DrillRunner<H: HardwareProvider> {
             continue runLoop
         }
         // Every output safe, whatever ended the drill; the record is kept either way.
-        let abortedAt = scenarioTime(now - origin)
+        let abortedAt = scenarioTime(lastT)
         loop.shutdown(now: now)
         if let p = waiting, abortReason == nil { prompts.append(p) }
         rig.journalWriter?.stop(final: loop.infusion.journalSnapshot)

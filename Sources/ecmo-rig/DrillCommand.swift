@@ -184,8 +184,12 @@ struct DrillCommand: ParsableCommand {
         }
         runner.onCountdown = { p, left in
             guard interactive || left % 10 == 0 else { return }
-            print(interactive ? "\r\u{1B}[K  \(p.words): \(left) s left, Enter when done " : "  \(p.words): \(left) s left", terminator: interactive ? "" : "\n")
-            fflush(nil)
+            if interactive {
+                // Unbuffered, on the same line (the tty's line buffering would hold it back).
+                FileHandle.standardOutput.write(Data("\r\u{1B}[K  \(p.words): \(left) s left, Enter when done ".utf8))
+            } else {
+                print("  \(p.words): \(left) s left")
+            }
         }
         let stop = StopFlag()
         signal(SIGINT, SIG_IGN)
