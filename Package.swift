@@ -160,7 +160,7 @@ var targets: [Target] = [
     .testTarget(name: "ECMODriversTests", dependencies: ["ECMODrivers", "ECMODevices", "ECMOMockBoard", "ECMOHAL"]),
     .testTarget(name: "ECMOMockBoardTests", dependencies: ["ECMOMockBoard", "ECMODevices", "ECMOHAL"]),
     .testTarget(name: "ECMOSimTests", dependencies: ["ECMOSim", "ECMOBoard", "ECMOProtocol"]),
-    .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile", "ECMOTranscript", "ECMOBoard", "ECMOCore", "RigTestSupport"]),
+    .testTarget(name: "ECMOScenarioTests", dependencies: ["ECMOScenario", "ECMODataFile", "ECMOTranscript", "ECMOBoard", "ECMOCore", "ECMOSim", "RigTestSupport"]),
     .testTarget(name: "ECMOSweepTests", dependencies: ["ECMOSweep", "ECMOScenario", "ECMODataFile", "RigTestSupport", .product(name: "Yams", package: "Yams")]),
     .testTarget(name: "ECMOProtocolTests", dependencies: ["ECMOProtocol", "ECMOBoard", "ECMODataFile", "ECMOCore", "ECMOSim", "ECMORuntime", "ECMORecord", "RigTestSupport"]),
     .testTarget(name: "ECMORuntimeTests", dependencies: ["ECMORuntime", "ECMOPosix", "ECMORecord", "ECMOSim", "ECMOMockBoard", "ECMOAssembly", "AllocationCounter", "ARCCounter", "RigTestSupport"]),

@@ -53,7 +53,8 @@ public struct RunInfo: Codable, Sendable, Equatable {
     /// The folder's name: unique within a runs directory.
     public var id: String
     public var directory: String
-    /// "run" (ecmo-rig run) or "scenario" (ecmo-rig simulate).
+    /// "run" (ecmo-rig run), "scenario" (ecmo-rig simulate) or "drill" (ecmo-rig drill: a
+    /// scenario's verdicts on a rig's record).
     public var kind: String
     public var board: String?
     public var boardFile: String?
@@ -136,7 +137,7 @@ public enum RunFolder {
         let s = JSONObject(summary)
         var info = RunInfo(
             id: dir.lastPathComponent, directory: dir.path,
-            kind: s.string("scenario") != nil ? "scenario" : "run",
+            kind: s.string("kind") == "drill" ? "drill" : (s.string("scenario") != nil ? "scenario" : "run"),
             outcome: hasSummary ? (s.string("outcome") ?? "unknown") : "incomplete",
             alarmsTotal: 0, telemetryRows: table.rows, events: events.count, fingerprint: fingerprint)
         info.board = s.string("board")
@@ -167,7 +168,7 @@ public enum RunFolder {
             info.heparinDeliveredMl = p.object("heparin")?.double("delivered_ml")
         }
         if info.cellsDeliveredMl == nil, let c = table.lastCells, info.protocolName != nil { info.cellsDeliveredMl = c }
-        if info.kind == "scenario" {
+        if info.kind == "scenario" || info.kind == "drill" {
             info.passed = s.bool("passed")
             info.verdicts = s.array("expectations").compactMap { v in
                 guard let name = v.string("name") else { return nil }

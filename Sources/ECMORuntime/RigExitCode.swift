@@ -8,6 +8,8 @@ public enum RigExitCode {
     public static let recordFailed: Int32 = 6
     public static let runStore: Int32 = 7
     public static let console: Int32 = 8
+    /// `drill`: a prompt went unanswered (or the operator stopped it): outputs safe, record kept.
+    public static let drillAborted: Int32 = 9
     /// Bad command-line arguments (ArgumentParser's, and `ecmo-pi`'s).
     public static let usage: Int32 = 64
 }

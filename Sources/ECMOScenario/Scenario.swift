@@ -42,6 +42,11 @@ public struct TimedEvent: Sendable {
     public var action: ScenarioAction
     /// Where it was written (for messages in the verdict).
     public var line: Int
+    /// A drill's words for the person who makes this fault on a real rig (`prompt:`), and
+    /// for undoing it when its `for:` ends (`release:`); nil: `DrillStep`'s default wording.
+    /// Only faults a person can make (`Fault.drillAction`) take them.
+    public var prompt: String? = nil
+    public var releasePrompt: String? = nil
 }
 
 

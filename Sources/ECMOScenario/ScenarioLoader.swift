@@ -108,7 +108,7 @@ struct ScenarioDecoder {
 
     // MARK: Events
 
-    static let eventCommonKeys = ["at", "for"]
+    static let eventCommonKeys = ["at", "for", "prompt", "release"]
     static let actions = ["infuse_particles", "set_flow", "set_speed", "set_act", "clear_fault", "activate", "acknowledge_alarm", "audio_pause",
                           "resume_infusion", "pause_infusion", "abort_protocol", "enter_act", "set_heparin_rate",
                           "resume_after_fouling", "crash"]
@@ -135,10 +135,27 @@ struct ScenarioDecoder {
         }
         guard let at, let action else { return nil }
         let until = length.map { at.value + $0.value }
+        // A drill's wording for the person: only on what a person does on a real rig.
+        var words: [String: String] = [:]
+        for key in ["prompt", "release"] where m.has(key) {
+            guard let w = reader.string(m, key) else { continue }
+            if case .needsPerson = DrillStep.kind(of: action) {
+                if w.value.allSatisfy({ $0 == " " || $0 == "\t" }) {
+                    reader.error(w.position, w.path, "'\(key)' is empty: give the words the person reads, or leave the key out")
+                } else if key == "release" && length == nil {
+                    reader.error(w.position, w.path, "'release' needs 'for': the fault must end for the person to undo it")
+                } else {
+                    words[key] = w.value
+                }
+            } else {
+                reader.error(w.position, w.path, "'\(key)' is only for what a person does in a drill (faults \(Fault.personNames.joined(separator: ", ")) and infuse_particles); this step is \(DrillStep.kind(of: action).description)")
+            }
+        }
         if case .fault(.powerLoss) = action, length != nil, let l = length {
             reader.error(l.position, l.path, "power_loss ends the run: it has no duration")
         }
-        return TimedEvent(at: at.value, until: until, action: action, line: m.position.line)
+        return TimedEvent(at: at.value, until: until, action: action, line: m.position.line,
+                          prompt: words["prompt"], releasePrompt: words["release"])
     }
 
     mutating func sensor(_ m: MappingView) -> SensorRole? {

@@ -21,6 +21,8 @@ public struct Verdict: Sendable {
     /// change), a count, the loop time in seconds of the alarm or event found; nil when
     /// nothing was measured (no samples, the alarm never raised). Sweeps read it.
     public var value: Double? = nil
+    /// A drill on a rig could not check it (it needs the simulator's truth): never passed.
+    public var skipped: Bool = false
 }
 
 /// What one scenario run produced.
@@ -87,25 +89,8 @@ public final class ScenarioRunner {
         guard board.kind == .simulated else {
             throw ScenarioError(description: "\(scenario.file): board \(boardPath) is not a simulated board")
         }
-        let recordEvery = max(1, Int((scenario.recordInterval.seconds / board.loopPeriod.seconds).rounded()))
-        var settings = RunSettings(mode: scenario.control, recordEvery: recordEvery)
-        if let file = scenario.protocolFile {
-            // The protocol brings the infusion plan and its alarm limits; the scenario's own
-            // circuit and control keys describe the plant and the set-point.
-            let path = try Self.resolve(board: file, scenarioFile: scenario.file)
-            let resolved: ResolvedProtocol
-            do {
-                let experiment = try scenario.protocolText.map { text throws(DataFileErrors) in try ProtocolLoader.parse(yaml: text, file: path) }
-                resolved = try ProtocolPlanner.plan(try experiment ?? ProtocolLoader.load(path: path), board: board)
-            } catch {
-                throw ScenarioError(description: "\(scenario.file): protocol \(file): \(error)")
-            }
-            let journalPath = FileManager.default.temporaryDirectory
-                .appendingPathComponent("ecmo-scenario-\(UUID().uuidString)").appendingPathComponent("journal").path
-            protocolSetup = try ProtocolSetup(resolved: resolved, protocolPath: path, board: board, journalPath: journalPath)
-            settings.alarmLimits = resolved.alarmLimits
-            settings.fouling = resolved.fouling
-        }
+        let (settings, setup) = try Self.settings(for: scenario, board: board)
+        protocolSetup = setup
         self.settings = settings
         let tape = halTranscript
             ? TranscriptRecorder(board: board.name, scenario: scenario.name, settings: settings, useWatchdog: true, initNow: .origin)
@@ -142,9 +127,36 @@ public final class ScenarioRunner {
         }
     }
 
+    /// The run settings a scenario gives on `board` (control, record interval, and with a
+    /// protocol its alarm limits, fouling monitor and delivery journal, in a fresh
+    /// temporary folder): shared by the harness and a drill of the same file.
+    public static func settings(for scenario: Scenario, board: BoardConfiguration) throws -> (RunSettings, ProtocolSetup?) {
+        let recordEvery = max(1, Int((scenario.recordInterval.seconds / board.loopPeriod.seconds).rounded()))
+        var settings = RunSettings(mode: scenario.control, recordEvery: recordEvery)
+        var protocolSetup: ProtocolSetup?
+        if let file = scenario.protocolFile {
+            // The protocol brings the infusion plan and its alarm limits; the scenario's own
+            // circuit and control keys describe the plant and the set-point.
+            let path = try Self.resolve(board: file, scenarioFile: scenario.file)
+            let resolved: ResolvedProtocol
+            do {
+                let experiment = try scenario.protocolText.map { text throws(DataFileErrors) in try ProtocolLoader.parse(yaml: text, file: path) }
+                resolved = try ProtocolPlanner.plan(try experiment ?? ProtocolLoader.load(path: path), board: board)
+            } catch {
+                throw ScenarioError(description: "\(scenario.file): protocol \(file): \(error)")
+            }
+            let journalPath = FileManager.default.temporaryDirectory
+                .appendingPathComponent("ecmo-scenario-\(UUID().uuidString)").appendingPathComponent("journal").path
+            protocolSetup = try ProtocolSetup(resolved: resolved, protocolPath: path, board: board, journalPath: journalPath)
+            settings.alarmLimits = resolved.alarmLimits
+            settings.fouling = resolved.fouling
+        }
+        return (settings, protocolSetup)
+    }
+
     /// A board path as written in the scenario: as given, then beside the scenario file,
     /// then from the repository root above it (the folder holding Package.swift).
-    static func resolve(board: String, scenarioFile: String) throws -> String {
+    public static func resolve(board: String, scenarioFile: String) throws -> String {
         let fm = FileManager.default
         if board.hasPrefix("/") || fm.fileExists(atPath: board) { return board }
         var dir = URL(fileURLWithPath: scenarioFile).deletingLastPathComponent()
@@ -343,76 +355,32 @@ public final class ScenarioRunner {
         let t = clock.now() - .origin
         switch e.action {
         case .fault(let f):
+            // The board's faults (sensors, plant, lines) are made real as a drill's scripted
+            // person makes them (`ScenarioSteps.perform`); the loop's and the run's here.
+            if ScenarioSteps.perform(f, on: sim, start: start) { return }
             switch f {
-            case .sensorDisconnect(let r): sim.setSensorDisconnected(r, start)
-            case .sensorStuck(let r): sim.setSensorStuck(r, start)
-            case .sensorDrift(let r, let rate): sim.setSensorDrift(r, perMinute: start ? rate : 0)
-            case .sensorNoiseBurst(let r, let sd): sim.setSensorNoise(r, standardDeviation: start ? sd : 0)
-            case .i2cNAKBurst(let r): sim.setI2CNAK(r, start)
-            case .pumpStall: PlantSetup.setPumpStalled(sim, start)
-            case .tachometerLoss: sim.tachometerLost = start
-            case .drainageKink(let o): PlantSetup.setDrainageOcclusion(sim, start ? o : 0)
-            case .returnKink(let o): PlantSetup.setReturnOcclusion(sim, start ? o : 0)
-            case .clampStuck(let closed): sim.setClampStuck(closed: start ? closed : nil)
-            case .syringeOcclusion(let c):
-                if c == .cells { PlantSetup.setSyringeOccluded(sim, start) } else { sim.heparinSyringe.occluded = start }
-            case .syringeEmpty(let c): if c == .cells { sim.setSyringeEmpty(start) } else { sim.setHeparinEmpty(start) }
-            case .handClamp: PlantSetup.setReturnOcclusion(sim, start ? 1 : 0)
-            case .airInLine: sim.setAirDetected(start)
-            case .emergencyStop: sim.setEmergencyStop(start)
             case .loopOverrun(let d): activeOverrun = start ? d : nil
             case .watchdogStarved: if start { starvedUntil = e.until ?? scenario.duration }  // ended by the tick path, which reboots the firmware
-            case .deviceReset(let r): if start { sim.resetDevice(of: r) }
             case .journalStall: journalStalled = start
-            case .outputStuck(let role, let level):
-                if role == .pumpSpeed {
-                    let ch = sim.pumpSpeedChannel
-                    if start { ch.stuck(dutyCycle: level, enabled: true) } else { ch.clearFault() }
-                } else {
-                    let line = sim.mock.outputLine(role.rawValue)
-                    if start { line.stuck(at: level >= 0.5) } else { line.clearFault() }
-                }
-            case .outputWriteFailure(let role):
-                if role == .pumpSpeed {
-                    if start { sim.pumpSpeedChannel.disconnect() } else { sim.pumpSpeedChannel.clearFault() }
-                } else {
-                    let line = sim.mock.outputLine(role.rawValue)
-                    if start { line.disconnect() } else { line.clearFault() }
-                }
             case .powerLoss:
                 if start {
                     sim.cutPower()
                     powerCut = true
                 }
+            default: break
             }
         case .infuseParticles(let n, let kind, let port):
             if start { PlantSetup.infuse(sim, count: n, kind: kind, port: port) }
         case .setACT(let s): if start { PlantSetup.setACT(sim, seconds: s) }
-        case .setFlow(let q): if start { command(.setFlow(q), at: t) }
-        case .setSpeed(let s): if start { command(.setSpeed(s), at: t) }
-        case .clearFault: if start { command(.clearFault, at: t) }
-        case .activate: if start { command(.activate, at: t) }
         case .crash: if start { crashPending = true }
-        case .acknowledgeAlarm(let id): if start { command(.acknowledge(id), at: t) }
-        case .audioPause: if start { command(.pauseAudio, at: t) }
-        case .resumeInfusion(let c): if start { command(.resumeInfusion(c), at: t) }
-        case .pauseInfusion(let c): if start { command(.pauseInfusion(c), at: t) }
-        case .abortProtocol: if start { command(.abortProtocol, at: t) }
-        case .enterACT(let s): if start { command(.enterACT(.seconds(s)), at: t) }
-        case .setHeparinRate(let r): if start { command(.setHeparinRate(HeparinRate(unitsPerKilogramPerHour: r)), at: t) }
-        case .resumeAfterFouling(let nb): if start { command(.resumeAfterFouling(newBaseline: nb), at: t) }
+        default:
+            if start, let c = ScenarioSteps.operatorCommand(e.action) { command(c, at: t) }
         }
     }
 
     /// A scenario's operator action, sent as the operator command a person would give.
     private func command(_ c: OperatorCommand, at t: Duration) {
-        let r = rig.apply(c, from: .operatorPanel)
-        if !r.accepted {
-            var why = r.refusal.description
-            if r.refusal == .belowMinimum { why = "below the minimum \(r.limit)" }
-            if r.refusal == .aboveMaximum { why = "above the maximum \(r.limit)" }
-            refusals.append("at \(t.seconds) s: \(c.name) refused (\(why))")
-        }
+        if let refused = ScenarioSteps.refusal(c, rig.apply(c, from: .operatorPanel), at: t) { refusals.append(refused) }
     }
 
     /// The watchdog reset the board: the firmware starts again on the same plant.

@@ -26,7 +26,7 @@ struct EcmoRig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ecmo-rig",
         abstract: "Firmware of the bench ECMO rig: runs the circuit, watches it, records it.",
-        subcommands: [Run.self, Simulate.self, SweepCommand.self, CommandCommand.self, RunsCommand.self, ReportCommand.self, BoardCommand.self, ProtocolCommand.self, HILCommand.self, RTCheck.self],
+        subcommands: [Run.self, Simulate.self, DrillCommand.self, SweepCommand.self, CommandCommand.self, RunsCommand.self, ReportCommand.self, BoardCommand.self, ProtocolCommand.self, HILCommand.self, RTCheck.self],
         defaultSubcommand: Run.self)
 }
 
