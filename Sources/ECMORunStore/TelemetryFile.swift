@@ -27,15 +27,18 @@ public struct TelemetryFile: Sendable {
 
     /// Checks every row has the header's field count and the file ends with a newline;
     /// counts rows. Errors name the line.
-    public static func scan(_ url: URL) throws(RunStoreError) -> Scan {
+    /// `allowTornTail`: an interrupted record, read up to its first damaged line.
+    public static func scan(_ url: URL, allowTornTail: Bool = false) throws(RunStoreError) -> Scan {
         guard FileManager.default.fileExists(atPath: url.path) else {
             return Scan(header: [], rows: 0)
         }
         let data = try load(url)
         var scan = Scan(header: [], rows: 0)
+        // Interrupted while the header itself was being written: a record of nothing yet.
+        if allowTornTail && !data.contains(0x0A) { return scan }
         var lastLine: ArraySlice<UInt8> = []
         var cellsIndex: Int?
-        try forEachLine(data, url: url) { number, line in
+        try forEachLine(data, url: url, allowTornTail: allowTornTail) { number, line in
             if number == 1 {
                 scan.header = String(decoding: line, as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
                 cellsIndex = scan.header.firstIndex(of: "cells_ml")
@@ -123,8 +126,10 @@ public struct TelemetryFile: Sendable {
 
     /// Calls `body` with each line (without its newline), 1-based. Checks the header looks
     /// like the recorder's, every row has as many fields as the header, and the last line
-    /// ends with a newline.
-    static func forEachLine(_ data: [UInt8], url: URL, _ body: (Int, ArraySlice<UInt8>) throws(RunStoreError) -> Void) throws(RunStoreError) {
+    /// ends with a newline. `allowTornTail` (an interrupted record, no summary): read up to
+    /// the first damaged line instead, since a power cut may leave the part written after
+    /// the last sync torn or full of garbage; the file itself is never changed.
+    static func forEachLine(_ data: [UInt8], url: URL, allowTornTail: Bool = false, _ body: (Int, ArraySlice<UInt8>) throws(RunStoreError) -> Void) throws(RunStoreError) {
         guard !data.isEmpty else { throw RunStoreError(.badHeader, path: url.path, line: 1, "empty file: no header") }
         var number = 0
         var start = 0
@@ -138,16 +143,19 @@ public struct TelemetryFile: Sendable {
                 end += 1
             }
             guard end < data.count else {
+                if allowTornTail { return }
                 throw RunStoreError(.truncatedLine, path: url.path, line: number, "last line has no newline: the record was cut short while writing")
             }
             var line = data[start..<end]
             if line.last == 0x0D { line = line.dropLast() }
             if number == 1 {
                 guard line.starts(with: Array("t_s,".utf8)) else {
+                    if allowTornTail { return }
                     throw RunStoreError(.badHeader, path: url.path, line: 1, "header must start with t_s (the recorder's telemetry header)")
                 }
                 expected = commas + 1
             } else if commas + 1 != expected {
+                if allowTornTail { return }
                 throw RunStoreError(.badColumnCount, path: url.path, line: number, "\(commas + 1) fields, the header has \(expected)")
             }
             try body(number, line)
