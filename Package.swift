@@ -208,6 +208,24 @@ if buildLinuxBackend {
     ]
 }
 
+// The fuzz targets (scripts/fuzz, docs/reliability.md): one libFuzzer binary, only when
+// `ECMO_FUZZ=1`, because it calls libFuzzer's driver, which exists only in a build with
+// `-sanitize=fuzzer`.
+if environment["ECMO_FUZZ"] == "1" {
+    var fuzzDependencies: [Target.Dependency] = [
+        "ECMOCore", "ECMOBoard", "ECMOProtocol", "ECMOScenario", "ECMOSweep", "ECMORecord", "ECMORuntime",
+        .product(name: "ECMOLink", package: "Link"), "CFuzzerDriver",
+    ]
+    var fuzzSettings: [SwiftSetting] = []
+    if buildRunStore {
+        fuzzDependencies.append("ECMORunStore")
+        fuzzSettings.append(.define("ECMO_RUN_STORE"))
+    }
+    targets += [.target(name: "CFuzzerDriver", path: "Fuzz/Sources/CFuzzerDriver")]
+    targets += [.executableTarget(name: "ecmo-fuzz", dependencies: fuzzDependencies, path: "Fuzz/Sources/ecmo-fuzz",
+                                  swiftSettings: fuzzSettings)]
+}
+
 let package = Package(
     name: "ecmo-rig",
     platforms: [.macOS(.v15)],

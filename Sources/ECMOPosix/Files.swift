@@ -58,9 +58,10 @@ public enum DurableFiles {
     }
 }
 
-/// A file opened for appending whose every write is made durable (`fdatasync`) before
-/// `appendDurably` returns. Closed when released.
-public final class AppendOnlyFile {
+/// A file opened for appending. `appendDurably` (write, then `fdatasync`) returns only once
+/// the bytes are on the disk; `write` alone leaves them in the page cache, where a power cut
+/// may lose or tear them. Closed when released.
+public final class AppendOnlyFile: RecordFile {
     public let path: String
     private var fd: Int32
 
@@ -81,19 +82,25 @@ public final class AppendOnlyFile {
         if fd >= 0 { _ = sysClose(fd); fd = -1 }
     }
 
-    /// Writes all of `bytes` (a signal is retried, 100 times at most) and syncs the data.
-    public func appendDurably(_ bytes: [UInt8]) throws(FileError) {
+    /// Writes all of `bytes` (a signal is retried, 100 times at most); no sync. A failure
+    /// after part of them was written leaves that part in the file: the caller cuts it back.
+    public func write(_ bytes: [UInt8]) throws(FileError) {
         guard fd >= 0 else { throw FileError(path: path, message: "write after close") }
         var done = 0
         var attempts = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in write(fd, raw.baseAddress.map { $0 + done }, bytes.count - done) }
+            let n = bytes.withUnsafeBytes { raw in sysWrite(fd, raw.baseAddress.map { $0 + done }, bytes.count - done) }
             if n < 0 {
                 if errno == EINTR && attempts < 100 { attempts += 1; continue }
                 throw FileError(path: path, message: "write failed: \(errnoText())")
             }
             done += n
         }
+    }
+
+    /// Makes the written data (and the length) durable.
+    public func sync() throws(FileError) {
+        guard fd >= 0 else { throw FileError(path: path, message: "sync after close") }
         #if canImport(Glibc)
         let rc = fdatasync(fd)
         #else
@@ -102,9 +109,9 @@ public final class AppendOnlyFile {
         guard rc == 0 else { throw FileError(path: path, message: "fdatasync failed: \(errnoText())") }
     }
 
-    /// Cuts the file to `length` bytes and syncs it (dropping a torn tail).
-    public func truncateDurably(to length: Int) throws(FileError) {
-        guard fd >= 0, ftruncate(fd, off_t(length)) == 0, fsync(fd) == 0 else {
+    /// Cuts the file to `length` bytes; no sync.
+    public func truncate(to length: Int) throws(FileError) {
+        guard fd >= 0, ftruncate(fd, off_t(length)) == 0 else {
             throw FileError(path: path, message: "cannot truncate to \(length) bytes: \(errnoText())")
         }
     }
@@ -194,6 +201,14 @@ private func sysOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
     Glibc.open(path, flags, mode)
     #else
     Darwin.open(path, flags, mode)
+    #endif
+}
+
+private func sysWrite(_ fd: Int32, _ p: UnsafeRawPointer?, _ n: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.write(fd, p, n)
+    #else
+    Darwin.write(fd, p, n)
     #endif
 }
 

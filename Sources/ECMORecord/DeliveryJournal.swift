@@ -24,7 +24,7 @@ public final class DeliveryJournal: DurableJournal {
 
     public let path: String
     public let planHash: UInt64
-    private let file: AppendOnlyFile
+    private let file: any RecordFile
     private var buffer = [UInt8](repeating: 0, count: DeliveryJournal.recordSize)
     /// The file's length up to the end of the last record known written whole. A failed
     /// write is cut back to it before anything else is written, so a torn record never
@@ -62,33 +62,35 @@ public final class DeliveryJournal: DurableJournal {
     /// plan (hash) or it is refused: resuming someone else's experiment is never right.
     /// Returns what the journal recorded (nil for a new journal).
     /// `syncDirectory` makes the new file's directory entry durable (a parameter so that a
-    /// test can make it fail).
+    /// test can make it fail; by default `fileSystem`'s). `fileSystem` is where every file
+    /// call goes (tests: a log of them, replayed as a power cut leaves it; ENOSPC, EIO).
     public static func open(path: String, planHash: UInt64, prescribed: (Int64, Int64),
-                            syncDirectory: (String) throws(FileError) -> Void = { (p: String) throws(FileError) in try DurableFiles.syncDirectory(of: p) })
+                            syncDirectory: ((String) throws(FileError) -> Void)? = nil,
+                            fileSystem: any RecordFileSystem = PosixFileSystem())
         throws(JournalError) -> (DeliveryJournal, Recovered?) {
         var recovered: Recovered?
         var validLength = 0
-        var exists = DurableFiles.exists(path)
+        var exists = fileSystem.exists(path)
         if exists {
-            let partial = try readAll(path)
+            let partial = try readAll(path, fileSystem)
             if partial.count < recordSize && (partial.isEmpty || Array(headerMagic.prefix(partial.count)) == Array(partial.prefix(headerMagic.count))) {
                 // A crash while the header was being written: no record, so nothing was
                 // ever authorized. Start the journal again.
-                do throws(FileError) { try DurableFiles.remove(path) } catch {
+                do throws(FileError) { try fileSystem.remove(path) } catch {
                     throw JournalError(path: path, message: "cannot replace a partial header: \(error.message)")
                 }
                 exists = false
             }
         }
         if exists {
-            let (hash, r, valid) = try inspect(path: path)
+            let (hash, r, valid) = try inspect(path: path, fileSystem: fileSystem)
             guard hash == planHash else {
                 throw JournalError(path: path, message: "journal belongs to another protocol or board (plan hash \(hex(hash)), this plan \(hex(planHash))): use a new journal path")
             }
             recovered = r
             validLength = valid
             let lastSeq = r.lastSequence
-            let j = try DeliveryJournal(path: path, planHash: planHash, create: false)
+            let j = try DeliveryJournal(path: path, planHash: planHash, create: false, fileSystem: fileSystem)
             j.lastSequence = lastSeq
             j.goodLength = validLength
             if r.discardedBytes > 0 {
@@ -99,7 +101,7 @@ public final class DeliveryJournal: DurableJournal {
             }
             return (j, recovered)
         }
-        let j = try DeliveryJournal(path: path, planHash: planHash, create: true)
+        let j = try DeliveryJournal(path: path, planHash: planHash, create: true, fileSystem: fileSystem)
         var header = [UInt8](repeating: 0, count: recordSize)
         header.replaceSubrange(0..<8, with: headerMagic)
         putU32(&header, 8, version)
@@ -112,9 +114,11 @@ public final class DeliveryJournal: DurableJournal {
         j.goodLength = recordSize
         // The directory entry must be durable too, or a power cut can lose the new file and
         // with it every reservation: then a restart would dose them again. No dosing on it.
-        do throws(FileError) { try syncDirectory(path) } catch {
+        do throws(FileError) {
+            if let syncDirectory { try syncDirectory(path) } else { try fileSystem.syncDirectory(of: path) }
+        } catch {
             j.file.close()
-            try? DurableFiles.remove(path)
+            try? fileSystem.remove(path)
             throw JournalError(path: path, message: "the new journal's directory entry cannot be made durable (\(error.path): \(error.message)): refusing to dose on a journal a power cut could lose")
         }
         return (j, nil)
@@ -128,8 +132,9 @@ public final class DeliveryJournal: DurableJournal {
 
     /// Reads a journal without changing it: its plan hash, what it recorded, and the
     /// length of its valid prefix. For recovery and for tools and tests that audit it.
-    public static func inspect(path: String) throws(JournalError) -> (planHash: UInt64, recovered: Recovered, validLength: Int) {
-        let bytes = try readAll(path)
+    public static func inspect(path: String, fileSystem: any RecordFileSystem = PosixFileSystem())
+        throws(JournalError) -> (planHash: UInt64, recovered: Recovered, validLength: Int) {
+        let bytes = try readAll(path, fileSystem)
         guard bytes.count >= recordSize else {
             throw JournalError(path: path, message: "file is \(bytes.count) bytes, shorter than a journal header (64): not a delivery journal")
         }
@@ -187,10 +192,10 @@ public final class DeliveryJournal: DurableJournal {
         return (hash, r, validEnd)
     }
 
-    private init(path: String, planHash: UInt64, create: Bool) throws(JournalError) {
+    private init(path: String, planHash: UInt64, create: Bool, fileSystem: any RecordFileSystem = PosixFileSystem()) throws(JournalError) {
         self.path = path
         self.planHash = planHash
-        do throws(FileError) { file = try AppendOnlyFile(path: path, creating: create) } catch {
+        do throws(FileError) { file = try fileSystem.openForAppending(path, creating: create, exclusive: true) } catch {
             throw JournalError(path: path, message: error.message)
         }
     }
@@ -248,8 +253,8 @@ public final class DeliveryJournal: DurableJournal {
 
     // MARK: bytes
 
-    private static func readAll(_ path: String) throws(JournalError) -> [UInt8] {
-        do throws(FileError) { return try DurableFiles.readAll(path) } catch {
+    private static func readAll(_ path: String, _ fileSystem: any RecordFileSystem) throws(JournalError) -> [UInt8] {
+        do throws(FileError) { return try fileSystem.readAll(path) } catch {
             throw JournalError(path: path, message: error.message)
         }
     }

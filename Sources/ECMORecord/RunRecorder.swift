@@ -2,17 +2,32 @@ import Foundation
 import ECMOCore
 import ECMORuntime
 @_exported import ECMORecordFormat
+import ECMOPosix
 
 /// Writes the run record on an ordinary thread: `telemetry.csv` (one row per recorded
 /// frame), `events.jsonl` (one JSON object per event) and `summary.json` at the end.
 /// It drains the loop's rings; the loop never waits for it and never shares its lock.
-/// Rows are flushed to disk every drain, so a crash loses at most the last ~20 ms.
+///
+/// What survives what: rows reach the kernel every drain, so a killed process loses at
+/// most the last ~20 ms; they are synced to the disk about once a second, so a power cut
+/// loses at most about a second and leaves at most a torn last line, which the run store
+/// drops when it reads an interrupted record (no summary). The summary is written to a
+/// temporary file, synced and renamed after the rows are synced: a record with a summary
+/// is whole. A write that fails (a full disk, EIO) is cut back to the last whole line and
+/// that file gets no more rows: the record keeps what it had, and `finish` reports it.
 public final class RunRecorder: @unchecked Sendable {
     public let directory: URL
     private let telemetry: SPSCRing<TelemetryFrame>
     private let events: SPSCRing<RigEvent>
-    private let telemetryHandle: FileHandle
-    private let eventsHandle: FileHandle
+    private let fileSystem: any RecordFileSystem
+    private let telemetryFile: any RecordFile
+    private let eventsFile: any RecordFile
+    /// Per file: bytes of whole lines written, whether it stopped after a failed write.
+    private var written = (telemetry: 0, events: 0)
+    private var failed = (telemetry: false, events: false)
+    private var lastSync = ContinuousClock.now
+    /// How often the rows are made durable (`fdatasync`).
+    public static let syncInterval = Duration.seconds(1)
     private let lock = NSLock()
     private var _latest: TelemetryFrame?
     private var stopping = false
@@ -37,25 +52,32 @@ public final class RunRecorder: @unchecked Sendable {
     /// which otherwise counts from boot).
     public let timeOrigin: Instant
 
-    public init(directory: URL, telemetry: SPSCRing<TelemetryFrame>, events: SPSCRing<RigEvent>, timeOrigin: Instant = .origin) throws {
+    /// `fileSystem`: where every file call goes (tests: a log of them, replayed as a power
+    /// cut leaves it; ENOSPC, EIO).
+    public init(directory: URL, telemetry: SPSCRing<TelemetryFrame>, events: SPSCRing<RigEvent>, timeOrigin: Instant = .origin,
+                fileSystem: any RecordFileSystem = PosixFileSystem()) throws {
         self.directory = directory
         self.timeOrigin = timeOrigin
         self.telemetry = telemetry
         self.events = events
-        let fm = FileManager.default
-        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-        let csv = directory.appendingPathComponent("telemetry.csv")
-        let jsonl = directory.appendingPathComponent("events.jsonl")
-        for f in [csv, jsonl] where fm.fileExists(atPath: f.path) {
-            throw RecorderError(message: "\(f.path) already exists: refusing to overwrite a run record")
+        self.fileSystem = fileSystem
+        let csv = directory.appendingPathComponent("telemetry.csv").path
+        let jsonl = directory.appendingPathComponent("events.jsonl").path
+        do throws(FileError) {
+            try fileSystem.createDirectory(directory.path)
+            for f in [csv, jsonl] where fileSystem.exists(f) {
+                throw FileError(path: f, message: "already exists: refusing to overwrite a run record")
+            }
+            telemetryFile = try fileSystem.openForAppending(csv, creating: true, exclusive: true)
+            eventsFile = try fileSystem.openForAppending(jsonl, creating: true, exclusive: true)
+            let header = Array(Self.csvHeader.utf8)
+            try telemetryFile.appendDurably(header)
+            written.telemetry = header.count
+            // The files' names must be durable too, or a power cut can lose the record.
+            try fileSystem.syncDirectory(of: csv)
+        } catch {
+            throw RecorderError(message: "cannot create the run record: \(error.path): \(error.message)")
         }
-        guard fm.createFile(atPath: csv.path, contents: Data(Self.csvHeader.utf8)),
-              fm.createFile(atPath: jsonl.path, contents: nil) else {
-            throw RecorderError(message: "cannot create files in \(directory.path)")
-        }
-        telemetryHandle = try FileHandle(forWritingTo: csv)
-        eventsHandle = try FileHandle(forWritingTo: jsonl)
-        try telemetryHandle.seekToEnd()
     }
 
     /// The most recent frame drained (for the status line).
@@ -88,16 +110,60 @@ public final class RunRecorder: @unchecked Sendable {
         lock.unlock()
         if thread != nil { finished.wait() } else { drainOnce() }
         drainOnce()
+        syncRows()
         var s = summary
         s["telemetry_rows"] = .int(rowsWritten)
         s["events"] = .int(eventsWritten)
         s["telemetry_dropped"] = .int(telemetry.dropped)
         s["events_dropped"] = .int(events.dropped)
         let text = JSONValue.object(s).rendered(pretty: true) + "\n"
-        try Data(text.utf8).write(to: directory.appendingPathComponent("summary.json"))
-        try telemetryHandle.close()
-        try eventsHandle.close()
+        // Whole or absent after a power cut: written aside, synced, renamed into place.
+        let final = directory.appendingPathComponent("summary.json").path
+        let aside = final + ".tmp"
+        do throws(FileError) {
+            if fileSystem.exists(aside) { try fileSystem.remove(aside) }
+            let f = try fileSystem.openForAppending(aside, creating: true, exclusive: true)
+            defer { f.close() }
+            try f.appendDurably(Array(text.utf8))
+            try fileSystem.rename(aside, to: final)
+            try fileSystem.syncDirectory(of: final)
+        } catch {
+            telemetryFile.close()
+            eventsFile.close()
+            throw RecorderError(message: "writing the run summary failed: \(error.path): \(error.message)" + (writeError.map { "; \($0)" } ?? ""))
+        }
+        telemetryFile.close()
+        eventsFile.close()
         if let writeError { throw RecorderError(message: writeError) }
+    }
+
+    /// Makes the rows written so far durable (the recorder thread, or `finish`).
+    private func syncRows() {
+        lastSync = .now
+        for (file, stopped) in [(telemetryFile, failed.telemetry), (eventsFile, failed.events)] where !stopped {
+            do throws(FileError) { try file.sync() } catch {
+                noteFailure("syncing \(error.path) failed: \(error.message)")
+            }
+        }
+    }
+
+    private func noteFailure(_ message: String) {
+        if writeError == nil { writeError = "writing the run record failed: \(message)" }
+    }
+
+    /// Appends whole lines; a failure cuts the file back to its last whole line and stops it.
+    private func append(_ bytes: [UInt8], toTelemetry: Bool) {
+        let file = toTelemetry ? telemetryFile : eventsFile
+        guard !(toTelemetry ? failed.telemetry : failed.events) else { return }
+        do throws(FileError) {
+            try file.write(bytes)
+            if toTelemetry { written.telemetry += bytes.count } else { written.events += bytes.count }
+        } catch {
+            try? file.truncate(to: toTelemetry ? written.telemetry : written.events)
+            try? file.sync()
+            if toTelemetry { failed.telemetry = true } else { failed.events = true }
+            noteFailure("\(error.path): \(error.message); the record keeps the lines written before it and gets no more")
+        }
     }
 
     /// One pass: moves everything in the rings to disk. Public for lockstep tests.
@@ -133,16 +199,14 @@ public final class RunRecorder: @unchecked Sendable {
             jsonl += line + "\n"
             onEvent?(line)
         }
-        do {
-            if n > 0 { try telemetryHandle.write(contentsOf: csv) }
-            if m > 0 { try eventsHandle.write(contentsOf: Data(jsonl.utf8)) }
-        } catch {
-            writeError = "writing the run record failed: \(error)"
-        }
+        if n > 0 { append(csv, toTelemetry: true) }
+        if m > 0 { append(Array(jsonl.utf8), toTelemetry: false) }
+        if ContinuousClock.now - lastSync >= Self.syncInterval { syncRows() }
         lock.lock()
         if let last { _latest = last }
-        rowsWritten += n
-        eventsWritten += m
+        // Rows that reached the file (after a failed write, none more do).
+        rowsWritten += failed.telemetry ? 0 : n
+        eventsWritten += failed.events ? 0 : m
         lock.unlock()
         return (n, m)
     }

@@ -70,7 +70,7 @@ public struct RunInfo: Codable, Sendable, Equatable {
     public var durationS: Double?
     public var wallS: Double?
     public var mode: String?
-    /// completed, stopped, faulted, sensorsNotReady, fault, power_loss, or "incomplete"
+    /// completed, stopped, faulted, sensorsNotReady, fault, power_loss, or "interrupted"
     /// when the folder has no summary.json (the process died before the end).
     public var outcome: String
     public var passed: Bool?
@@ -125,20 +125,20 @@ public enum RunFolder {
             throw RunStoreError(.notARunFolder, path: dir.path, "not a run folder (no \(telemetryFile) or \(eventsFile))")
         }
         let fingerprint = fingerprint(dir)
-        let events = try readEvents(dir)
-        let table = try TelemetryFile.scan(dir.appendingPathComponent(telemetryFile))
         let summaryURL = dir.appendingPathComponent(summaryFile)
+        // No summary: the run was interrupted (a crash, a kill, a power cut). What was written
+        // after the last sync may be torn or garbage: the record is read up to its first
+        // damaged line. A record with a summary was synced before it, so it must be whole.
+        let hasSummary = FileManager.default.fileExists(atPath: summaryURL.path)
+        let events = try readEvents(dir, allowTornTail: !hasSummary)
+        let table = try TelemetryFile.scan(dir.appendingPathComponent(telemetryFile), allowTornTail: !hasSummary)
         var summary: [String: Any] = [:]
-        var hasSummary = false
-        if FileManager.default.fileExists(atPath: summaryURL.path) {
-            summary = try readJSONObject(summaryURL)
-            hasSummary = true
-        }
+        if hasSummary { summary = try readJSONObject(summaryURL) }
         let s = JSONObject(summary)
         var info = RunInfo(
             id: dir.lastPathComponent, directory: dir.path,
             kind: s.string("kind") == "drill" ? "drill" : (s.string("scenario") != nil ? "scenario" : "run"),
-            outcome: hasSummary ? (s.string("outcome") ?? "unknown") : "incomplete",
+            outcome: hasSummary ? (s.string("outcome") ?? "unknown") : "interrupted",
             alarmsTotal: 0, telemetryRows: table.rows, events: events.count, fingerprint: fingerprint)
         info.board = s.string("board")
         info.boardFile = s.string("board_file")
@@ -220,8 +220,9 @@ public enum RunFolder {
     static func rank(_ p: String?) -> Int { ["low": 1, "medium": 2, "high": 3][p ?? ""] ?? 0 }
 
     /// Every event of `events.jsonl`; a line that is not a JSON object, or a last line
-    /// without its newline (a torn write), is an error naming the line.
-    public static func readEvents(_ dir: URL) throws(RunStoreError) -> [RunEvent] {
+    /// without its newline (a torn write), is an error naming the line, unless
+    /// `allowTornTail` (an interrupted record): then reading stops at the first such line.
+    public static func readEvents(_ dir: URL, allowTornTail: Bool = false) throws(RunStoreError) -> [RunEvent] {
         let url = dir.appendingPathComponent(eventsFile)
         guard FileManager.default.fileExists(atPath: url.path) else { return [] }
         let data: Data
@@ -239,17 +240,21 @@ public enum RunFolder {
             start = nl.map { data.index(after: $0) } ?? data.endIndex
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continue }
             guard nl != nil else {
+                if allowTornTail { break }
                 throw RunStoreError(.truncatedLine, path: url.path, line: lineNumber, "last line has no newline: the record was cut short while writing")
             }
             let object: Any
             do { object = try JSONSerialization.jsonObject(with: Data(bytes)) } catch {
+                if allowTornTail { break }
                 throw RunStoreError(.malformedJSON, path: url.path, line: lineNumber, "not valid JSON")
             }
             guard let dict = object as? [String: Any] else {
+                if allowTornTail { break }
                 throw RunStoreError(.malformedJSON, path: url.path, line: lineNumber, "not a JSON object")
             }
             let o = JSONObject(dict)
             guard let t = o.double("t"), let name = o.string("event") else {
+                if allowTornTail { break }
                 throw RunStoreError(.malformedJSON, path: url.path, line: lineNumber, "an event needs a number \"t\" and a string \"event\"")
             }
             events.append(RunEvent(time: t, event: name, fields: dict, line: lineNumber))

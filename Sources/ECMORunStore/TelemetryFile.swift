@@ -26,17 +26,17 @@ public struct TelemetryFile: Sendable {
     }
 
     /// Checks every row has the header's field count and the file ends with a newline;
-    /// counts rows. Errors name the line.
-    /// Streams the file in 1 MiB chunks: the index scans every finished run, and a run's
-    /// end must not hold its whole record in memory (a 24 h record is hundreds of MB).
-    public static func scan(_ url: URL) throws(RunStoreError) -> Scan {
+    /// counts rows. Errors name the line. `allowTornTail`: an interrupted record, read up
+    /// to its first damaged line. Streams the file in 1 MiB chunks: the index scans every
+    /// finished run, and a run's end must not hold its whole record in memory.
+    public static func scan(_ url: URL, allowTornTail: Bool = false) throws(RunStoreError) -> Scan {
         guard FileManager.default.fileExists(atPath: url.path) else {
             return Scan(header: [], rows: 0)
         }
         var scan = Scan(header: [], rows: 0)
         var lastLine: [UInt8] = []
         var cellsIndex: Int?
-        try forEachLine(streaming: url) { number, line in
+        try forEachLine(streaming: url, allowTornTail: allowTornTail) { number, line in
             if number == 1 {
                 scan.header = String(decoding: line, as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
                 cellsIndex = scan.header.firstIndex(of: "cells_ml")
@@ -128,42 +128,57 @@ public struct TelemetryFile: Sendable {
     struct LineCheck {
         var number = 0
         var expected = 0
-        mutating func check(_ line: inout ArraySlice<UInt8>, url: URL) throws(RunStoreError) {
+        /// Nil when the line is sound; else what is wrong with it.
+        mutating func check(_ line: inout ArraySlice<UInt8>, url: URL) -> RunStoreError? {
             number += 1
             if line.last == 0x0D { line = line.dropLast() }
             var commas = 0
             for b in line where b == 0x2C { commas += 1 }
             if number == 1 {
                 guard line.starts(with: Array("t_s,".utf8)) else {
-                    throw RunStoreError(.badHeader, path: url.path, line: 1, "header must start with t_s (the recorder's telemetry header)")
+                    return RunStoreError(.badHeader, path: url.path, line: 1, "header must start with t_s (the recorder's telemetry header)")
                 }
                 expected = commas + 1
             } else if commas + 1 != expected {
-                throw RunStoreError(.badColumnCount, path: url.path, line: number, "\(commas + 1) fields, the header has \(expected)")
+                return RunStoreError(.badColumnCount, path: url.path, line: number, "\(commas + 1) fields, the header has \(expected)")
             }
+            return nil
         }
+    }
+
+    static func truncated(_ url: URL, line: Int) -> RunStoreError {
+        RunStoreError(.truncatedLine, path: url.path, line: line, "last line has no newline: the record was cut short while writing")
     }
 
     /// Calls `body` with each line (without its newline), 1-based. Checks the header looks
     /// like the recorder's, every row has as many fields as the header, and the last line
-    /// ends with a newline.
-    static func forEachLine(_ data: [UInt8], url: URL, _ body: (Int, ArraySlice<UInt8>) throws(RunStoreError) -> Void) throws(RunStoreError) {
-        guard !data.isEmpty else { throw RunStoreError(.badHeader, path: url.path, line: 1, "empty file: no header") }
+    /// ends with a newline. `allowTornTail` (an interrupted record, no summary): read up to
+    /// the first damaged line instead, since a power cut may leave the part written after
+    /// the last sync torn or full of garbage; the file itself is never changed.
+    static func forEachLine(_ data: [UInt8], url: URL, allowTornTail: Bool = false, _ body: (Int, ArraySlice<UInt8>) throws(RunStoreError) -> Void) throws(RunStoreError) {
+        guard !data.isEmpty else {
+            if allowTornTail { return }
+            throw RunStoreError(.badHeader, path: url.path, line: 1, "empty file: no header")
+        }
         var check = LineCheck()
         var start = 0
         while start < data.count {
             guard let end = data[start...].firstIndex(of: 0x0A) else {
-                throw RunStoreError(.truncatedLine, path: url.path, line: check.number + 1, "last line has no newline: the record was cut short while writing")
+                if allowTornTail { return }
+                throw truncated(url, line: check.number + 1)
             }
             var line = data[start..<end]
-            try check.check(&line, url: url)
+            if let e = check.check(&line, url: url) {
+                if allowTornTail { return }
+                throw e
+            }
             try body(check.number, line)
             start = end + 1
         }
     }
 
     /// `forEachLine` over the file read in chunks: memory stays at one chunk and one line.
-    static func forEachLine(streaming url: URL, _ body: (Int, ArraySlice<UInt8>) throws(RunStoreError) -> Void) throws(RunStoreError) {
+    static func forEachLine(streaming url: URL, allowTornTail: Bool = false, _ body: (Int, ArraySlice<UInt8>) throws(RunStoreError) -> Void) throws(RunStoreError) {
         let handle: FileHandle
         do { handle = try FileHandle(forReadingFrom: url) } catch {
             throw RunStoreError(.io, path: url.path, "cannot read: \(error.localizedDescription)")
@@ -183,15 +198,17 @@ public struct TelemetryFile: Sendable {
             var start = 0
             while let end = buffer[start...].firstIndex(of: 0x0A) {
                 var line = buffer[start..<end]
-                try check.check(&line, url: url)
+                if let e = check.check(&line, url: url) {
+                    if allowTornTail { return }
+                    throw e
+                }
                 try body(check.number, line)
                 start = end + 1
             }
             buffer.removeFirst(start)
         }
+        if allowTornTail { return }
         guard sawBytes else { throw RunStoreError(.badHeader, path: url.path, line: 1, "empty file: no header") }
-        guard buffer.isEmpty else {
-            throw RunStoreError(.truncatedLine, path: url.path, line: check.number + 1, "last line has no newline: the record was cut short while writing")
-        }
+        guard buffer.isEmpty else { throw truncated(url, line: check.number + 1) }
     }
 }

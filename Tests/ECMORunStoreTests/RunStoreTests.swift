@@ -71,13 +71,13 @@ import ECMORunStore
         #expect(try rebuilt.list().count == 2)
     }
 
-    @Test func aFolderWithoutSummaryIsIndexedAsIncomplete() throws {
+    @Test func aFolderWithoutSummaryIsIndexedAsInterrupted() throws {
         let runs = temporaryDirectory()
         writeFixtureRun(in: runs, name: "20261125-110000-sim-9", events: Array(fixtureEvents.prefix(4)), summary: nil)
         let store = try RunStore(runsDirectory: runs)
         _ = try store.rescan()
         let info = try #require(try store.run(id: "20261125-110000-sim-9"))
-        #expect(info.outcome == "incomplete")
+        #expect(info.outcome == "interrupted")
         #expect(info.startedAt == "2026-11-25T11:00:00Z")   // from the folder name
         #expect(info.alarmsTotal == 1)
     }

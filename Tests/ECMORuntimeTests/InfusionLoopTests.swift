@@ -8,6 +8,7 @@ import ECMORuntime
 import RigTestSupport
 import ECMOAssembly
 import ECMORecord
+import ECMOPosix
 
 /// A 50 mL BD syringe on the sim board's drive (2 mm lead, 200 × 16 microsteps, 5 kHz).
 func cellChannel(fill: Volume = .mL(10)) -> SyringeChannelSpecification {
@@ -48,14 +49,16 @@ struct InfusionRig {
     let plan: InfusionPlan
 
     init(plan: InfusionPlan, journalPath: String, plant: (Int64, Int64) = (0, 0), writer: Bool = true,
-         mode: PumpMode = .constantFlow(.lpm(4)), consoleLink: RigLink? = nil) throws {
+         mode: PumpMode = .constantFlow(.lpm(4)), consoleLink: RigLink? = nil,
+         fileSystem: any RecordFileSystem = PosixFileSystem()) throws {
         self.plan = plan
         board = try BoardLoader.load(path: boardFile("sim.yaml"))
         sim = try SimulatedBoard(board: board, clock: clock, seed: 3)
         if let spec = plan.channel(.cells) { sim.loadSyringe(.cells, spec: spec, volume: spec.fillVolume) }
         sim.restorePlunger(cells: plant.0, heparin: plant.1)
         let (j, r) = try DeliveryJournal.open(path: journalPath, planHash: 42,
-                                              prescribed: (plan.prescribedSteps(.cells), plan.prescribedSteps(.heparin)))
+                                              prescribed: (plan.prescribedSteps(.cells), plan.prescribedSteps(.heparin)),
+                                              fileSystem: fileSystem)
         journal = j
         recovered = r
         let resume = r.map { InfusionEngine.Resume(authorized: $0.reserved, itemIndex: $0.itemIndex, itemStartedAt: $0.itemStartedAt,
