@@ -9,26 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 extern int32_t pi_main(int32_t argc, char **argv);
 
-/* The whole file in memory (freed by the caller with pi_free); NULL and errno on failure. */
-uint8_t *pi_read_file(const char *path, long *length) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return NULL; }
-    long n = ftell(f);
-    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return NULL; }
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    if (!b || fread(b, 1, (size_t)n, f) != (size_t)n) { int e = errno; free(b); fclose(f); errno = e ? e : EIO; return NULL; }
-    fclose(f);
-    *length = n;
-    return b;
-}
+/* pi_read_file and arc4random_buf: Embedded/Common/glibc_platform.c. */
 
 void pi_free(void *p) { free(p); }
 
@@ -109,12 +96,6 @@ const char *_swift_stdlib_strtod_clocale(const char *nptr, double *out) {
     char *end;
     *out = strtod(nptr, &end);
     return end == nptr ? NULL : end;
-}
-
-/* Embedded Swift seeds its hashing from here. */
-void arc4random_buf(void *buffer, size_t n) {
-    uint8_t *p = buffer;
-    while (n > 0) { ssize_t r = getrandom(p, n, 0); if (r <= 0) return; p += r; n -= (size_t)r; }
 }
 
 int main(int argc, char **argv) { return pi_main(argc, argv); }
