@@ -40,9 +40,12 @@ public struct ByteWriter {
     public private(set) var bytes: [UInt8] = []
     public init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
-    public mutating func u16(_ v: UInt16) { for i in 0..<2 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt16(i)))) } }
-    public mutating func u32(_ v: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
-    public mutating func u64(_ v: UInt64) { for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) } }
+    public mutating func u16(_ v: UInt16) { little(v) }
+    public mutating func u32(_ v: UInt32) { little(v) }
+    public mutating func u64(_ v: UInt64) { little(v) }
+    private mutating func little<T: FixedWidthInteger>(_ v: T) {
+        for i in 0..<(T.bitWidth / 8) { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * i))) }
+    }
     public mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
     public mutating func str(_ s: String) {
         let u = Array(s.utf8.prefix(Int(UInt16.max)))
@@ -89,25 +92,15 @@ public struct ByteReader {
         offset += 1
         return bytes[offset - 1]
     }
-    public mutating func u16(_ what: StaticString = "u16") throws(TranscriptError) -> UInt16 {
-        try need(2, what)
-        var v: UInt16 = 0
-        for i in 0..<2 { v |= UInt16(bytes[offset + i]) << (8 * UInt16(i)) }
-        offset += 2
-        return v
-    }
-    public mutating func u32(_ what: StaticString = "u32") throws(TranscriptError) -> UInt32 {
-        try need(4, what)
-        var v: UInt32 = 0
-        for i in 0..<4 { v |= UInt32(bytes[offset + i]) << (8 * UInt32(i)) }
-        offset += 4
-        return v
-    }
-    public mutating func u64(_ what: StaticString = "u64") throws(TranscriptError) -> UInt64 {
-        try need(8, what)
-        var v: UInt64 = 0
-        for i in 0..<8 { v |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
-        offset += 8
+    public mutating func u16(_ what: StaticString = "u16") throws(TranscriptError) -> UInt16 { try little(what) }
+    public mutating func u32(_ what: StaticString = "u32") throws(TranscriptError) -> UInt32 { try little(what) }
+    public mutating func u64(_ what: StaticString = "u64") throws(TranscriptError) -> UInt64 { try little(what) }
+    private mutating func little<T: FixedWidthInteger>(_ what: StaticString) throws(TranscriptError) -> T {
+        let n = T.bitWidth / 8
+        try need(n, what)
+        var v: T = 0
+        for i in 0..<n { v |= T(bytes[offset + i]) << (8 * i) }
+        offset += n
         return v
     }
     public mutating func i64(_ what: StaticString = "i64") throws(TranscriptError) -> Int64 { Int64(bitPattern: try u64(what)) }
