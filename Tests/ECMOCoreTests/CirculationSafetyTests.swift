@@ -126,6 +126,31 @@ import ECMOCore
         #expect(!b.core.safety.alarms.isActive(.flowSensorHold))
     }
 
+    /// Found on the virtual board (HIL/virtual, fault-flow-sensor-disconnect): the
+    /// plausibility band needs the pump curve's prediction, which needs a valid tachometer
+    /// reading. One tick without it used to let the rail value through, and once trusted it
+    /// defined the band's other end: trusted for good, and the pump slowed to "correct" it.
+    @Test func aRailReadingStaysUntrustedThroughATickWithoutATachometerReading() throws {
+        var b = try Self.flowControlled()
+        let speed = b.plant.speed
+        b.plant.flowReading = .lpm(8.25)
+        b.run(5)
+        #expect(!b.core.frame.flow.isValid)
+        b.plant.tachometerInvalid = true
+        b.run(3)
+        #expect(!b.core.frame.flow.isValid, "no prediction this tick: the jump is still not believed")
+        b.plant.tachometerInvalid = false
+        b.run(5000)
+        #expect(!b.core.frame.flow.isValid, "still not trusted once the tachometer is back")
+        #expect(!b.core.safety.alarms.isActive(.flowHigh), "the rail value is never believed")
+        #expect(abs(b.plant.speed.rpm - speed.rpm) < 1, "still holding: \(b.plant.speed.rpm) vs \(speed.rpm)")
+        // Reconnected: a reading back near the last trusted flow is trusted again.
+        b.plant.flowReading = nil
+        b.run(5000)
+        #expect(b.core.frame.flow.isValid)
+        #expect(!b.core.safety.alarms.isActive(.flowSensorHold))
+    }
+
     @Test func aFlowReadingDroppingToZeroWhileThePumpTurnsIsNotActedOnEither() throws {
         var b = try Self.flowControlled()
         let speed = b.plant.speed

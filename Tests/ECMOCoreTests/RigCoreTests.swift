@@ -24,6 +24,8 @@ import ECMOCore
         var drainStatus = SampleStatus.valid
         /// The flow meter reads this (with a little noise) instead of the flow.
         var flowReading: Flow?
+        /// The tachometer's sample is invalid (a dropped edge window, a stale reading).
+        var tachometerInvalid = false
 
         func frame(at now: Instant) -> SensorFrame {
             var f = SensorFrame(at: now)
@@ -39,7 +41,8 @@ import ECMOCore
             f.preOxygenatorPressure = .init(value: p + .mmHg(dither), timestamp: now, source: .preOxygenatorPressure)
             f.postOxygenatorPressure = .init(value: .mmHg(150 - dither), timestamp: now, source: .postOxygenatorPressure)
             f.flow = .init(value: .lpm((flowReading?.litersPerMinute ?? running / 750) + dither / 10), timestamp: now, source: .flow)
-            f.pumpSpeed = .init(value: .rpm(tachometerDead ? 0 : running), timestamp: now, source: .pumpTachometer)
+            f.pumpSpeed = .init(value: .rpm(tachometerDead ? 0 : running), timestamp: now, source: .pumpTachometer,
+                                status: tachometerInvalid ? .deviceFault : .valid)
             f.emergencyStop = emergencyStop
             f.airDetected = air
             return f

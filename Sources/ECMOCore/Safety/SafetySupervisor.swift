@@ -172,12 +172,24 @@ public struct SafetySupervisor: Sendable {
         // unclamp the real flow moves from the one toward the other (the curve is a steady
         // state, the fluid has inertia), while a wire falling to a rail jumps away from
         // both. Not acted on from the tick it appears, and not until it comes back.
+        // Without a prediction (the tachometer or a pressure invalid this tick) a reading
+        // already judged implausible stays so until it is back near the last trusted flow:
+        // one tick without a curve must not let a rail value in, since once trusted it would
+        // define the band's other end and be trusted for good.
+        let wasImplausible = flowImplausible
         flowImplausible = false
-        if frame.flow.isValid, let predicted = predictedFlow, let previous = lastTrustedFlow {
-            let a = previous.litersPerMinute, b = predicted.litersPerMinute
-            let tolerance = max(flowPlausibilityFraction * max(abs(a), abs(b)), flowPlausibilityFloor.litersPerMinute)
+        if frame.flow.isValid, let previous = lastTrustedFlow {
+            let a = previous.litersPerMinute
+            let b = predictedFlow?.litersPerMinute
+            let tolerance = max(flowPlausibilityFraction * max(abs(a), abs(b ?? a)), flowPlausibilityFloor.litersPerMinute)
             let v = frame.flow.value.litersPerMinute
-            if v < min(a, b) - tolerance || v > max(a, b) + tolerance {
+            let outside: Bool
+            if let b {
+                outside = v < min(a, b) - tolerance || v > max(a, b) + tolerance
+            } else {
+                outside = wasImplausible && abs(v - a) > tolerance
+            }
+            if outside {
                 flowImplausible = true
                 frame.flow.status = .deviceFault
             }
