@@ -122,29 +122,68 @@ extension Fault {
     }
 }
 
+/// Where a drill runs, which decides who makes each step: on a rig a person makes the
+/// faults; on the virtual board (the QEMU lane) the bridge makes them at the kernel devices
+/// and plays the plant, so it also knows the plant's truth.
+public enum DrillPlace: Sendable {
+    case rig
+    case virtualBoard(BoardConfiguration)
+
+    public var name: String {
+        switch self {
+        case .rig: "a rig"
+        case .virtualBoard: "the virtual board"
+        }
+    }
+
+    /// Who makes a step here. On the virtual board a fault the devices can make is a
+    /// "person" step answered at once by the bridge (no shift of the drill's clock).
+    public func kind(of action: ScenarioAction) -> DrillStep {
+        switch self {
+        case .rig: return DrillStep.kind(of: action)
+        case .virtualBoard(let board):
+            switch VirtualBoardSteps.mechanism(of: action, board: board) {
+            case .operatorCommand: return .software
+            case .device: return .needsPerson
+            case .impossible(let why): return .impossible(why)
+            }
+        }
+    }
+
+    var knowsPlantTruth: Bool {
+        if case .virtualBoard = self { return true }
+        return false
+    }
+}
+
 /// A scenario checked for a drill: every step classified, or the reasons it cannot be one.
 public struct DrillPlan: Sendable {
     public let scenario: Scenario
-    /// `file:line: …` for each step no one can perform on a rig (empty: the drill may run).
+    public let place: DrillPlace
+    /// `file:line: …` for each step no one can perform at the place (empty: the drill may run).
     public let refusals: [String]
-    /// Expectations a rig cannot check, by index, with the reason ("needs the simulator").
+    /// Expectations the place cannot check, by index, with the reason ("needs the simulator").
     public let skipped: [Int: String]
 
-    public init(_ scenario: Scenario) {
+    public init(_ scenario: Scenario, place: DrillPlace = .rig) {
         self.scenario = scenario
+        self.place = place
         var refusals: [String] = []
         for e in scenario.events {
-            if case .impossible(let why) = DrillStep.kind(of: e.action) {
-                refusals.append("\(scenario.file):\(e.line): \(Self.name(e.action)) cannot be made on a rig: \(why)")
+            if case .impossible(let why) = place.kind(of: e.action) {
+                refusals.append("\(scenario.file):\(e.line): \(Self.name(e.action)) cannot be made on \(place.name): \(why)")
             }
         }
         self.refusals = refusals
         var skipped: [Int: String] = [:]
         for (i, x) in scenario.expectations.enumerated() {
-            if let why = Self.needsSimulator(x) { skipped[i] = why }
+            if let why = Self.needsSimulator(x, plantTruth: place.knowsPlantTruth) { skipped[i] = why }
         }
         self.skipped = skipped
     }
+
+    /// Who makes a step of this drill.
+    public func kind(of action: ScenarioAction) -> DrillStep { place.kind(of: action) }
 
     static func name(_ a: ScenarioAction) -> String {
         switch a {
@@ -158,18 +197,18 @@ public struct DrillPlan: Sendable {
     /// How many prompts a person will see (a fault with `for:` asks twice: do, undo).
     public var promptCount: Int {
         scenario.events.reduce(0) { n, e in
-            guard case .needsPerson = DrillStep.kind(of: e.action) else { return n }
+            guard case .needsPerson = place.kind(of: e.action) else { return n }
             if case .infuseParticles = e.action { return n + 1 }
             return n + (e.until == nil ? 1 : 2)
         }
     }
 
     /// Why an expectation cannot be checked on a rig's record, or nil.
-    static func needsSimulator(_ x: Expectation) -> String? {
+    static func needsSimulator(_ x: Expectation, plantTruth: Bool = false) -> String? {
         func metric(_ m: Expectation.Metric) -> String? {
             switch m {
             case .trueFlow, .trueDrainPressure, .truePrePressure, .truePostPressure, .trueSpeed:
-                "needs the simulator (\(m.rawValue) is the plant's truth)"
+                plantTruth ? nil : "needs the simulator (\(m.rawValue) is the plant's truth)"
             case .plantCellsDelivered, .syringeLinePressure:
                 "needs the simulator (\(m.rawValue) is the simulated syringe's)"
             default: nil
@@ -271,4 +310,10 @@ extension DrillPlan {
             throw ScenarioError(description: "\(scenario.file): \(error)")
         }
     }
+}
+
+extension DrillPlan {
+    /// The circuit the simulator runs this scenario on: the virtual board's bridge plays
+    /// the same model, so the lane's plant is the simulation's.
+    public var circuit: CircuitModel { PlantSetup.circuit(for: scenario.circuit) }
 }

@@ -51,6 +51,9 @@ public final class DrillRunner<H: HardwareProvider> {
     public var onCountdown: ((DrillPrompt, Int) -> Void)?
     /// Polled between ticks: an operator's stop (SIGINT) aborts the drill, outputs safe.
     public var stopRequested: (() -> Bool)?
+    /// The plant's truth after each tick, where someone plays the plant (the virtual
+    /// board's bridge): then the `true_*` metrics are checked instead of skipped.
+    public var plantTruth: (() -> CircuitTruth)?
 
     private let recorder: RunRecorder?
     private var evaluators: [Int: ExpectationEvaluator] = [:]
@@ -60,6 +63,11 @@ public final class DrillRunner<H: HardwareProvider> {
     /// Loop-time intervals during which a prompt waited (the last may still be open).
     private var waits: [(start: Duration, end: Duration?)] = []
     private var origin = Instant.origin
+    /// The last ticks' `now` and their deadlines (loop time): an event is stamped with its
+    /// tick's `now`, which at real time is late by the tick's lateness; the expectations
+    /// count in ticks, so an event belongs to its tick's deadline, however late it ran.
+    private var stamps = [(now: Instant, t: Duration)](repeating: (.origin, .zero), count: 1024)
+    private var stampCount = 0
     /// Real time only: periods skipped to catch up after a stall.
     public private(set) var skippedPeriods: Int64 = 0
 
@@ -93,8 +101,23 @@ public final class DrillRunner<H: HardwareProvider> {
 
     private func note(_ e: RigEvent) {
         var o = ObservedEvent(e)
-        o.time = scenarioTime(nominal(e.time - origin))
+        o.time = scenarioTime(tickTime(of: e.time))
         events.append(o)
+    }
+
+    /// Loop time of the tick that stamped an event with `now`: its deadline; events from
+    /// outside a tick (boot, shutdown), or older than the stamps kept, fall back to the
+    /// period grid.
+    func tickTime(of now: Instant) -> Duration {
+        var k = stampCount
+        let oldest = max(0, stampCount - stamps.count)
+        while k > oldest {
+            k -= 1
+            let s = stamps[k % stamps.count]
+            if s.now == now { return s.t }
+            if s.now < now { break }
+        }
+        return nominal(now - origin)
     }
 
     /// The tick's nominal time for a time inside it: at real time a tick starts a little
@@ -192,7 +215,7 @@ public final class DrillRunner<H: HardwareProvider> {
                 while next < steps.count, steps[next].at <= s {
                     let step = steps[next]
                     next += 1
-                    switch DrillStep.kind(of: step.event.action) {
+                    switch plan.kind(of: step.event.action) {
                     case .software:
                         if step.start, let c = ScenarioSteps.operatorCommand(step.event.action) {
                             onSay?("at \(fmt(s.seconds)) s: \(c.name)")
@@ -223,6 +246,8 @@ public final class DrillRunner<H: HardwareProvider> {
                 }
             }
             loop.tick(now: now, lateness: lateness)
+            stamps[stampCount % stamps.count] = (now, t)
+            stampCount += 1
             if lockstep != nil {
                 rig.journalWriter?.serviceOnce()
             } else {
@@ -315,10 +340,11 @@ public final class DrillRunner<H: HardwareProvider> {
         let loop = rig.loop
         let f = loop.lastTelemetry
         var o = Observation(time: s, state: f.state, frame: f)
+        if let plantTruth { o.truth = plantTruth() }
         let g = loop.outputs
         func on(_ r: ActuatorRole) -> Bool { g.value(of: r).map { !$0.isNaN && $0 != 0 } ?? false }
         o.pumpEnable = on(.pumpEnable)
-        o.clampClosed = on(.clamp)
+        o.clampClosed = o.truth.clampClosed ?? on(.clamp)
         o.pumpSpeedCommand = o.pumpEnable ? PumpSpeed(rpm: g.value(of: .pumpSpeed).map { $0.isNaN ? 0 : $0 } ?? 0) : .zero
         o.annunciators = AlarmSignals(buzzer: on(.buzzer), red: on(.ledRed), yellow: on(.ledYellow), green: on(.ledGreen))
         o.outflowClamp = f.outflowClamp

@@ -64,8 +64,17 @@ struct Observation {
 }
 
 /// The plant's state at a tick (for `true_*` metrics).
-struct CircuitTruth {
-    var flow = 0.0, drain = 0.0, pre = 0.0, post = 0.0, speed = 0.0
+/// The plant's true state (L/min, mmHg, rpm), for the `true_*` metrics: the simulator's
+/// circuit, or the virtual board's bridge playing the same model. A rig has none.
+public struct CircuitTruth: Sendable {
+    public var flow = 0.0, drain = 0.0, pre = 0.0, post = 0.0, speed = 0.0
+    /// The clamp as its jammed mechanism holds the line, whatever its output says; nil:
+    /// not jammed (or not known), the output as the hardware holds it is the clamp.
+    public var clampClosed: Bool?
+    public init(flow: Double = 0, drain: Double = 0, pre: Double = 0, post: Double = 0, speed: Double = 0, clampClosed: Bool? = nil) {
+        self.flow = flow; self.drain = drain; self.pre = pre; self.post = post; self.speed = speed
+        self.clampClosed = clampClosed
+    }
 }
 
 /// An event from the run's log, in the scenario's vocabulary.

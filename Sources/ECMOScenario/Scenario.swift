@@ -24,6 +24,22 @@ public struct Scenario: Sendable {
     /// tree and validates the result): used instead of reading `protocolFile`, which still
     /// names it in messages and places the journal's plan hash.
     public var protocolText: String? = nil
+    /// Expectations whose verdict on the virtual board may differ from the pure
+    /// simulation's, each with its reason (`virtual_board: {differences: …}`): the lane
+    /// lists them beside the verdicts instead of failing on them.
+    public var virtualBoardDifferences: [VirtualBoardDifference] = []
+}
+
+/// An allowed difference between the virtual board's verdict and the simulator's.
+public struct VirtualBoardDifference: Sendable, Equatable {
+    public var expectation: String
+    public var reason: String
+    public var line: Int
+    public init(expectation: String, reason: String, line: Int) {
+        self.expectation = expectation
+        self.reason = reason
+        self.line = line
+    }
 }
 
 /// Which circuit the plant models, with the experiment's settings.

@@ -33,7 +33,7 @@ struct ScenarioDecoder {
     let file: String
     var duration: Duration = .zero
 
-    static let topKeys = ["scenario", "events", "expectations"]
+    static let topKeys = ["scenario", "events", "expectations", "virtual_board"]
     static let headerKeys = ["name", "description", "seed", "board", "duration", "circuit", "control", "record_hz", "protocol"]
 
     mutating func decode(_ root: Node) -> Scenario? {
@@ -76,11 +76,34 @@ struct ScenarioDecoder {
                 if let e = decodeExpectation(item.node, path: item.path, at: item.position) { expectations.append(e) }
             }
         }
+        let differences = decodeVirtualBoard(top, expectations: expectations)
         guard let name, let description, let seed, let board, let dur, let control else { return nil }
-        return Scenario(file: file, name: name.value, description: description.value, seed: UInt64(seed.value),
+        var scenario = Scenario(file: file, name: name.value, description: description.value, seed: UInt64(seed.value),
                         board: board.value, duration: dur.value, circuit: circuit, control: control,
                         recordInterval: .seconds(1 / (recordHz?.value ?? 10)),
                         events: events.sorted { $0.at < $1.at }, protocolFile: protocolFile?.value, expectations: expectations)
+        scenario.virtualBoardDifferences = differences
+        return scenario
+    }
+
+    /// `virtual_board: {differences: [{expectation: NAME, reason: TEXT}, …]}`: each names
+    /// an expectation of this file, with a reason that is not empty.
+    mutating func decodeVirtualBoard(_ top: MappingView, expectations: [Expectation]) -> [VirtualBoardDifference] {
+        guard let entry = top.entry("virtual_board"), let v = reader.mapping(entry) else { return [] }
+        reader.checkKeys(v, allowed: ["differences"], required: ["differences"])
+        var out: [VirtualBoardDifference] = []
+        for item in reader.sequence(v, "differences") ?? [] {
+            guard let m = reader.mapping(item.node, path: item.path, at: item.position) else { continue }
+            reader.checkKeys(m, allowed: ["expectation", "reason"], required: ["expectation", "reason"])
+            guard let name = reader.string(m, "expectation"), let reason = reader.string(m, "reason") else { continue }
+            if !expectations.contains(where: { $0.name == name.value }) {
+                reader.error(name.position, name.path, "no expectation named '\(name.value)' in this file")
+            } else if out.contains(where: { $0.expectation == name.value }) {
+                reader.error(name.position, name.path, "'\(name.value)' is listed twice")
+            }
+            out.append(VirtualBoardDifference(expectation: name.value, reason: reason.value, line: item.position.line))
+        }
+        return out
     }
 
     /// A speed is spelled `speed_rpm`, as in protocol files; `rpm`, the older spelling, is

@@ -18,7 +18,7 @@ struct HILCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hil",
         abstract: "Virtual-board lane checks, run inside the QEMU guest by HIL/virtual/run (see HIL/virtual/README.md).",
-        subcommands: [VirtualCheck.self, WatchdogHang.self, Bridge.self])
+        subcommands: [VirtualCheck.self, WatchdogHang.self, Bridge.self, LaneScenarioCommand.self, LaneReportCommand.self])
 }
 
 struct VirtualCheck: AsyncParsableCommand {
@@ -368,13 +368,21 @@ struct VirtualBoardCheck {
                 _ = setPull(c.line, up: true)
                 hw.clock.sleep(until: hw.clock.now() + .milliseconds(20))
                 _ = try line.readEdges(into: buffer)
+                // A line the board debounces (`debounce_us`) takes a new level only once it
+                // has read the same twice a window apart (v1: in software), as the loop does
+                // every tick: read, wait out the window, read again.
+                func settled() throws -> Bool {
+                    _ = try line.read()
+                    hw.clock.sleep(until: hw.clock.now() + c.debounce + .milliseconds(2))
+                    return try line.read()
+                }
                 let t0 = hw.clock.now()
                 _ = setPull(c.line, up: false)
                 hw.clock.sleep(until: hw.clock.now() + .milliseconds(20))
-                let low = try line.read()
+                let low = try settled()
                 _ = setPull(c.line, up: true)
                 hw.clock.sleep(until: hw.clock.now() + .milliseconds(20))
-                let high = try line.read()
+                let high = try settled()
                 let t1 = hw.clock.now()
                 let n = try line.readEdges(into: buffer)
                 _ = setPull(c.line, up: c.bias == .pullUp)   // back to the board's resting level

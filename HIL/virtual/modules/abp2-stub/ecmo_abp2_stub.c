@@ -9,6 +9,11 @@
  *                             under /sys/module/ecmo_abp2_stub/parameters/counts: the
  *                             bridge plays the plant)
  *   busy_reads=0              reads answered "busy" after each command (status bit 5)
+ *   nak_mask=0                bit i set: the sensor at addrs[i] stops acknowledging
+ *                             (-ENXIO on every transfer: unplugged, or a NAK burst);
+ *                             writable at run time, like counts
+ *   status_or=0,0,0           bits ORed into each sensor's status byte (0x04 memory
+ *                             error, 0x01 math saturation): status-bit faults
  *
  * A read before any command answers status 0x40 too. Unknown addresses NAK (-ENXIO).
  */
@@ -27,6 +32,13 @@ module_param_array(counts, uint, &n_counts, 0644);
 MODULE_PARM_DESC(counts, "24-bit pressure counts per sensor");
 static uint busy_reads;
 module_param(busy_reads, uint, 0644);
+static uint nak_mask;
+module_param(nak_mask, uint, 0644);
+MODULE_PARM_DESC(nak_mask, "bit i: the sensor at addrs[i] does not acknowledge");
+static uint status_or[MAX_SENSORS];
+static int n_status_or = MAX_SENSORS;
+module_param_array(status_or, uint, &n_status_or, 0644);
+MODULE_PARM_DESC(status_or, "bits ORed into each sensor's status byte");
 static uint commands;
 module_param(commands, uint, 0444);
 MODULE_PARM_DESC(commands, "measurement commands received (all sensors)");
@@ -48,7 +60,7 @@ static int stub_xfer(struct i2c_adapter *adap, struct i2c_msg *msgs, int num)
 	for (m = 0; m < num; m++) {
 		struct i2c_msg *msg = &msgs[m];
 		int i = find(msg->addr);
-		if (i < 0)
+		if (i < 0 || (READ_ONCE(nak_mask) & (1u << i)))
 			return -ENXIO;
 		if (!(msg->flags & I2C_M_RD)) {
 			if (msg->len >= 1 && msg->buf[0] == 0xAA) {
@@ -57,7 +69,7 @@ static int stub_xfer(struct i2c_adapter *adap, struct i2c_msg *msgs, int num)
 			}
 		} else {
 			u32 c = counts[i] & 0xFFFFFF, t = 0x600000; /* about 25 degC */
-			u8 answer[7] = { 0x40, c >> 16, c >> 8, c, t >> 16, t >> 8, t };
+			u8 answer[7] = { 0x40 | (status_or[i] & 0x1F), c >> 16, c >> 8, c, t >> 16, t >> 8, t };
 			int k;
 			if (busy_left[i]) {
 				busy_left[i]--;
