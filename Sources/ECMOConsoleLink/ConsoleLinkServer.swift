@@ -120,6 +120,9 @@ public final class ConsoleLinkServer: @unchecked Sendable {
 
     private let eventLock = NSLock()
     private var eventQueue: [RigEvent] = []
+    /// Words for the people at the consoles that are not the loop's events (a drill's
+    /// prompts and countdown): sent as `event` messages, recorded by whoever made them.
+    private var noticeQueue: [LinkEvent] = []
     private var eventsDropped = 0
 
     private let statsLock = NSLock()
@@ -204,6 +207,14 @@ public final class ConsoleLinkServer: @unchecked Sendable {
         stopping = true
         stopFlag.unlock()
         if started && !wasStopping { finished.wait() }
+    }
+
+    /// A notice for every console (a drill's prompt: "press E-stop, 30 s to answer"),
+    /// sent like an event with its own code and text. Bounded: 256 waiting at most.
+    public func offer(notice: LinkEvent) {
+        eventLock.lock()
+        if noticeQueue.count < 256 { noticeQueue.append(notice) } else { eventsDropped += 1 }
+        eventLock.unlock()
     }
 
     /// The recorder thread hands each event over (bounded: 4096 waiting at most).
@@ -512,7 +523,12 @@ public final class ConsoleLinkServer: @unchecked Sendable {
         eventLock.lock()
         let events = eventQueue
         eventQueue.removeAll(keepingCapacity: true)
+        let notices = noticeQueue
+        noticeQueue.removeAll(keepingCapacity: true)
         eventLock.unlock()
+        for n in notices {
+            for c in clients where c.greeted && !c.closing { enqueue(c, .event(n), essential: true) }
+        }
         for e in events {
             if case .alarmLimit(let key, _, let to, _) = e.kind { currentLimits[key] = to }
             var linkEvent = Self.event(e)

@@ -301,11 +301,12 @@ extension DrillPlan {
     /// the scenario's seed, circuit and protocol, as the harness builds it, so a drill
     /// with a scripted person can be compared with the pure simulation.
     public func simulatedRig(board: BoardConfiguration, pace: RigAssembly.SimulatedPace = .lockstep,
-                             evidence: BootEvidence = .operatorStart) throws -> Rig<SimulatedBoard> {
+                             evidence: BootEvidence = .operatorStart, link: RigLink? = nil) throws -> Rig<SimulatedBoard> {
         let (settings, setup) = try settings(board: board)
         do {
             return try RigAssembly.simulated(board: board, settings: settings, protocolSetup: setup, seed: scenario.seed,
-                                             circuit: PlantSetup.circuit(for: scenario.circuit), pace: pace, evidence: evidence)
+                                             circuit: PlantSetup.circuit(for: scenario.circuit), pace: pace, evidence: evidence,
+                                             link: link)
         } catch {
             throw ScenarioError(description: "\(scenario.file): \(error)")
         }

@@ -55,7 +55,8 @@ public final class DrillRunner<H: HardwareProvider> {
     /// board's bridge): then the `true_*` metrics are checked instead of skipped.
     public var plantTruth: (() -> CircuitTruth)?
 
-    private let recorder: RunRecorder?
+    /// The drill's run record (nil: no files); the console link fans its events out.
+    public let recorder: RunRecorder?
     private var evaluators: [Int: ExpectationEvaluator] = [:]
     private var events: [ObservedEvent] = []
     private var refusals: [String] = []

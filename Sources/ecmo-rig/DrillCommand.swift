@@ -7,6 +7,9 @@ import ECMORuntime
 import ECMOSim
 import ECMOScenario
 import ECMOAssembly
+import ECMOConsoleLink
+import ECMOLink
+import Logging
 #if os(Linux)
 import ECMOLinux
 #endif
@@ -65,6 +68,10 @@ struct DrillCommand: ParsableCommand {
     @Option(help: "Simulated boards only: realtime (default, as on a rig) or fast (lockstep, as fast as the CPU allows).")
     var pace: Pace = .realtime
 
+    /// `--console-socket`: the operator console watches the drill as it watches a run, and
+    /// every prompt, its countdown, each confirmation and the verdict appear there too.
+    @OptionGroup var console: ConsoleLinkOptions
+
     func run() throws {
         let scenario: Scenario
         do {
@@ -105,7 +112,8 @@ struct DrillCommand: ParsableCommand {
         case .simulated:
             let rig: Rig<SimulatedBoard>
             do {
-                rig = try plan.simulatedRig(board: config, pace: pace == .fast ? .lockstep : .realtime, evidence: evidence)
+                rig = try plan.simulatedRig(board: config, pace: pace == .fast ? .lockstep : .realtime, evidence: evidence,
+                                            link: console.makeLink(loopPeriod: config.loopPeriod))
             } catch {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
                 throw ExitCode(ExitCodes.hardware)
@@ -138,7 +146,8 @@ struct DrillCommand: ParsableCommand {
                 do {
                     let (settings, setup) = try plan.settings(board: config)
                     rig = try RigAssembly.assemble(board: config, hardware: hw, settings: settings, protocolSetup: setup,
-                                                   pacing: pacing, evidence: evidence)
+                                                   pacing: pacing, evidence: evidence,
+                                                   link: console.makeLink(loopPeriod: config.loopPeriod))
                     try HardwareSelection.attachCoProcessor(rig.loop, board: config)
                 } catch {
                     FileHandle.standardError.write(Data("\(error)\n".utf8))
@@ -175,14 +184,38 @@ struct DrillCommand: ParsableCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(ExitCodes.recordFailed)
         }
-        print("drill \(plan.scenario.name) on \(rig.board.name) (\(rig.board.kind.rawValue)): \(plan.promptCount) prompt(s) for a person, operator actions on time; \(plan.skipped.count) expectation(s) need the simulator and are skipped")
+        // The console, when asked for: the drill's loop and record as a run's, and its words.
+        let server: ConsoleLinkServer?
+        do {
+            server = try runner.recorder.flatMap { recorder in
+                try console.start(loop: rig.loop, recorder: recorder, board: rig.board, mode: plan.scenario.control,
+                                  alarmLimits: rig.loop.safety.limits, protocolName: plan.scenario.protocolFile,
+                                  timeOrigin: rig.clock.now(), logger: Logger(label: "ecmo-rig.drill"))
+            }
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(ExitCodes.console)
+        }
+        defer { server?.stop() }
+        let origin = rig.clock.now()
+        let clock = rig.clock
+        func notify(_ text: String, _ values: [String: LinkValue] = [:]) {
+            var v = values
+            v["scenario"] = .string(plan.scenario.name)
+            server?.offer(notice: LinkEvent(t: (clock.now() - origin).seconds, code: "drill", values: v, text: "DRILL: " + text))
+        }
+        let intro = "drill \(plan.scenario.name) on \(rig.board.name) (\(rig.board.kind.rawValue)): \(plan.promptCount) prompt(s) for a person, operator actions on time; \(plan.skipped.count) expectation(s) need the simulator and are skipped"
+        print(intro)
         print("each prompt waits \(promptTimeout.text) for Enter, then the drill aborts with every output safe; Ctrl-C aborts the same way")
+        notify(intro)
         let interactive = isatty(STDOUT_FILENO) != 0
         runner.onSay = { line in
             if interactive { print("\r\u{1B}[K", terminator: "") }
             print(line)
+            notify(line)
         }
         runner.onCountdown = { p, left in
+            if left % 5 == 0 { notify("\(p.words): \(left) s left (confirm at the rig's terminal)", ["words": .string(p.words), "seconds_left": .number(Double(left))]) }
             guard interactive || left % 10 == 0 else { return }
             if interactive {
                 // Unbuffered, on the same line (the tty's line buffering would hold it back).
@@ -203,7 +236,13 @@ struct DrillCommand: ParsableCommand {
         defer { sources.forEach { $0.cancel() } }
         runner.stopRequested = { stop.isSet }
         do {
-            return try runner.run()
+            let result = try runner.run()
+            let checked = result.verdicts.filter { !$0.skipped }
+            notify(result.abortReason.map { "ABORTED: \($0); every output safe" }
+                   ?? "\(result.outcome): \(checked.filter(\.passed).count)/\(checked.count) checked expectations held")
+            // The last notices reach the consoles before the link closes.
+            Thread.sleep(forTimeInterval: server == nil ? 0 : 0.3)
+            return result
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(ExitCodes.recordFailed)

@@ -131,6 +131,33 @@ let consoleHello = #"{"type":"hello","protocol":1,"client":"test"}"#
         #expect(server.statistics.commands == 3 && server.statistics.refused == 1)
     }
 
+    /// `ecmo-rig drill --console-socket`: a drill's prompt reaches every greeted console as
+    /// an event with its own code and words, so the person at the console sees "press
+    /// E-stop" as the one at the rig's terminal does.
+    @Test func aDrillsPromptReachesTheConsoleAsAnEventWithItsWords() throws {
+        let board = try BoardLoader.load(path: boardFile("sim.yaml"))
+        let link = RigLink(loopPeriod: board.loopPeriod, telemetryHz: 25)
+        let dir = temporaryDirectory()
+        let path = socketPath()
+        let server = try ConsoleLinkServer(configuration: linkConfiguration(path: path, board: board, directory: dir), link: link)
+        server.start()
+        defer { server.stop() }
+        let c = try ConsoleLinkClient(path: path)
+        guard case .hello? = next("hello", from: c) else { Issue.record("no hello"); return }
+        try c.send(consoleHello)
+        // Offered until the greeting has been seen (a notice before it goes to no one).
+        var got: LinkEvent?
+        let until = Date().addingTimeInterval(5)
+        while got == nil && Date() < until {
+            server.offer(notice: LinkEvent(t: 30, code: "drill", values: ["seconds_left": .number(25)],
+                                           text: "DRILL: press E-stop: 25 s left"))
+            if case .event(let e)? = next("event", from: c, timeout: 0.5, where: { if case .event(let e) = $0 { e.code == "drill" } else { false } }) { got = e }
+        }
+        #expect(got?.text == "DRILL: press E-stop: 25 s left")
+        #expect(got?.values["seconds_left"] == .number(25))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("events.jsonl").path), "the link records no notice")
+    }
+
     @Test func malformedOversizedAndOutOfOrderInputGetsAnErrorAndTheConnectionClosed() throws {
         let board = try BoardLoader.load(path: boardFile("sim.yaml"))
         let path = socketPath()

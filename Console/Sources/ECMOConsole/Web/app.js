@@ -256,6 +256,13 @@ function onEvent(e) {
     const l = state.hello.alarm_limits.find((x) => x.key === e.values.key);
     if (l) { l.value = e.values.to; renderLimits(); }
   }
+  // A drill's prompts and countdown (ecmo-rig drill --console-socket): the latest stays
+  // in view above the alarms until the drill ends.
+  if (e.code === 'drill') {
+    $('#drill-banner').hidden = false;
+    $('#drill-text').textContent = e.text.replace(/^DRILL: /, '');
+    if (e.values && e.values.seconds_left != null) return;   // the countdown: banner only
+  }
   const li = document.createElement('li');
   li.textContent = fmt(e.t, 1) + ' s  ' + e.text;
   const list = $('#events');
