@@ -151,6 +151,29 @@ import ECMOCore
         #expect(!b.core.safety.alarms.isActive(.flowSensorHold))
     }
 
+    /// Also found on the virtual board: the guest's tachometer catches up in bursts, and a
+    /// tick reading 3400 rpm for 3000 widens the band (the curve predicts about 7.4 L/min)
+    /// until the rail value fits in it. One such tick must not make it trusted.
+    @Test func aRailReadingStaysUntrustedThroughATachometerSpikeThatWidensTheBand() throws {
+        var b = try Self.flowControlled()
+        let speed = b.plant.speed
+        b.plant.flowReading = .lpm(8.25)
+        b.run(5)
+        b.plant.tachometerReading = .rpm(3400)
+        b.run(2)
+        b.plant.tachometerReading = nil
+        b.run(5000)
+        #expect(!b.core.frame.flow.isValid, "not trusted after the spike")
+        #expect(!b.core.safety.alarms.isActive(.flowHigh), "the rail value is never believed")
+        #expect(abs(b.plant.speed.rpm - speed.rpm) < 1, "still holding: \(b.plant.speed.rpm) vs \(speed.rpm)")
+        // A reading back in the band is trusted again once it has stayed there.
+        b.plant.flowReading = nil
+        b.run(5)
+        #expect(!b.core.frame.flow.isValid, "not at once: it must stay plausible for a while")
+        b.run(5000)
+        #expect(b.core.frame.flow.isValid)
+    }
+
     @Test func aFlowReadingDroppingToZeroWhileThePumpTurnsIsNotActedOnEither() throws {
         var b = try Self.flowControlled()
         let speed = b.plant.speed

@@ -26,6 +26,8 @@ import ECMOCore
         var flowReading: Flow?
         /// The tachometer's sample is invalid (a dropped edge window, a stale reading).
         var tachometerInvalid = false
+        /// The tachometer reads this instead of the rotor's speed (a burst of late edges).
+        var tachometerReading: PumpSpeed?
 
         func frame(at now: Instant) -> SensorFrame {
             var f = SensorFrame(at: now)
@@ -41,7 +43,7 @@ import ECMOCore
             f.preOxygenatorPressure = .init(value: p + .mmHg(dither), timestamp: now, source: .preOxygenatorPressure)
             f.postOxygenatorPressure = .init(value: .mmHg(150 - dither), timestamp: now, source: .postOxygenatorPressure)
             f.flow = .init(value: .lpm((flowReading?.litersPerMinute ?? running / 750) + dither / 10), timestamp: now, source: .flow)
-            f.pumpSpeed = .init(value: .rpm(tachometerDead ? 0 : running), timestamp: now, source: .pumpTachometer,
+            f.pumpSpeed = .init(value: .rpm(tachometerDead ? 0 : tachometerReading?.rpm ?? running), timestamp: now, source: .pumpTachometer,
                                 status: tachometerInvalid ? .deviceFault : .valid)
             f.emergencyStop = emergencyStop
             f.airDetected = air

@@ -65,8 +65,15 @@ public struct SafetySupervisor: Sendable {
     private var dropHeld = false
     private var postLowHeld = false
     private var zeroFlowSince: Instant?
-    /// The flow reading contradicted the pump curve this tick (for the record and tests).
+    /// The flow reading is not trusted this tick: it contradicted the pump curve, or it
+    /// has not yet been plausible for `flowTrustRecovery` since it did (for the record and tests).
     public private(set) var flowImplausible = false
+    /// How long a flow reading judged implausible must stay plausible, tick after tick,
+    /// before it is trusted again. A single plausible-looking tick (a tachometer reading
+    /// that spikes, widening the band) must not make a rail value the new trusted flow,
+    /// from which it would be trusted for good; a reconnected meter is back within this.
+    public var flowTrustRecovery = Duration.milliseconds(100)
+    private var flowPlausibleSince: Instant?
     private var tachSince: Instant?
     private var lastUpdate: Instant?
 
@@ -172,27 +179,31 @@ public struct SafetySupervisor: Sendable {
         // unclamp the real flow moves from the one toward the other (the curve is a steady
         // state, the fluid has inertia), while a wire falling to a rail jumps away from
         // both. Not acted on from the tick it appears, and not until it comes back.
-        // Without a prediction (the tachometer or a pressure invalid this tick) a reading
-        // already judged implausible stays so until it is back near the last trusted flow:
-        // one tick without a curve must not let a rail value in, since once trusted it would
-        // define the band's other end and be trusted for good.
-        let wasImplausible = flowImplausible
-        flowImplausible = false
+        // Once a reading is judged implausible it stays untrusted until it has been
+        // plausible for `flowTrustRecovery` without a break. Without a prediction (the
+        // tachometer or a pressure invalid this tick) a reading is plausible only near the
+        // last trusted flow; an invalid sample neither breaks nor builds the recovery.
         if frame.flow.isValid, let previous = lastTrustedFlow {
             let a = previous.litersPerMinute
             let b = predictedFlow?.litersPerMinute
             let tolerance = max(flowPlausibilityFraction * max(abs(a), abs(b ?? a)), flowPlausibilityFloor.litersPerMinute)
             let v = frame.flow.value.litersPerMinute
-            let outside: Bool
-            if let b {
-                outside = v < min(a, b) - tolerance || v > max(a, b) + tolerance
-            } else {
-                outside = wasImplausible && abs(v - a) > tolerance
-            }
+            let outside = b.map { v < min(a, $0) - tolerance || v > max(a, $0) + tolerance } ?? (abs(v - a) > tolerance)
             if outside {
-                flowImplausible = true
-                frame.flow.status = .deviceFault
+                // A tick without a prediction judges only readings already suspect.
+                if b != nil || flowImplausible {
+                    flowImplausible = true
+                    flowPlausibleSince = nil
+                }
+            } else if flowImplausible {
+                let since = flowPlausibleSince ?? now
+                flowPlausibleSince = since
+                if now - since >= flowTrustRecovery {
+                    flowImplausible = false
+                    flowPlausibleSince = nil
+                }
             }
+            if flowImplausible { frame.flow.status = .deviceFault }
         }
         if frame.flow.isValid { lastTrustedFlow = frame.flow.value }
         let q = frame.flow.isValid ? frame.flow.value : nil
