@@ -306,6 +306,8 @@ final class CircuitBridge: @unchecked Sendable {
             break   // refused before the run (VirtualBoardSteps)
         }
         holdInputs(faults)
+        // A jammed clamp is the plant's truth from now, not from the next plant step.
+        truthNow.clampClosed = faults.clampJam
         lock.unlock()
     }
 
