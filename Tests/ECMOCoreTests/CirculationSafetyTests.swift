@@ -126,10 +126,11 @@ import ECMOCore
         #expect(!b.core.safety.alarms.isActive(.flowSensorHold))
     }
 
-    /// Found on the virtual board (HIL/virtual, fault-flow-sensor-disconnect): the
-    /// plausibility band needs the pump curve's prediction, which needs a valid tachometer
-    /// reading. One tick without it used to let the rail value through, and once trusted it
-    /// defined the band's other end: trusted for good, and the pump slowed to "correct" it.
+    /// The plausibility band needs the pump curve's prediction, which needs a valid
+    /// tachometer reading. One tick without it used to let the rail value through, and once
+    /// trusted it defined the band's other end: trusted for good, and the pump slowed to
+    /// "correct" it. (Looked for while the virtual board's flow-sensor scenario failed; that
+    /// failure's cause was its board file lacking the pump curve.)
     @Test func aRailReadingStaysUntrustedThroughATickWithoutATachometerReading() throws {
         var b = try Self.flowControlled()
         let speed = b.plant.speed
@@ -151,9 +152,9 @@ import ECMOCore
         #expect(!b.core.safety.alarms.isActive(.flowSensorHold))
     }
 
-    /// Also found on the virtual board: the guest's tachometer catches up in bursts, and a
-    /// tick reading 3400 rpm for 3000 widens the band (the curve predicts about 7.4 L/min)
-    /// until the rail value fits in it. One such tick must not make it trusted.
+    /// A tachometer that catches up in a burst (as the virtual board's does under TCG)
+    /// reads 3400 rpm for 3000 for a tick; the band widens (the curve predicts about
+    /// 7.4 L/min) until the rail value fits in it. One such tick must not make it trusted.
     @Test func aRailReadingStaysUntrustedThroughATachometerSpikeThatWidensTheBand() throws {
         var b = try Self.flowControlled()
         let speed = b.plant.speed

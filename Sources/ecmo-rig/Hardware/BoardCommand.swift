@@ -17,6 +17,10 @@ struct BoardCommand: AsyncParsableCommand {
             do {
                 let b = try BoardLoader.load(path: file)
                 print("\(file): ok: board \(b.name) (\(b.kind.rawValue), realtime \(b.realtime.rawValue)), loop \(Int((1 / b.loopPeriod.seconds).rounded())) Hz, \(b.sensors.count) sensors, \(b.inputs.count) inputs, \(b.outputs.count + 1) actuators, \(b.devices.count) I2C devices")
+                if b.pump.curve == nil && b.sensors[.flow] != nil {
+                    // Valid, but a protection is off: say so where the board is checked.
+                    print("\(file): note: no pump curve (pump.curve_head_mmhg_per_krpm2, curve_flow_loss_mmhg_per_lpm2): the flow reading has no speed–flow plausibility check, so a flow cable cut to a rail value would be believed in constant-flow mode")
+                }
             } catch {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))
                 throw ExitCode(ExitCodes.boardInvalid)
