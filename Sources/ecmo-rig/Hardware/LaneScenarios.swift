@@ -122,10 +122,8 @@ struct LaneScenarioCommand: ParsableCommand {
             var held: [String: Bool] = [:]
             for role in [ActuatorRole.pumpEnable, .clamp] { held[role.rawValue] = bridge.output(role) }
             // The PWM at rest: disabled, or at the duty the board maps to 0 rpm.
-            let pwm = "/sys/module/ecmo_pwm_stub/parameters"
-            let period = Double(bridge.read("\(pwm)/period_ns") ?? "") ?? 0
-            let duty = period > 0 ? (Double(bridge.read("\(pwm)/duty_ns") ?? "") ?? 0) / period : 0
-            held["pump_speed_zero"] = bridge.read("\(pwm)/enabled") != "1" || config.pump.speed(for: duty).rpm <= 0
+            let pwm = bridge.pwm()
+            held["pump_speed_zero"] = !pwm.enabled || config.pump.speed(for: pwm.duty).rpm <= 0
             result.outputsAtEnd = held
             result.outcome = r.outcome
             result.abortReason = r.abortReason

@@ -67,6 +67,14 @@ final class CircuitBridge: @unchecked Sendable {
         return (v == "1") != c.activeLow
     }
 
+    /// The pump PWM as the stub chip holds it: enabled, and the duty as a fraction.
+    func pwm() -> (enabled: Bool, duty: Double) {
+        let p = "/sys/module/ecmo_pwm_stub/parameters"
+        let period = Double(read("\(p)/period_ns") ?? "") ?? 0
+        let dutyNs = Double(read("\(p)/duty_ns") ?? "") ?? 0
+        return (read("\(p)/enabled") == "1", period > 0 ? dutyNs / period : 0)
+    }
+
     /// The plant's truth after the last step (for the `true_*` expectations).
     func truth() -> CircuitTruth {
         lock.lock(); defer { lock.unlock() }
@@ -169,10 +177,7 @@ final class CircuitBridge: @unchecked Sendable {
         let go = running
         lock.unlock()
         guard go else { return false }
-        let enabled = read("/sys/module/ecmo_pwm_stub/parameters/enabled") == "1"
-        let period = Double(read("/sys/module/ecmo_pwm_stub/parameters/period_ns") ?? "") ?? 0
-        let dutyNs = Double(read("/sys/module/ecmo_pwm_stub/parameters/duty_ns") ?? "") ?? 0
-        let duty = period > 0 ? dutyNs / period : 0
+        let (enabled, duty) = pwm()
         let now = clock.now()
         lock.lock()
         let f = faults
