@@ -38,6 +38,11 @@ public final class LoopRunner<Hardware: HardwareProvider>: @unchecked Sendable {
     /// for it when a ring is nearly full instead of dropping rows. Off by default, so a
     /// run without a consumer (a test) never waits for one.
     public var waitsForConsumer = false
+    /// Lockstep only: run no faster than this many times the wall clock. A long simulated
+    /// run (a 24 h soak) can then feed a console at a pace it can be watched and measured
+    /// at, while the loop, its watchdog and the plant stay on loop time, deterministic and
+    /// blind to the host's stalls. Nil: as fast as the CPU allows.
+    public var speedLimit: LockstepSpeedLimit?
     #if !hasFeature(Embedded)
     /// The delivery journal's writer. In lockstep it is serviced between ticks (so the
     /// simulated infusion is deterministic); in real time it runs on its own thread.
@@ -80,9 +85,21 @@ public final class LoopRunner<Hardware: HardwareProvider>: @unchecked Sendable {
         switch pacing {
         case .lockstep(let clock):
             var deadline = clock.now()
+            let loopStart = deadline
+            let wallStart = speedLimit?.wall.now()
+            var sinceThrottle = 0
             while !stopping() {
                 deadline = deadline + period
                 if let end, deadline > end { break }
+                if let limit = speedLimit, let wallStart {
+                    // Checked every few ticks: a clock read per tick would cost more than
+                    // the precision it buys (16 periods at 1 kHz and 24x: 0.7 ms of wall).
+                    sinceThrottle += 1
+                    if sinceThrottle >= LockstepSpeedLimit.ticksPerCheck {
+                        sinceThrottle = 0
+                        limit.wall.sleep(until: limit.wallDeadline(loopElapsed: deadline - loopStart, wallStart: wallStart))
+                    }
+                }
                 clock.advance(to: deadline)
                 beforeTick?(deadline)
                 loop.tick(now: deadline)
@@ -127,5 +144,25 @@ public final class LoopRunner<Hardware: HardwareProvider>: @unchecked Sendable {
         #if canImport(Glibc) || canImport(Darwin)
         SystemMonotonicClock().sleep(until: SystemMonotonicClock().now() + .microseconds(200))
         #endif
+    }
+}
+
+/// A lockstep run's ceiling on speed: loop time at most `factor` times wall time.
+public struct LockstepSpeedLimit: Sendable {
+    public let wall: any MonotonicClock
+    public let factor: Double
+    static let ticksPerCheck = 16
+
+    /// Nil unless `factor` is finite and positive.
+    public init?(wall: any MonotonicClock, factor: Double) {
+        guard factor.isFinite, factor > 0 else { return nil }
+        self.wall = wall
+        self.factor = factor
+    }
+
+    /// The wall instant before which `loopElapsed` of loop time must not have run.
+    func wallDeadline(loopElapsed: Duration, wallStart: Instant) -> Instant {
+        let ns = Double(loopElapsed.nanoseconds) / factor
+        return wallStart + .nanoseconds(Int64(min(ns, 9e18)))
     }
 }

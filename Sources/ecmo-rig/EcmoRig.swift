@@ -60,6 +60,38 @@ enum Pace: String, ExpressibleByArgument, CaseIterable {
     case realtime
 }
 
+/// `run --pace`: `fast` (lockstep, as fast as the CPU allows), `realtime`, or `Nx`, lockstep
+/// no faster than N times real time, so a day of loop time can feed a console in an hour
+/// (the soak) while the loop and its watchdog stay on loop time.
+enum RunPace: ExpressibleByArgument, Equatable, Sendable {
+    case fast
+    case realtime
+    case limited(Double)
+
+    static let limitRange = 0.01...100_000.0
+
+    init?(argument: String) {
+        let s = argument.trimmingCharacters(in: .whitespaces).lowercased()
+        switch s {
+        case "fast": self = .fast
+        case "realtime": self = .realtime
+        default:
+            guard s.hasSuffix("x"), let v = Double(s.dropLast()), v.isFinite, Self.limitRange.contains(v) else { return nil }
+            self = .limited(v)
+        }
+    }
+
+    var text: String {
+        switch self {
+        case .fast: "fast"
+        case .realtime: "realtime"
+        case .limited(let x): "lockstep at most \(x)x real time"
+        }
+    }
+
+    static var allValueStrings: [String] { ["fast", "realtime", "<N>x"] }
+}
+
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the rig: configure, check sensors, spin up, unclamp, hold the set-point, record.")
@@ -82,8 +114,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: .hidden)
     var plantState: String?
 
-    @Option(help: "fast: lockstep simulation as fast as the CPU allows; realtime: keep the loop period on the real clock.")
-    var pace: Pace = .fast
+    @Option(help: "fast: lockstep simulation as fast as the CPU allows; realtime: keep the loop period on the real clock; Nx (e.g. 24x, 0.01...100000): lockstep, but no faster than N times real time.")
+    var pace: RunPace = .fast
 
     @Option(help: "Constant-flow set-point in L/min (default 4.0 unless --rpm is given).")
     var flow: Double?
@@ -203,8 +235,11 @@ struct Run: AsyncParsableCommand {
             let rig: Rig<SimulatedBoard>
             do {
                 rig = try RigAssembly.simulated(board: config, settings: settings, protocolSetup: setup, seed: seed,
-                                                pace: pace == .fast ? .lockstep : .realtime, evidence: evidence,
+                                                pace: pace == .realtime ? .realtime : .lockstep, evidence: evidence,
                                                 link: consoleOptions.makeLink(loopPeriod: config.loopPeriod))
+                if case .limited(let factor) = pace {
+                    rig.runner.speedLimit = LockstepSpeedLimit(wall: SystemMonotonicClock(), factor: factor)
+                }
             } catch let e as RunSettingsError {
                 FileHandle.standardError.write(Data("\(e)\n".utf8))
                 throw ExitCode.validationFailure
@@ -305,7 +340,7 @@ struct Run: AsyncParsableCommand {
         let runner = rig.runner
         runner.waitsForConsumer = true   // the recorder thread drains; never drop rows in a lockstep run
         let ticksPerSecond = 1.0 / config.loopPeriod.seconds
-        logger.info("board \(config.name) (\(config.kind.rawValue)), loop \(Int(ticksPerSecond)) Hz, \(Self.describe(mode)), \(runLengthText) \(pace.rawValue); recording to \(runDirectory.path)")
+        logger.info("board \(config.name) (\(config.kind.rawValue)), loop \(Int(ticksPerSecond)) Hz, \(Self.describe(mode)), \(runLengthText) \(config.kind == .rig ? "realtime" : pace.text); recording to \(runDirectory.path)")
 
         let loopThreadSetup = LoopThreadSetup(board: config, options: realtimeOptions, pacing: runner.pacing, logger: logger)
         let service = RigService(rig: rig, duration: runLength, recorder: recorder, quiet: quiet, loopThreadSetup: loopThreadSetup,
@@ -423,6 +458,8 @@ struct Run: AsyncParsableCommand {
                 "speed_rpm": .number(last.measuredSpeed.rpm.rounded()),
             ]),
         ]
+        // A lockstep run held to N times real time (`--pace Nx`) says so.
+        if let limit = runner.speedLimit { s["speed_limit_x"] = .number(limit.factor) }
         switch mode {
         case .constantFlow(let q): s["setpoint"] = .object(["mode": .string("constant_flow"), "flow_lpm": .number(q.litersPerMinute)])
         case .constantSpeed(let r): s["setpoint"] = .object(["mode": .string("constant_speed"), "speed_rpm": .number(r.rpm)])
