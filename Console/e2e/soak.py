@@ -139,7 +139,7 @@ def main():
                     help="realtime, or Nx: the rig in lockstep held to N times real time (24x: a day in an hour)")
     ap.add_argument("--rig", default=".build/release/ecmo-rig")
     ap.add_argument("--bin", default="Console/.build/debug")
-    ap.add_argument("--port", type=int, default=18093)
+    ap.add_argument("--port", type=int, default=0, help="the console's port (default: a free one)")
     ap.add_argument("--csv", default=None, help="write the RSS samples here (as they are taken)")
     ap.add_argument("--growth-mb", type=float, default=8.0)
     ap.add_argument("--rate", type=float, default=25.0, help="the console link's telemetry rate, per loop second")
@@ -148,6 +148,10 @@ def main():
 
     work = tempfile.mkdtemp(prefix="ecmo-soak-")
     host, port = "127.0.0.1", args.port
+    if port == 0:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
     users = os.path.join(work, "users.yaml")
     subprocess.run([os.path.join(args.bin, "ecmo-console"), "user", "add", "soak", "--role", "viewer", "--users", users, "--cost", "4"],
                    input="soak-password\n", text=True, check=True, capture_output=True)

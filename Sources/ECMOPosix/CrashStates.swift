@@ -145,9 +145,11 @@ public struct CrashState: Sendable {
 
 public enum CrashStates {
     /// Every distinct crash state of `log` (duplicates, e.g. a sync that changed nothing
-    /// on disk, are kept once: the first in log order).
-    public static func enumerate(_ log: [FileOperation]) -> [CrashState] {
+    /// on disk, are kept once: the first in log order). `initial`: the files on disk, all
+    /// durable, before the first call (a run that starts on what an earlier crash left).
+    public static func enumerate(_ log: [FileOperation], initial: [String: [UInt8]] = [:]) -> [CrashState] {
         var model = Model()
+        for (path, bytes) in initial.sorted(by: { $0.key < $1.key }) { model.place(path, bytes) }
         var out: [CrashState] = []
         var seen = Set<[String: [UInt8]]>()
         func add(_ k: Int, _ variant: String, _ files: [String: [UInt8]]) {
@@ -214,6 +216,15 @@ public enum CrashStates {
         var synced: [Int: [UInt8]] = [:]
         var directories: [String] = []
         var nextInode = 0
+
+        /// A file already on disk, name and data durable.
+        mutating func place(_ path: String, _ bytes: [UInt8]) {
+            nextInode += 1
+            current[path] = nextInode
+            durable[path] = nextInode
+            content[nextInode] = bytes
+            synced[nextInode] = bytes
+        }
 
         mutating func apply(_ op: FileOperation) {
             switch op {

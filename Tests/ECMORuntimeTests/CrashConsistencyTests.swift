@@ -107,6 +107,90 @@ func durableReservations(_ log: [FileOperation], journal: String) -> [Int64] {
         print("journal crash consistency: \(log.count) file calls, \(states.count) distinct crash states, \(refusedBeforeAnyDose) refused before any dose, 0 over-delivery")
     }
 
+    /// A power cut while the rig restarts on a journal an earlier cut left torn: during
+    /// recovery's own repair (the truncate of the torn tail, its fdatasync) and during the
+    /// resumed dose. First cuts with a torn or garbage last record, spread over a dose, are
+    /// laid on disk; the rig restarts on each with the plant where the cut left it and every
+    /// file call logged; then every crash state of that second run (starting from the first
+    /// cut's files, all durable) is recovered again. In every one, what recovery counts as
+    /// given covers what the plant had received, the first recovery's reservation and every
+    /// reservation the second run made durable, and never passes the plan; and the resumed
+    /// dose ends with the plant at or below the plan.
+    @Test func aCutDuringRecoveryOrTheResumedDoseStillNeverOverDelivers() throws {
+        let plan = try testPlan(dose: .mL(0.1), over: .seconds(4))
+        let prescribed = plan.prescribedSteps(.cells)
+        let root = replayRoot()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let run = root + "/run"
+        let fs = RecordingFileSystem()
+        let probe = DeliveryProbe()
+        fs.willPerform = { _, _ in probe.deliveredBefore.append(probe.sim?.plungerSteps.cells ?? 0) }
+        try fs.createDirectory(run)
+        let rig = try InfusionRig(plan: plan, journalPath: run + "/journal", fileSystem: fs)
+        probe.sim = rig.sim
+        rig.start()
+        _ = rig.run(.seconds(9))
+        let log = fs.operations
+        func deliveredAt(_ k: Int) -> Int64 { k < log.count ? probe.deliveredBefore[k] : rig.sim.plungerSteps.cells }
+        let tornMidDose = CrashStates.enumerate(log).filter {
+            $0.variant.hasPrefix("last write") && deliveredAt($0.afterOperations) > 0 && deliveredAt($0.afterOperations) < prescribed
+        }
+        #expect(tornMidDose.count >= 12, "\(tornMidDose.count) torn states mid-dose")
+        let picks = stride(from: 0, to: tornMidDose.count, by: max(1, tornMidDose.count / 6)).map { tornMidDose[$0] }
+        var failures: [String] = []
+        var states2Total = 0
+        var repairs = 0
+        for (i, first) in picks.enumerated() {
+            let dir = root + "/restart-\(i)"
+            try CrashStates.materialize(first, from: run, into: dir)
+            let plantAtCut = deliveredAt(first.afterOperations)
+            let r1 = try DeliveryJournal.inspect(path: dir + "/journal").1.reserved[0]
+            var initial: [String: [UInt8]] = [:]
+            for (path, bytes) in first.files { initial[dir + path.dropFirst(run.count)] = bytes }
+            // The restart, logged: recovery's repair first (the plant is where the cut left it).
+            let fs2 = RecordingFileSystem()
+            let probe2 = DeliveryProbe()
+            fs2.willPerform = { _, _ in probe2.deliveredBefore.append(probe2.sim?.plungerSteps.cells ?? plantAtCut) }
+            let resumed = try InfusionRig(plan: plan, journalPath: dir + "/journal", plant: (plantAtCut, 0), fileSystem: fs2)
+            probe2.sim = resumed.sim
+            resumed.start()
+            _ = resumed.run(.seconds(9))
+            let finalPlant = resumed.sim.plungerSteps.cells
+            let where1 = "first cut after \(first.afterOperations) calls (\(first.variant)), plant \(plantAtCut), recovered \(r1)"
+            if finalPlant > prescribed { failures.append("\(where1): the resumed dose ended at \(finalPlant) steps, over the plan's \(prescribed)") }
+            let log2 = fs2.operations
+            if log2.contains(where: { if case .truncate = $0 { true } else { false } }) { repairs += 1 }
+            let durable2 = durableReservations(log2, journal: dir + "/journal")
+            let states2 = CrashStates.enumerate(log2, initial: initial)
+            states2Total += states2.count
+            for (n, second) in states2.enumerated() {
+                let replay = root + "/replay-\(i)-\(n)"
+                try CrashStates.materialize(second, from: dir, into: replay)
+                defer { try? FileManager.default.removeItem(atPath: replay) }
+                let k = second.afterOperations
+                let plant = k < log2.count ? probe2.deliveredBefore[k] : finalPlant
+                let at = "\(where1); second cut after \(k) calls (\(second.variant))"
+                let recovered: Int64
+                do {
+                    let (_, r) = try DeliveryJournal.open(path: replay + "/journal", planHash: 42, prescribed: (prescribed, 0))
+                    recovered = r?.reserved[0] ?? 0
+                } catch {
+                    failures.append("\(at): recovery refused: \(error)")
+                    continue
+                }
+                if recovered < plant { failures.append("\(at): OVER-DELIVERY: the plant had \(plant) steps, recovery counts \(recovered)") }
+                if recovered < max(r1, durable2[k]) {
+                    failures.append("\(at): a durable reservation of \(max(r1, durable2[k])) steps was dropped (recovered \(recovered))")
+                }
+                if recovered > prescribed { failures.append("\(at): recovered \(recovered) steps, more than the plan's \(prescribed)") }
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.count) failures: \(failures.prefix(5))")
+        #expect(picks.count >= 6 && states2Total > 6 * 20, "\(picks.count) first cuts, \(states2Total) second crash states")
+        #expect(repairs >= 1, "at least one restart had a torn tail to cut back (the repair under test)")
+        print("journal crash during restart: \(picks.count) first cuts (torn tails), \(states2Total) crash states of the restarts, \(repairs) repairs, 0 over-delivery")
+    }
+
     /// A disk that fills up (ENOSPC on a write, half of it landed) or fails (EIO on the
     /// fdatasync) in the middle of a dose: no new authority, so the syringe stops within its
     /// lookahead and stays stopped, the deviation alarm is raised, the blood pump keeps
