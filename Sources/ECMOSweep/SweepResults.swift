@@ -245,18 +245,21 @@ public struct SweepDirectory: Sendable {
 /// is cut off first, then every line is written and synced before the next experiment.
 public final class ShardWriter {
     public let path: String
-    private let file: AppendOnlyFile
+    private let file: any RecordFile
 
-    public init(path: String) throws(FileError) {
+    /// `fileSystem`: the real calls, or a test's log of them (crash-consistency tests).
+    public init(path: String, fileSystem: any RecordFileSystem = PosixFileSystem()) throws(FileError) {
         self.path = path
-        let existing = DurableFiles.exists(path) ? try DurableFiles.readAll(path) : []
-        file = try AppendOnlyFile(path: path, creating: true, exclusive: false)
+        let existing = fileSystem.exists(path) ? try fileSystem.readAll(path) : []
+        file = try fileSystem.openForAppending(path, creating: true, exclusive: false)
         if let last = existing.last, last != 0x0A {
             let keep = existing.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
             try file.truncateDurably(to: keep)
         }
-        if existing.isEmpty { try DurableFiles.syncDirectory(of: path) }
+        if existing.isEmpty { try fileSystem.syncDirectory(of: path) }
     }
+
+    deinit { file.close() }
 
     public func append(_ r: ExperimentResult) throws {
         try file.appendDurably(try r.line())
