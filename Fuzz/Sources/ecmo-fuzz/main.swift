@@ -73,12 +73,16 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         let line = Data(bytes)
         if let m = try? LinkCodec.decodeConsoleMessage(line) {
             // What decodes must encode and decode to itself (the rig answers with it).
-            guard let again = try? LinkCodec.decodeConsoleMessage(LinkCodec.encode(m)), again == m else {
+            guard let again = try? LinkCodec.decodeConsoleMessage(LinkCodec.encode(m)),
+                  again == m || LinkCodec.encode(again) == LinkCodec.encode(m) else {
                 violated("a console message does not survive encode → decode: \(m)")
             }
         }
         if let m = try? LinkCodec.decodeRigMessage(line) {
-            guard let again = try? LinkCodec.decodeRigMessage(LinkCodec.encode(m)), again == m else {
+            // A typed number field reads "nan" as NaN (the encoder's backstop), and NaN equals
+            // nothing: such a message must still re-encode to the same bytes.
+            guard let again = try? LinkCodec.decodeRigMessage(LinkCodec.encode(m)),
+                  again == m || LinkCodec.encode(again) == LinkCodec.encode(m) else {
                 violated("a rig message does not survive encode → decode: \(m)")
             }
         }

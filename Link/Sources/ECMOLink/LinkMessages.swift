@@ -229,11 +229,14 @@ public enum LinkValue: Codable, Sendable, Equatable {
     case bool(Bool)
     case array([LinkValue])
 
+    /// A JSON string is always text: the codec reads "nan"/"inf" strings as Doubles for
+    /// typed number fields, so trying Double first would turn a note reading "inf" into a
+    /// number (found by fuzzing). A non-finite number the rig sends arrives as its text.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
         else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let d = try? c.decode(Double.self) { self = .number(d) }
         else if let a = try? c.decode([LinkValue].self) { self = .array(a) }
         else {
             throw DecodingError.dataCorruptedError(in: c, debugDescription: "expected a number, string, bool or list")

@@ -60,6 +60,34 @@ import ECMOLink
         }
     }
 
+    /// Found by fuzzing (link-codec, 3.7 M executions): an event value that is the text
+    /// "nan", "inf" or "-inf" came back as a number (NaN, which equals nothing), because the
+    /// decoder's non-conforming-float strategy read the string as a Double first.
+    @Test(arguments: ["nan", "inf", "-inf", "12.5", "0"])
+    func aTextEventValueStaysTextEvenWhenItSpellsANumber(text: String) throws {
+        let line = #"{"type":"event","t":51,"code":"note","values":{"note":"\#(text)","n":2.5,"on":true},"text":"x"}"#
+        guard case .event(let e) = try LinkCodec.decodeRigMessage(Data(line.utf8)) else {
+            Issue.record("not an event")
+            return
+        }
+        #expect(e.values["note"] == .string(text))
+        #expect(e.values["n"] == .number(2.5) && e.values["on"] == .bool(true))
+        #expect(try Self.roundTrip(.event(e)) == .event(e))
+    }
+
+    /// A value past a Double's range is refused or read as a number that survives a round trip.
+    @Test(arguments: ["1e999", "-1e999", "1e308", "5e-324"])
+    func anExtremeNumericEventValueIsRefusedOrSurvivesARoundTrip(number: String) throws {
+        let line = #"{"type":"event","t":1,"code":"note","values":{"n":\#(number)},"text":"x"}"#
+        guard let m = try? LinkCodec.decodeRigMessage(Data(line.utf8)) else { return }
+        guard case .event(let e) = m, case .number(let d) = e.values["n"] else {
+            Issue.record("\(number) decoded as \(m)")
+            return
+        }
+        #expect(d.isFinite, "\(number) read as \(d)")
+        #expect(try Self.roundTrip(m) == m)
+    }
+
     @Test func everyCommandSurvivesARoundTrip() throws {
         let commands: [LinkCommand] = [
             .setFlow(lpm: 3.5), .setSpeed(rpm: 3000), .acknowledge(alarm: "all"), .pauseAudio,
