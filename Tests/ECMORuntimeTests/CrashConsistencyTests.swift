@@ -22,6 +22,15 @@ final class DeliveryProbe: @unchecked Sendable {
     var deliveredBefore: [Int64] = []
 }
 
+/// A logged file system whose every call first samples the plant's cells plunger
+/// (`plantBefore` until the probe has a rig: a recovery runs before the rig exists).
+func probedFileSystem(plantBefore: Int64 = 0) -> (RecordingFileSystem, DeliveryProbe) {
+    let fs = RecordingFileSystem()
+    let probe = DeliveryProbe()
+    fs.willPerform = { _, _ in probe.deliveredBefore.append(probe.sim?.plungerSteps.cells ?? plantBefore) }
+    return (fs, probe)
+}
+
 /// The cells reservation each prefix of the log had made durable: the reservation of the
 /// last record written before an `fdatasync` of the journal that returned.
 func durableReservations(_ log: [FileOperation], journal: String) -> [Int64] {
@@ -56,12 +65,7 @@ func durableReservations(_ log: [FileOperation], journal: String) -> [Int64] {
         let root = replayRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let journalPath = root + "/run/journal"
-        let fs = RecordingFileSystem()
-        let probe = DeliveryProbe()
-        fs.willPerform = { index, _ in
-            probe.deliveredBefore.append(probe.sim?.plungerSteps.cells ?? 0)
-            precondition(probe.deliveredBefore.count == index + 1)
-        }
+        let (fs, probe) = probedFileSystem()
         try fs.createDirectory(root + "/run")
         let rig = try InfusionRig(plan: plan, journalPath: journalPath, fileSystem: fs)
         probe.sim = rig.sim
@@ -122,9 +126,7 @@ func durableReservations(_ log: [FileOperation], journal: String) -> [Int64] {
         let root = replayRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let run = root + "/run"
-        let fs = RecordingFileSystem()
-        let probe = DeliveryProbe()
-        fs.willPerform = { _, _ in probe.deliveredBefore.append(probe.sim?.plungerSteps.cells ?? 0) }
+        let (fs, probe) = probedFileSystem()
         try fs.createDirectory(run)
         let rig = try InfusionRig(plan: plan, journalPath: run + "/journal", fileSystem: fs)
         probe.sim = rig.sim
@@ -148,9 +150,7 @@ func durableReservations(_ log: [FileOperation], journal: String) -> [Int64] {
             var initial: [String: [UInt8]] = [:]
             for (path, bytes) in first.files { initial[dir + path.dropFirst(run.count)] = bytes }
             // The restart, logged: recovery's repair first (the plant is where the cut left it).
-            let fs2 = RecordingFileSystem()
-            let probe2 = DeliveryProbe()
-            fs2.willPerform = { _, _ in probe2.deliveredBefore.append(probe2.sim?.plungerSteps.cells ?? plantAtCut) }
+            let (fs2, probe2) = probedFileSystem(plantBefore: plantAtCut)
             let resumed = try InfusionRig(plan: plan, journalPath: dir + "/journal", plant: (plantAtCut, 0), fileSystem: fs2)
             probe2.sim = resumed.sim
             resumed.start()
